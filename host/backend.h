@@ -1,0 +1,79 @@
+// A backend implements the ops a forward pass needs. The CPU backend is the reference; the CUDA backend has the same
+// ops with the same argument order (its launchers add a cudaStream_t). Model code (model_gpt2.c, model_bert.c) calls
+// ops only through this table, so an architecture is written once for every backend.
+//
+// All tensors are float32, row-major, in the backend's memory (host memory for the CPU, device memory for CUDA).
+#ifndef AV_BACKEND_H
+#define AV_BACKEND_H
+
+#include "config.h"
+#include "internal.h"
+
+typedef enum av_weight_layout {
+    AV_WEIGHT_IN_OUT, // GPT-2 Conv1D: weight (C, OC), out = inp @ weight
+    AV_WEIGHT_OUT_IN  // nn.Linear:    weight (OC, C), out = inp @ weight^T
+} av_weight_layout;
+
+// Receives the attention probabilities of one layer, in host memory, in layer order.
+// probs (n_slots, T, T): the captured heads in slot order; row i holds P[i, :], zero above the diagonal when causal.
+typedef av_status (*av_probs_sink)(void *user, int layer, const float *probs, int n_slots, int T);
+
+typedef struct av_backend av_backend;
+
+struct av_backend {
+    const char *name; // "cpu" or "cuda"
+    void *impl;
+
+    // Memory in the backend's address space.
+    av_status (*alloc)(av_backend *be, void **ptr, size_t bytes, const char *what);
+    void (*release)(av_backend *be, void *ptr);
+    av_status (*upload)(av_backend *be, void *dst, const void *src, size_t bytes);   // host -> backend
+    av_status (*download)(av_backend *be, void *dst, const void *src, size_t bytes); // backend -> host, synchronous
+
+    // out (T, C) = wte[ids[t]] + wpe[t] (+ wtt, the token-type-0 row, when not NULL)
+    // ids (T) in backend memory; wte (V, C); wpe (P, C); wtt (C) or NULL
+    av_status (*embedding)(av_backend *be, float *out, const int32_t *ids, const float *wte, const float *wpe,
+                           const float *wtt, int T, int C);
+    // out (T, C) = (inp - mean) / sqrt(var + eps) * weight + bias, per row; inp (T, C); weight, bias (C)
+    av_status (*layernorm)(av_backend *be, float *out, const float *inp, const float *weight, const float *bias, int T,
+                           int C, float eps);
+    // out (T, OC) = inp (T, C) @ weight + bias (OC); bias may be NULL; weight per LAYOUT
+    av_status (*matmul)(av_backend *be, float *out, const float *inp, const float *weight, const float *bias, int T,
+                        int C, int OC, av_weight_layout layout);
+    // Multi-head attention with scale 1/sqrt(C/NH).
+    // out (T, C): heads concatenated; qkv (T, 3C): [q | k | v] per row, head h at columns h*HS..(h+1)*HS of each part.
+    // probs (n_slots, T, T): head h is written to slot head_slot[h] when head_slot[h] >= 0; probs may be NULL when
+    // no head is captured. causal masks j > i (those entries are written as exactly 0).
+    av_status (*attention)(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
+                           bool causal, const int *head_slot);
+    // out (N) = act(inp (N)); in place allowed
+    av_status (*activation)(av_backend *be, float *out, const float *inp, size_t N, av_activation act);
+    // out (N) = a (N) + b (N); out may alias a
+    av_status (*residual)(av_backend *be, float *out, const float *a, const float *b, size_t N);
+
+    // Hands probs (n_slots, T, T), in backend memory, to SINK in host memory. A backend may defer the call (the CUDA
+    // backend copies on a second stream while the next layer computes); flush_probs delivers everything pending.
+    av_status (*emit_probs)(av_backend *be, const float *probs, int layer, int n_slots, int T, av_probs_sink sink,
+                            void *user);
+    av_status (*flush_probs)(av_backend *be);
+
+    void (*destroy)(av_backend *be);
+};
+
+av_status backend_cpu_create(av_backend **out);
+// Fails with AV_ERROR_NO_DEVICE when there is no CUDA device, or AV_ERROR_UNSUPPORTED in a build without CUDA.
+av_status backend_cuda_create(av_backend **out);
+bool backend_cuda_available(void);
+
+// CPU reference ops (the specification every other backend is tested against). Same argument order as above.
+void av_embedding_cpu(float *out, const int32_t *ids, const float *wte, const float *wpe, const float *wtt, int T,
+                      int C);
+void av_layernorm_cpu(float *out, const float *inp, const float *weight, const float *bias, int T, int C, float eps);
+void av_matmul_cpu(float *out, const float *inp, const float *weight, const float *bias, int T, int C, int OC,
+                   av_weight_layout layout);
+av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, int C, int NH, bool causal,
+                           const int *head_slot);
+void av_activation_cpu(float *out, const float *inp, size_t N, av_activation act);
+void av_residual_cpu(float *out, const float *a, const float *b, size_t N);
+
+#endif

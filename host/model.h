@@ -1,0 +1,89 @@
+// A loaded checkpoint: config, tokenizer, weights (float32, host memory), and the forward pass of its architecture.
+#ifndef AV_MODEL_H
+#define AV_MODEL_H
+
+#include "backend.h"
+#include "config.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+
+// One transformer block's parameters. The same fields serve both layer orders:
+//   GPT-2 (pre-LN):  ln1 before attention, ln2 before the MLP.
+//   BERT (post-LN):  ln1 after attention (attention.output.LayerNorm), ln2 after the MLP (output.LayerNorm).
+// qkv_w holds q, k and v fused: (C, 3C) for GPT-2's Conv1D, (3C, C) for BERT (built at load from three nn.Linear).
+typedef struct layer_weights {
+    const float *ln1_w, *ln1_b;         // (C)
+    const float *qkv_w, *qkv_b;         // (C, 3C) or (3C, C); (3C)
+    const float *attn_proj_w, *attn_proj_b; // (C, C); (C)
+    const float *ln2_w, *ln2_b;         // (C)
+    const float *fc_w, *fc_b;           // (C, I) or (I, C); (I)
+    const float *fc_proj_w, *fc_proj_b; // (I, C) or (C, I); (C)
+} layer_weights;
+
+typedef struct model_weights {
+    const float *wte;              // (V, C) token embeddings; also GPT-2's tied LM head
+    const float *wpe;              // (P, C) position embeddings
+    const float *wtt;              // (C) BERT token-type-0 embedding row, NULL for GPT-2
+    const float *emb_ln_w, *emb_ln_b; // (C) BERT embedding LayerNorm, NULL for GPT-2
+    const float *lnf_w, *lnf_b;    // (C) GPT-2 final LayerNorm, NULL for BERT
+    layer_weights *layers;         // (L)
+    av_weight_layout layout;
+} model_weights;
+
+typedef struct av_model {
+    model_config cfg;
+    char *dir;
+    char *name;          // for titles and meta.json: the checkpoint directory's base name
+    st_checkpoint ckpt;  // mmap'ed files; float32 tensors are used in place
+    float *arena;        // one allocation for tensors that had to be upcast or fused
+    size_t arena_bytes;
+    model_weights w;
+    tokenizer *tok;
+} av_model;
+
+// What to keep of each attention call.
+typedef struct capture_plan {
+    bool *layer_on;    // (L)
+    int *head_slot;    // (NH): slot of head h in a captured layer's probs, or -1
+    int n_layers;      // captured layers
+    int n_slots;       // captured heads per captured layer
+} capture_plan;
+
+// What one forward pass produces besides the attention stream.
+typedef struct forward_request {
+    const int32_t *ids; // (T) host memory
+    int T;
+    const capture_plan *plan; // NULL: capture nothing
+    av_probs_sink sink;
+    void *sink_user;
+    float *hidden;      // (T, C) host memory or NULL: final hidden states (after ln_f for GPT-2, last block for BERT)
+    float *logits;      // (logits_rows, V) host memory or NULL: logits of the last logits_rows positions (GPT-2)
+    int logits_rows;
+} forward_request;
+
+av_status model_load(av_model **out, const char *dir);
+void model_destroy(av_model *model);
+
+// Runs the forward pass of MODEL's architecture on BE.
+av_status model_forward(const av_model *model, av_backend *be, const forward_request *req);
+
+// Architecture hooks, one file each.
+av_status gpt2_load_weights(av_model *model);
+av_status gpt2_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req);
+av_status bert_load_weights(av_model *model);
+av_status bert_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req);
+
+// Reserves float32 space in the model's arena (sized by the loader before carving).
+float *model_arena_take(av_model *model, size_t numel);
+// Finds a tensor under any of the name prefixes given (NULL-terminated list), checks its shape, and returns it as
+// float32: in place when the file stores float32, else upcast into the arena.
+av_status model_tensor_f32(av_model *model, const char *const *prefixes, const char *name, int ndim,
+                           const int64_t *shape, const float **out);
+
+// Capture plans from the CLI's --layers / --heads lists ("all", "0,3,5-7").
+av_status capture_plan_parse(capture_plan *plan, const model_config *cfg, const char *layers, const char *heads);
+void capture_plan_free(capture_plan *plan);
+// Host bytes of one captured layer: n_slots * T * T * sizeof(float).
+size_t capture_plan_layer_bytes(const capture_plan *plan, int T);
+
+#endif

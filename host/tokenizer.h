@@ -1,0 +1,40 @@
+// Tokenizers: GPT-2 byte-level BPE and BERT WordPiece behind one interface.
+#ifndef AV_TOKENIZER_H
+#define AV_TOKENIZER_H
+
+#include "internal.h"
+
+typedef struct token_list {
+    int32_t *ids;      // (n)
+    int64_t *starts;   // (n) byte offset of the token's first byte in the prompt
+    int64_t *ends;     // (n) one past its last byte; special tokens added by the tokenizer get start == end
+    char **display;    // (n) UTF-8 strings for axis labels ("␣the" style is up to the tokenizer; see tokenizer.c)
+    int n;
+} token_list;
+
+typedef struct tokenizer tokenizer;
+
+struct tokenizer {
+    const char *kind; // "gpt2-bpe" or "wordpiece"
+    av_status (*encode)(const tokenizer *tok, const char *text, size_t len, token_list *out);
+    // Concatenated text of ids (malloc'ed, NUL-terminated); *len excludes the NUL.
+    av_status (*decode)(const tokenizer *tok, const int32_t *ids, int n, char **text, size_t *len);
+    void (*destroy)(tokenizer *tok);
+    void *impl;
+};
+
+// Picks the tokenizer from the files in DIR: vocab.json + merges.txt, or tokenizer.json
+// (model.type BPE or WordPiece), or vocab.txt.
+av_status tokenizer_load(tokenizer **out, const char *dir);
+av_status tokenizer_encode(const tokenizer *tok, const char *text, size_t len, token_list *out);
+av_status tokenizer_decode(const tokenizer *tok, const int32_t *ids, int n, char **text, size_t *len);
+void tokenizer_destroy(tokenizer *tok);
+void token_list_free(token_list *list);
+
+// Grows LIST by one token (the encoders' shared append).
+av_status token_list_push(token_list *list, int32_t id, int64_t start, int64_t end, const char *display);
+
+// Checks that TEXT is valid UTF-8; fails with AV_ERROR_PROMPT naming the byte offset otherwise.
+av_status utf8_validate(const char *text, size_t len);
+
+#endif
