@@ -29,6 +29,10 @@ struct av_backend {
     void (*release)(av_backend *be, void *ptr);
     av_status (*upload)(av_backend *be, void *dst, const void *src, size_t bytes);   // host -> backend
     av_status (*download)(av_backend *be, void *dst, const void *src, size_t bytes); // backend -> host, synchronous
+    // Makes a model parameter available to the ops: *dst is what later ops receive for it. The CPU backend hands back
+    // src itself; the CUDA backend copies into its weight arena (as bf16 when matmul_weight and --dtype bf16), which
+    // lives until destroy. numel floats at src (host memory).
+    av_status (*upload_tensor)(av_backend *be, const float **dst, const float *src, size_t numel, bool matmul_weight);
 
     // out (T, C) = wte[ids[t]] + wpe[t] (+ wtt, the token-type-0 row, when not NULL)
     // ids (T) in backend memory; wte (V, C); wpe (P, C); wtt (C) or NULL
@@ -51,7 +55,11 @@ struct av_backend {
     // out (N) = a (N) + b (N); out may alias a
     av_status (*residual)(av_backend *be, float *out, const float *a, const float *b, size_t N);
 
-    // Hands probs (n_slots, T, T), in backend memory, to SINK in host memory. A backend may defer the call (the CUDA
+    // Bytes the backend can still allocate (free device memory; MemAvailable for the CPU).
+    av_status (*memory_available)(av_backend *be, size_t *bytes);
+
+    // Hands probs (n_slots, T, T), in backend memory, to SINK in host memory. The backend must finish reading probs
+    // before a later op on it writes there again (the next layer's attention reuses the buffer). A backend may defer the call (the CUDA
     // backend copies on a second stream while the next layer computes); flush_probs delivers everything pending.
     av_status (*emit_probs)(av_backend *be, const float *probs, int layer, int n_slots, int T, av_probs_sink sink,
                             void *user);
@@ -60,10 +68,22 @@ struct av_backend {
     void (*destroy)(av_backend *be);
 };
 
+typedef enum av_compute_dtype { AV_COMPUTE_FP32, AV_COMPUTE_BF16 } av_compute_dtype;
+typedef enum av_attn_dtype { AV_ATTN_FP32, AV_ATTN_FP16, AV_ATTN_BF16 } av_attn_dtype;
+
+typedef struct backend_options {
+    av_compute_dtype compute; // matmul inputs (fp32 accumulation and fp32 softmax statistics either way)
+    av_attn_dtype attn;       // storage of the device side buffer of P (the sink always receives float32)
+} backend_options;
+
 av_status backend_cpu_create(av_backend **out);
+// MemAvailable of this machine (bytes the kernel can hand out without swapping).
+av_status host_memory_available(size_t *bytes);
 // Fails with AV_ERROR_NO_DEVICE when there is no CUDA device, or AV_ERROR_UNSUPPORTED in a build without CUDA.
-av_status backend_cuda_create(av_backend **out);
+av_status backend_cuda_create(av_backend **out, const backend_options *options);
 bool backend_cuda_available(void);
+// DEVICE is "cpu", "cuda" or "auto" (cuda when a device exists, else cpu). The CPU backend accepts only fp32 options.
+av_status backend_create(av_backend **out, const char *device, const backend_options *options);
 
 // CPU reference ops (the specification every other backend is tested against). Same argument order as above.
 void av_embedding_cpu(float *out, const int32_t *ids, const float *wte, const float *wpe, const float *wtt, int T,

@@ -1,14 +1,259 @@
-// attnviz command line.
+// attnviz command line: `run` captures attention and writes heatmaps and dumps, `tokenize` prints token ids.
 #include "attnviz.h"
+#include "internal.h"
+#include "tokenizer.h"
 
+#include <cblas.h>
+#include <errno.h>
+#include <getopt.h>
+#include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-int main(int argc, char **argv) {
-    if (argc > 1 && !strcmp(argv[1], "--version")) {
-        printf("attnviz %s\n", av_version());
-        return 0;
+// Exit codes (documented in the README and in --help).
+enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_MEMORY = 3, EXIT_DEVICE = 4, EXIT_INTERNAL = 5 };
+
+static const char *const run_usage =
+    "usage: attnviz run --model DIR (--prompt TEXT | --prompt-file FILE) --out DIR [options]\n"
+    "\n"
+    "Runs the checkpoint in DIR on the prompt and writes into the --out directory:\n"
+    "  meta.json                          tokens, byte offsets, model dimensions, what was captured, files\n"
+    "  attention/layer_XX.npy             float32 (heads captured, n, n) attention probabilities per layer\n"
+    "  heatmaps/layer_XX_head_YY.png      one heatmap per captured (layer, head)\n"
+    "  heatmaps/layer_XX_mean.png         the mean over the captured heads of each layer\n"
+    "The directory appears only when the run is complete; an existing one is replaced only if it is empty or an\n"
+    "earlier attnviz output.\n"
+    "\n"
+    "options:\n"
+    "  --model DIR          checkpoint: config.json, model.safetensors (or sharded index), tokenizer files\n"
+    "  --prompt TEXT        the prompt (UTF-8)\n"
+    "  --prompt-file FILE   read the prompt from FILE, byte for byte (a final newline is part of the prompt)\n"
+    "  --out DIR            output directory\n"
+    "  --layers LIST        layers to capture: all (default) or e.g. 0,3,5-7\n"
+    "  --heads LIST         heads to capture in each captured layer: all (default) or a list\n"
+    "  --device NAME        auto (default: cuda when a device exists), cpu or cuda\n"
+    "  --dtype NAME         fp32 (default) or bf16 matmul inputs (cuda only; fp32 accumulation either way)\n"
+    "  --attn-dtype NAME    fp32 (default), fp16 or bf16 device buffer for the probabilities (cuda only)\n"
+    "  --png MODE           all (default), mean (head means only) or none\n"
+    "  --max-memory SIZE    refuse runs needing more than SIZE bytes (suffixes K, M, G); default: what is free\n"
+    "  --threads N          CPU threads (default: OpenMP's default, all cores)\n"
+    "  --help               this text\n";
+
+static const char *const tokenize_usage =
+    "usage: attnviz tokenize --model DIR (--prompt TEXT | --prompt-file FILE) [--tokens]\n"
+    "\n"
+    "Prints the token ids of the prompt as one JSON array on stdout. DIR needs only the tokenizer files\n"
+    "(vocab.json + merges.txt, tokenizer.json, or vocab.txt).\n"
+    "\n"
+    "options:\n"
+    "  --tokens   print a JSON array of {\"id\", \"token\", \"start\", \"end\"} objects instead\n"
+    "  --help     this text\n";
+
+static const char *const main_usage =
+    "usage: attnviz COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  run        capture attention of a checkpoint on a prompt: heatmaps, .npy dumps, meta.json\n"
+    "  tokenize   print the token ids of a prompt\n"
+    "\n"
+    "  attnviz COMMAND --help   options of a command\n"
+    "  attnviz --version        version\n"
+    "\n"
+    "exit codes: 0 success, 1 bad input (missing or malformed file, bad prompt), 2 usage error,\n"
+    "            3 not enough memory, 4 CUDA device error or none present, 5 internal error\n";
+
+static int exit_code(av_status st) {
+    switch (st) {
+    case AV_SUCCESS: return EXIT_OK;
+    case AV_ERROR_INVALID_ARGUMENT: return EXIT_USAGE;
+    case AV_ERROR_OUT_OF_MEMORY: return EXIT_MEMORY;
+    case AV_ERROR_NO_DEVICE:
+    case AV_ERROR_CUDA: return EXIT_DEVICE;
+    case AV_ERROR_INTERNAL: return EXIT_INTERNAL;
+    default: return EXIT_INPUT;
     }
-    fprintf(stderr, "usage: attnviz run|tokenize ...\n");
-    return 2;
+}
+
+static int fail(av_status st) {
+    fprintf(stderr, "attnviz: %s\n", av_last_error());
+    return exit_code(st);
+}
+
+static int usage_error(const char *usage, const char *message) {
+    fprintf(stderr, "attnviz: %s\n%s", message, usage);
+    return EXIT_USAGE;
+}
+
+typedef struct prompt_source {
+    const char *text;
+    const char *file;
+} prompt_source;
+
+// The prompt's bytes (malloc'ed) from --prompt or --prompt-file.
+static av_status read_prompt(const prompt_source *p, char **text, size_t *len) {
+    if (p->file) return av_read_file(p->file, text, len);
+    *len = strlen(p->text);
+    *text = av_malloc(*len + 1, "prompt");
+    if (!*text) return AV_ERROR_OUT_OF_MEMORY;
+    memcpy(*text, p->text, *len + 1);
+    return AV_SUCCESS;
+}
+
+static bool parse_size(const char *s, size_t *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0) return false;
+    double scale = 1;
+    if (*end == 'K' || *end == 'k') scale = 1024.0;
+    else if (*end == 'M' || *end == 'm') scale = 1024.0 * 1024;
+    else if (*end == 'G' || *end == 'g') scale = 1024.0 * 1024 * 1024;
+    else if (*end) return false;
+    if (scale != 1 && end[1]) return false;
+    *out = (size_t)(v * scale);
+    return *out > 0;
+}
+
+static int check_prompt_choice(const prompt_source *p, const char *usage) {
+    if (!!p->text == !!p->file) return usage_error(usage, "give exactly one of --prompt and --prompt-file");
+    return EXIT_OK;
+}
+
+static int command_run(int argc, char **argv) {
+    enum { OPT_PROMPT_FILE = 256, OPT_ATTN_DTYPE, OPT_MAX_MEMORY };
+    static const struct option options[] = {
+        {"model", required_argument, NULL, 'm'},       {"prompt", required_argument, NULL, 'p'},
+        {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
+        {"out", required_argument, NULL, 'o'},         {"layers", required_argument, NULL, 'l'},
+        {"heads", required_argument, NULL, 'H'},       {"device", required_argument, NULL, 'd'},
+        {"dtype", required_argument, NULL, 't'},       {"attn-dtype", required_argument, NULL, OPT_ATTN_DTYPE},
+        {"png", required_argument, NULL, 'g'},         {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+        {"threads", required_argument, NULL, 'j'},     {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    av_run_options opt;
+    av_run_options_default(&opt);
+    prompt_source prompt = {0};
+    const char *model_dir = NULL, *out_dir = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'p': prompt.text = optarg; break;
+        case OPT_PROMPT_FILE: prompt.file = optarg; break;
+        case 'o': out_dir = optarg; break;
+        case 'l': opt.layers = optarg; break;
+        case 'H': opt.heads = optarg; break;
+        case 'd': opt.device = optarg; break;
+        case 't': opt.dtype = optarg; break;
+        case OPT_ATTN_DTYPE: opt.attn_dtype = optarg; break;
+        case 'g': opt.png = optarg; break;
+        case OPT_MAX_MEMORY:
+            if (!parse_size(optarg, &opt.max_memory)) return usage_error(run_usage, "--max-memory: expected a size");
+            break;
+        case 'j': {
+            int threads = atoi(optarg);
+            if (threads < 1) return usage_error(run_usage, "--threads: expected a positive number");
+            omp_set_num_threads(threads);
+            openblas_set_num_threads(threads);
+            break;
+        }
+        case 'h': fputs(run_usage, stdout); return EXIT_OK;
+        default: return usage_error(run_usage, "unknown option");
+        }
+    }
+    if (optind < argc) return usage_error(run_usage, "unexpected argument");
+    if (!model_dir || !out_dir) return usage_error(run_usage, "--model and --out are required");
+    int code = check_prompt_choice(&prompt, run_usage);
+    if (code) return code;
+
+    char *text = NULL;
+    size_t len = 0;
+    av_status st = read_prompt(&prompt, &text, &len);
+    if (st != AV_SUCCESS) return fail(st);
+    av_model *model = NULL;
+    st = av_model_load(&model, model_dir);
+    if (st == AV_SUCCESS) st = av_run(model, text, len, &opt, out_dir);
+    av_model_destroy(model);
+    free(text);
+    if (st != AV_SUCCESS) return fail(st);
+    printf("attnviz: wrote %s\n", out_dir);
+    return EXIT_OK;
+}
+
+static void print_tokens(const token_list *t, bool objects) {
+    putchar('[');
+    for (int i = 0; i < t->n; i++) {
+        if (i) fputs(objects ? ",\n " : ", ", stdout);
+        if (!objects) {
+            printf("%d", t->ids[i]);
+            continue;
+        }
+        printf("{\"id\": %d, \"token\": \"", t->ids[i]);
+        for (const unsigned char *s = (const unsigned char *)t->display[i]; *s; s++) {
+            if (*s == '"' || *s == '\\') printf("\\%c", *s);
+            else if (*s < 0x20) printf("\\u%04x", *s);
+            else putchar(*s);
+        }
+        printf("\", \"start\": %lld, \"end\": %lld}", (long long)t->starts[i], (long long)t->ends[i]);
+    }
+    puts("]");
+}
+
+static int command_tokenize(int argc, char **argv) {
+    enum { OPT_PROMPT_FILE = 256 };
+    static const struct option options[] = {{"model", required_argument, NULL, 'm'},
+                                            {"prompt", required_argument, NULL, 'p'},
+                                            {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
+                                            {"tokens", no_argument, NULL, 'k'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    prompt_source prompt = {0};
+    const char *model_dir = NULL;
+    bool objects = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'p': prompt.text = optarg; break;
+        case OPT_PROMPT_FILE: prompt.file = optarg; break;
+        case 'k': objects = true; break;
+        case 'h': fputs(tokenize_usage, stdout); return EXIT_OK;
+        default: return usage_error(tokenize_usage, "unknown option");
+        }
+    }
+    if (optind < argc) return usage_error(tokenize_usage, "unexpected argument");
+    if (!model_dir) return usage_error(tokenize_usage, "--model is required");
+    int code = check_prompt_choice(&prompt, tokenize_usage);
+    if (code) return code;
+    char *text = NULL;
+    size_t len = 0;
+    tokenizer *tok = NULL;
+    token_list tokens = {0};
+    av_status st = read_prompt(&prompt, &text, &len);
+    if (st == AV_SUCCESS) st = tokenizer_load(&tok, model_dir);
+    if (st == AV_SUCCESS) st = tokenizer_encode(tok, text, len, &tokens);
+    if (st == AV_SUCCESS) print_tokens(&tokens, objects);
+    token_list_free(&tokens);
+    if (tok) tokenizer_destroy(tok);
+    free(text);
+    return st == AV_SUCCESS ? EXIT_OK : fail(st);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return usage_error(main_usage, "no command given");
+    const char *command = argv[1];
+    if (!strcmp(command, "--version")) {
+        printf("attnviz %s\n", av_version());
+        return EXIT_OK;
+    }
+    if (!strcmp(command, "--help") || !strcmp(command, "-h")) {
+        fputs(main_usage, stdout);
+        return EXIT_OK;
+    }
+    // getopt_long sees the command's own arguments, with the command in argv[0]'s place.
+    if (!strcmp(command, "run")) return command_run(argc - 1, argv + 1);
+    if (!strcmp(command, "tokenize")) return command_tokenize(argc - 1, argv + 1);
+    fprintf(stderr, "attnviz: unknown command '%s'\n%s", command, main_usage);
+    return EXIT_USAGE;
 }

@@ -26,6 +26,7 @@ typedef struct model_weights {
     const float *wtt;              // (C) BERT token-type-0 embedding row, NULL for GPT-2
     const float *emb_ln_w, *emb_ln_b; // (C) BERT embedding LayerNorm, NULL for GPT-2
     const float *lnf_w, *lnf_b;    // (C) GPT-2 final LayerNorm, NULL for BERT
+    const float *lm_head;          // (V, C) nn.Linear layout; GPT-2 ties it to wte; NULL for BERT
     layer_weights *layers;         // (L)
     av_weight_layout layout;
 } model_weights;
@@ -37,6 +38,7 @@ typedef struct av_model {
     st_checkpoint ckpt;  // mmap'ed files; float32 tensors are used in place
     float *arena;        // one allocation for tensors that had to be upcast or fused
     size_t arena_bytes;
+    size_t arena_used;
     model_weights w;
     tokenizer *tok;
 } av_model;
@@ -61,11 +63,16 @@ typedef struct forward_request {
     int logits_rows;
 } forward_request;
 
-av_status model_load(av_model **out, const char *dir);
-void model_destroy(av_model *model);
+// av_model_load / av_model_destroy (include/attnviz.h) build and free this struct.
 
-// Runs the forward pass of MODEL's architecture on BE.
-av_status model_forward(const av_model *model, av_backend *be, const forward_request *req);
+// Hands every parameter of MODEL to BE (be->upload_tensor); dev->layers is malloc'ed, free with model_weights_free.
+av_status model_weights_upload(const av_model *model, av_backend *be, model_weights *dev);
+void model_weights_free(model_weights *w);
+
+// Runs the forward pass of MODEL's architecture on BE with the parameters W (from model_weights_upload).
+av_status model_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req);
+// Backend bytes one forward pass allocates: activations, the captured probs of one layer, the logits rows.
+size_t model_forward_bytes(const model_config *cfg, int T, int n_slots, int logits_rows);
 
 // Architecture hooks, one file each.
 av_status gpt2_load_weights(av_model *model);

@@ -14,6 +14,25 @@ typedef struct heatmap_spec {
     bool mask_upper;                // causal maps: cells with col > row are drawn as background, not as 0
 } heatmap_spec;
 
+// Colours outside the colour map: the canvas, and masked cells (also pooled bins with no unmasked cell).
+#define RENDER_CANVAS_GREY 0xFF
+#define RENDER_MASKED_GREY 0xD9
+
+// Where render_heatmap_png puts things, in pixels; x = column, y = row, (0, 0) = top-left corner.
+typedef struct heatmap_layout {
+    int width, height;                        // the whole image
+    int bin;                                  // data cells per drawn cell along each axis (1 unless mean-pooled)
+    int drawn_rows, drawn_cols;               // ceil(rows / bin), ceil(cols / bin)
+    int cell_width, cell_height;              // pixels per drawn cell
+    int map_x, map_y;                         // top-left pixel of the heatmap
+    int row_label_step, col_label_step;       // every k-th token is labelled; 0 when there are no labels
+    int bar_x, bar_y, bar_width, bar_height;  // colour bar, vmax at the top, vmin at the bottom
+    float vmin, vmax;                         // the colour scale used (after "from the data")
+} heatmap_layout;
+
+// Validates SPEC (shape, finite values) and computes the layout render_heatmap_png will draw.
+av_status render_heatmap_layout(const heatmap_spec *spec, heatmap_layout *layout);
+
 // Writes PATH (PNG, RGB). Large maps are mean-pooled into square bins so the image stays readable and bounded;
 // labels are thinned to every k-th token when they would overlap.
 av_status render_heatmap_png(const char *path, const heatmap_spec *spec);

@@ -31,10 +31,18 @@ av_status tokenizer_decode(const tokenizer *tok, const int32_t *ids, int n, char
 void tokenizer_destroy(tokenizer *tok);
 void token_list_free(token_list *list);
 
+// The two families. tokenizer_load picks one from the files in a directory.
+av_status bpe_tokenizer_load_files(tokenizer **out, const char *vocab_json, const char *merges_txt);
+av_status bpe_tokenizer_load_json(tokenizer **out, const char *tokenizer_json);
+// DIR holds vocab.txt (and optionally tokenizer_config.json for do_lower_case) or a WordPiece tokenizer.json.
+av_status wordpiece_tokenizer_load(tokenizer **out, const char *dir);
+
 // Grows LIST by one token (the encoders' shared append).
 av_status token_list_push(token_list *list, int32_t id, int64_t start, int64_t end, const char *display);
 
 // Checks that TEXT is valid UTF-8; fails with AV_ERROR_PROMPT naming the byte offset otherwise.
 av_status utf8_validate(const char *text, size_t len);
+// Length (1-4) of the valid UTF-8 character that starts TEXT, or 0 when it is invalid or cut off by LEN.
+int utf8_char_length(const char *text, size_t len);
 
 #endif

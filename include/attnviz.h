@@ -36,6 +36,35 @@ const char *av_last_error(void);
 
 const char *av_version(void);
 
+// A loaded checkpoint directory: config.json, model.safetensors (or a sharded index) and tokenizer files.
+// Weights are mmap'ed; float32 tensors are used in place, fp16/bf16 ones upcast once.
+typedef struct av_model av_model;
+
+av_status av_model_load(av_model **model, const char *dir);
+void av_model_destroy(av_model *model);
+
+// What av_run captures and writes. Strings are the CLI's option values; av_run_options_default fills the defaults.
+typedef struct av_run_options {
+    const char *device;     // "auto" (cuda when a device exists), "cpu", "cuda"
+    const char *layers;     // "all" or a list such as "0,3,5-7"
+    const char *heads;      // "all" or a list
+    const char *dtype;      // "fp32" or "bf16": matmul inputs on the GPU (fp32 accumulation either way)
+    const char *attn_dtype; // "fp32", "fp16" or "bf16": the device side buffer of P
+    const char *png;        // "all" (every head and the head mean), "mean" (head mean only), "none"
+    size_t max_memory;      // refuse runs needing more bytes than this; 0: what the backend reports as free
+    int top_k;              // next-token predictions recorded in meta.json (causal LMs); 0 for none
+} av_run_options;
+
+void av_run_options_default(av_run_options *options);
+
+// Tokenizes PROMPT (UTF-8, LEN bytes), runs MODEL, and writes OUT_DIR:
+//   meta.json, attention/layer_XX.npy (float32, (n_heads_captured, n, n)), heatmaps/layer_XX_head_YY.png and
+//   heatmaps/layer_XX_mean.png. Everything is written under a temporary name and renamed into place at the end, so a
+//   failed run leaves no OUT_DIR behind. An existing OUT_DIR is replaced only when it is empty or an earlier attnviz
+//   output (it holds meta.json).
+av_status av_run(av_model *model, const char *prompt, size_t len, const av_run_options *options,
+                 const char *out_dir);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,228 @@
+// The CPU backend: the reference every other backend is tested against. Plain float32, OpenBLAS sgemm for the
+// products, OpenMP over rows elsewhere.
+#include "backend.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Query rows per attention block: bounds the scratch for uncaptured heads to ATTENTION_BLOCK x T floats.
+#define ATTENTION_BLOCK 128
+
+void av_embedding_cpu(float *out, const int32_t *ids, const float *wte, const float *wpe, const float *wtt, int T,
+                      int C) {
+#pragma omp parallel for
+    for (int t = 0; t < T; t++) {
+        const float *tok = wte + (size_t)ids[t] * C;
+        const float *pos = wpe + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        for (int c = 0; c < C; c++) o[c] = tok[c] + pos[c] + (wtt ? wtt[c] : 0.0f);
+    }
+}
+
+void av_layernorm_cpu(float *out, const float *inp, const float *weight, const float *bias, int T, int C, float eps) {
+#pragma omp parallel for
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        double sum = 0.0;
+        for (int c = 0; c < C; c++) sum += x[c];
+        double mean = sum / C;
+        double var = 0.0;
+        for (int c = 0; c < C; c++) var += (x[c] - mean) * (x[c] - mean);
+        float rstd = (float)(1.0 / sqrt(var / C + eps));
+        float *o = out + (size_t)t * C;
+        for (int c = 0; c < C; c++) o[c] = ((float)(x[c] - mean) * rstd) * weight[c] + bias[c];
+    }
+}
+
+void av_matmul_cpu(float *out, const float *inp, const float *weight, const float *bias, int T, int C, int OC,
+                   av_weight_layout layout) {
+    float beta = 0.0f;
+    if (bias) {
+        for (int t = 0; t < T; t++) memcpy(out + (size_t)t * OC, bias, (size_t)OC * sizeof(float));
+        beta = 1.0f;
+    }
+    bool transposed = layout == AV_WEIGHT_OUT_IN;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, transposed ? CblasTrans : CblasNoTrans, T, OC, C, 1.0f, inp, C, weight,
+                transposed ? C : OC, beta, out, OC);
+}
+
+// Softmax of one score row in place: s (T) holds raw q.k; entries past `visible` are masked and written as 0.
+static void softmax_row(float *s, int visible, int T, float scale) {
+    float max = -INFINITY;
+    for (int j = 0; j < visible; j++) max = fmaxf(max, s[j] * scale);
+    float sum = 0.0f;
+    for (int j = 0; j < visible; j++) {
+        s[j] = expf(s[j] * scale - max);
+        sum += s[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < visible; j++) s[j] *= inv;
+    for (int j = visible; j < T; j++) s[j] = 0.0f;
+}
+
+// One block of query rows [r0, r1) of head h: S = Q K^T, softmax, O = P V. Causal blocks only touch keys < r1.
+static void attention_block(float *out, float *rows, const float *qkv, int T, int C, int NH, int h, int r0, int r1,
+                            bool causal) {
+    int HS = C / NH;
+    int n = r1 - r0;
+    int keys = causal ? r1 : T;
+    const float *q = qkv + (size_t)r0 * 3 * C + h * HS;
+    const float *k = qkv + C + h * HS;
+    const float *v = qkv + 2 * C + h * HS;
+    float scale = 1.0f / sqrtf((float)HS);
+    // rows (n, T): S for this block, then P in place.
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, keys, HS, 1.0f, q, 3 * C, k, 3 * C, 0.0f, rows, T);
+#pragma omp parallel for
+    for (int i = 0; i < n; i++) softmax_row(rows + (size_t)i * T, causal ? r0 + i + 1 : T, T, scale);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, HS, keys, 1.0f, rows, T, v, 3 * C, 0.0f,
+                out + (size_t)r0 * C + h * HS, C);
+}
+
+av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, int C, int NH, bool causal,
+                           const int *head_slot) {
+    int block = T < ATTENTION_BLOCK ? T : ATTENTION_BLOCK;
+    float *scratch = NULL;
+    for (int h = 0; h < NH; h++) {
+        int slot = head_slot && probs ? head_slot[h] : -1;
+        if (slot < 0 && !scratch) {
+            scratch = av_malloc((size_t)block * T * sizeof(float), "attention scratch");
+            if (!scratch) return AV_ERROR_OUT_OF_MEMORY;
+        }
+        for (int r0 = 0; r0 < T; r0 += block) {
+            int r1 = r0 + block < T ? r0 + block : T;
+            float *rows = slot >= 0 ? probs + ((size_t)slot * T + r0) * T : scratch;
+            attention_block(out, rows, qkv, T, C, NH, h, r0, r1, causal);
+        }
+    }
+    free(scratch);
+    return AV_SUCCESS;
+}
+
+static float gelu_tanh(float x) {
+    const float sqrt_2_over_pi = 0.7978845608028654f;
+    return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
+}
+
+void av_activation_cpu(float *out, const float *inp, size_t N, av_activation act) {
+#pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        switch (act) {
+        case AV_ACT_GELU_TANH: out[i] = gelu_tanh(x); break;
+        case AV_ACT_GELU_ERF: out[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); break;
+        case AV_ACT_RELU: out[i] = x > 0.0f ? x : 0.0f; break;
+        }
+    }
+}
+
+void av_residual_cpu(float *out, const float *a, const float *b, size_t N) {
+#pragma omp parallel for
+    for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
+}
+
+// The table entries: the reference ops behind av_status-returning wrappers.
+
+static av_status cpu_alloc(av_backend *be, void **ptr, size_t bytes, const char *what) {
+    *ptr = av_malloc(bytes, what);
+    return *ptr ? AV_SUCCESS : AV_ERROR_OUT_OF_MEMORY;
+}
+
+static void cpu_release(av_backend *be, void *ptr) { free(ptr); }
+
+static av_status cpu_copy(av_backend *be, void *dst, const void *src, size_t bytes) {
+    memcpy(dst, src, bytes);
+    return AV_SUCCESS;
+}
+
+// Host memory already: parameters are used where the loader put them.
+static av_status cpu_upload_tensor(av_backend *be, const float **dst, const float *src, size_t numel,
+                                   bool matmul_weight) {
+    *dst = src;
+    return AV_SUCCESS;
+}
+
+static av_status cpu_embedding(av_backend *be, float *out, const int32_t *ids, const float *wte, const float *wpe,
+                               const float *wtt, int T, int C) {
+    av_embedding_cpu(out, ids, wte, wpe, wtt, T, C);
+    return AV_SUCCESS;
+}
+
+static av_status cpu_layernorm(av_backend *be, float *out, const float *inp, const float *weight, const float *bias,
+                               int T, int C, float eps) {
+    av_layernorm_cpu(out, inp, weight, bias, T, C, eps);
+    return AV_SUCCESS;
+}
+
+static av_status cpu_matmul(av_backend *be, float *out, const float *inp, const float *weight, const float *bias,
+                            int T, int C, int OC, av_weight_layout layout) {
+    av_matmul_cpu(out, inp, weight, bias, T, C, OC, layout);
+    return AV_SUCCESS;
+}
+
+static av_status cpu_attention(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
+                               bool causal, const int *head_slot) {
+    return av_attention_cpu(out, probs, qkv, T, C, NH, causal, head_slot);
+}
+
+static av_status cpu_activation(av_backend *be, float *out, const float *inp, size_t N, av_activation act) {
+    av_activation_cpu(out, inp, N, act);
+    return AV_SUCCESS;
+}
+
+static av_status cpu_residual(av_backend *be, float *out, const float *a, const float *b, size_t N) {
+    av_residual_cpu(out, a, b, N);
+    return AV_SUCCESS;
+}
+
+av_status host_memory_available(size_t *bytes) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return av_fail(AV_ERROR_IO, "/proc/meminfo: cannot open");
+    char line[256];
+    unsigned long long kib = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+    fclose(f);
+    if (!found) return av_fail(AV_ERROR_IO, "/proc/meminfo: no MemAvailable line");
+    *bytes = (size_t)kib * 1024;
+    return AV_SUCCESS;
+}
+
+static av_status cpu_memory_available(av_backend *be, size_t *bytes) { return host_memory_available(bytes); }
+
+// Host memory already: the sink reads the buffer in place.
+static av_status cpu_emit_probs(av_backend *be, const float *probs, int layer, int n_slots, int T,
+                                av_probs_sink sink, void *user) {
+    return sink(user, layer, probs, n_slots, T);
+}
+
+static av_status cpu_flush_probs(av_backend *be) { return AV_SUCCESS; }
+
+static void cpu_destroy(av_backend *be) { free(be); }
+
+av_status backend_cpu_create(av_backend **out) {
+    av_backend *be = av_calloc(1, sizeof *be, "CPU backend");
+    if (!be) return AV_ERROR_OUT_OF_MEMORY;
+    *be = (av_backend){
+        .name = "cpu",
+        .alloc = cpu_alloc,
+        .release = cpu_release,
+        .upload = cpu_copy,
+        .download = cpu_copy,
+        .upload_tensor = cpu_upload_tensor,
+        .embedding = cpu_embedding,
+        .layernorm = cpu_layernorm,
+        .matmul = cpu_matmul,
+        .attention = cpu_attention,
+        .activation = cpu_activation,
+        .residual = cpu_residual,
+        .memory_available = cpu_memory_available,
+        .emit_probs = cpu_emit_probs,
+        .flush_probs = cpu_flush_probs,
+        .destroy = cpu_destroy,
+    };
+    *out = be;
+    return AV_SUCCESS;
+}

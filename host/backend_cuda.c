@@ -1,0 +1,489 @@
+// The CUDA backend: the ops of backend.h on one GPU. Activations live in cudaMalloc'ed memory, parameters in a weight
+// arena filled once by upload_tensor (matmul weights as bf16 in bf16 mode), products go through cuBLAS with fp32
+// accumulation and TF32 off, everything else through the hand-written kernels in kernels/. All work is queued on
+// one compute stream; the captured attention probabilities stream out to pinned host memory on a second stream.
+#include "backend.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activation.cuh"
+#include "convert.cuh"
+#include "cuda_check.cuh"
+#include "embedding.cuh"
+#include "layernorm.cuh"
+#include "residual.cuh"
+#include "softmax.cuh"
+
+// Weight arena chunks: large enough that a small model takes one, and a tensor larger than this gets its own.
+#define ARENA_CHUNK_BYTES ((size_t)64 << 20)
+#define ARENA_ALIGN 256
+// Host elements converted to bf16 per upload copy: bounds the staging buffer.
+#define BF16_STAGING_ELEMENTS ((size_t)1 << 20)
+
+typedef struct weight_arena {
+    void **chunks; // (n_chunks) cudaMalloc'ed
+    int n_chunks, cap_chunks;
+    char *cursor;  // next free byte of the last chunk
+    size_t left;   // bytes left after cursor
+} weight_arena;
+
+// One upload_tensor call: lets a matmul tell bf16 weights from fp32 ones, and an already uploaded tensor (GPT-2's
+// wte, which is also its LM head) be handed back instead of copied twice.
+typedef struct uploaded_tensor {
+    const float *src; // host
+    size_t numel;
+    const void *dev;
+    bool bf16;
+} uploaded_tensor;
+
+// The stream of captured probabilities. Layer l's P is copied to host[b] on the copy stream at emit_probs(l); the
+// sink sees it at emit_probs(l + 1) or flush_probs, so the copy of one layer overlaps the next layer's compute.
+// attention() waits for the last copy before overwriting the device buffer it reads.
+typedef struct probs_stream {
+    void *host[2];          // pinned (n_slots, T, T) in the attention dtype
+    size_t host_bytes[2];
+    cudaEvent_t copied[2];  // the copy into host[b] is complete
+    cudaEvent_t computed;   // the compute stream has produced the P being emitted
+    float *converted;       // (n_slots, T, T) float32 for the sink when the dtype is fp16 or bf16
+    size_t converted_bytes;
+    int next;               // host buffer of the next emit
+    bool copy_issued;       // copied[last] is recorded
+    int last;
+    // The copied but not yet delivered layer.
+    bool pending;
+    int pending_buffer, layer, n_slots, T;
+    av_probs_sink sink;
+    void *user;
+} probs_stream;
+
+typedef struct cuda_impl {
+    backend_options options;
+    cudaStream_t compute, copy;
+    cublasHandle_t cublas;
+    weight_arena arena;
+    uploaded_tensor *uploads; // (n_uploads)
+    size_t n_uploads, cap_uploads;
+    float *scores;            // (NH, T, T): raw q.k, then P in fp32 for P.V
+    size_t scores_bytes;
+    uint16_t *bf16_operand;   // (T, C) bf16: the activation operand of a bf16 product
+    size_t bf16_operand_bytes;
+    probs_stream probs;
+} cuda_impl;
+
+static cuda_impl *impl_of(av_backend *be) { return be->impl; }
+
+static size_t attn_element_bytes(av_attn_dtype dtype) { return dtype == AV_ATTN_FP32 ? sizeof(float) : 2; }
+
+// Host-side conversions (IEEE bit layouts).
+
+// Round to nearest even; NaN stays a (quiet) NaN instead of rounding into infinity.
+static uint16_t bf16_from_float(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static float float_from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static float float_from_half(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+    if (exponent == 0) {
+        // Zero or subnormal: mantissa * 2^-24, exact in float.
+        float v = ldexpf((float)mantissa, -24);
+        return sign ? -v : v;
+    }
+    uint32_t u = exponent == 0x1f ? sign | 0x7f800000u | (mantissa << 13)
+                                  : sign | ((exponent - 15 + 127) << 23) | (mantissa << 13);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+// Device scratch that grows to the largest request and is kept: buffers sized by T are asked for once per op.
+static av_status grow_device_buffer(cuda_impl *impl, void **buffer, size_t *have, size_t need, const char *what) {
+    if (need <= *have) return AV_SUCCESS;
+    // The old buffer may still be read by queued work.
+    AV_CUDA_CHECK(cudaStreamSynchronize(impl->compute));
+    AV_CUDA_CHECK(cudaFree(*buffer));
+    *buffer = NULL;
+    *have = 0;
+    if (cudaMalloc(buffer, need) != cudaSuccess) {
+        cudaGetLastError();
+        return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of GPU memory allocating %zu bytes for %s", need, what);
+    }
+    *have = need;
+    return AV_SUCCESS;
+}
+
+// Memory.
+
+static av_status cuda_alloc(av_backend *be, void **ptr, size_t bytes, const char *what) {
+    if (cudaMalloc(ptr, bytes ? bytes : 1) != cudaSuccess) {
+        cudaGetLastError();
+        size_t free_bytes = 0, total = 0;
+        cudaMemGetInfo(&free_bytes, &total);
+        return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of GPU memory allocating %zu bytes for %s (%zu of %zu free)",
+                       bytes, what, free_bytes, total);
+    }
+    return AV_SUCCESS;
+}
+
+// cudaFree waits for the device, so queued work that still reads PTR finishes first.
+static void cuda_release(av_backend *be, void *ptr) { cudaFree(ptr); }
+
+static av_status cuda_upload(av_backend *be, void *dst, const void *src, size_t bytes) {
+    cuda_impl *impl = impl_of(be);
+    AV_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, impl->compute));
+    AV_CUDA_CHECK(cudaStreamSynchronize(impl->compute));
+    return AV_SUCCESS;
+}
+
+static av_status cuda_download(av_backend *be, void *dst, const void *src, size_t bytes) {
+    cuda_impl *impl = impl_of(be);
+    AV_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl->compute));
+    AV_CUDA_CHECK(cudaStreamSynchronize(impl->compute));
+    return AV_SUCCESS;
+}
+
+static av_status cuda_memory_available(av_backend *be, size_t *bytes) {
+    size_t total = 0;
+    AV_CUDA_CHECK(cudaMemGetInfo(bytes, &total));
+    return AV_SUCCESS;
+}
+
+// The weight arena.
+
+static av_status arena_take(weight_arena *arena, size_t bytes, void **out) {
+    size_t aligned = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (aligned > arena->left) {
+        if (arena->n_chunks == arena->cap_chunks) {
+            int cap = arena->cap_chunks ? 2 * arena->cap_chunks : 8;
+            void **chunks = realloc(arena->chunks, (size_t)cap * sizeof *chunks);
+            if (!chunks) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory growing the weight arena's list");
+            arena->chunks = chunks;
+            arena->cap_chunks = cap;
+        }
+        size_t chunk = aligned > ARENA_CHUNK_BYTES ? aligned : ARENA_CHUNK_BYTES;
+        void *base = NULL;
+        if (cudaMalloc(&base, chunk) != cudaSuccess) {
+            cudaGetLastError();
+            return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of GPU memory allocating %zu bytes of weights", chunk);
+        }
+        arena->chunks[arena->n_chunks++] = base;
+        arena->cursor = base;
+        arena->left = chunk;
+    }
+    *out = arena->cursor;
+    arena->cursor += aligned;
+    arena->left -= aligned;
+    return AV_SUCCESS;
+}
+
+static const uploaded_tensor *find_upload(const cuda_impl *impl, const float *src, size_t numel, bool bf16) {
+    for (size_t i = 0; i < impl->n_uploads; i++) {
+        const uploaded_tensor *u = &impl->uploads[i];
+        if (u->src == src && u->numel == numel && u->bf16 == bf16) return u;
+    }
+    return NULL;
+}
+
+static bool is_bf16_weight(const cuda_impl *impl, const void *dev) {
+    for (size_t i = 0; i < impl->n_uploads; i++)
+        if (impl->uploads[i].dev == dev) return impl->uploads[i].bf16;
+    return false;
+}
+
+static av_status remember_upload(cuda_impl *impl, uploaded_tensor u) {
+    if (impl->n_uploads == impl->cap_uploads) {
+        size_t cap = impl->cap_uploads ? 2 * impl->cap_uploads : 64;
+        uploaded_tensor *list = realloc(impl->uploads, cap * sizeof *list);
+        if (!list) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory growing the uploaded weight list");
+        impl->uploads = list;
+        impl->cap_uploads = cap;
+    }
+    impl->uploads[impl->n_uploads++] = u;
+    return AV_SUCCESS;
+}
+
+// dst (numel) bf16 in device memory = src (numel) float32 in host memory, rounded on the host chunk by chunk.
+static av_status upload_as_bf16(cuda_impl *impl, uint16_t *dst, const float *src, size_t numel) {
+    size_t chunk = numel < BF16_STAGING_ELEMENTS ? numel : BF16_STAGING_ELEMENTS;
+    uint16_t *staging = av_malloc(chunk * sizeof *staging, "bf16 weight staging");
+    if (!staging) return AV_ERROR_OUT_OF_MEMORY;
+    av_status st = AV_SUCCESS;
+    for (size_t start = 0; start < numel && st == AV_SUCCESS; start += chunk) {
+        size_t n = numel - start < chunk ? numel - start : chunk;
+        for (size_t i = 0; i < n; i++) staging[i] = bf16_from_float(src[start + i]);
+        cudaError_t err = cudaMemcpy(dst + start, staging, n * sizeof *staging, cudaMemcpyHostToDevice);
+        if (err != cudaSuccess) st = av_cuda_fail(err, "cudaMemcpy (bf16 weights)", __FILE__, __LINE__, __func__);
+    }
+    free(staging);
+    return st;
+}
+
+static av_status cuda_upload_tensor(av_backend *be, const float **dst, const float *src, size_t numel,
+                                    bool matmul_weight) {
+    cuda_impl *impl = impl_of(be);
+    bool bf16 = matmul_weight && impl->options.compute == AV_COMPUTE_BF16;
+    const uploaded_tensor *done = find_upload(impl, src, numel, bf16);
+    if (done) {
+        *dst = done->dev;
+        return AV_SUCCESS;
+    }
+    void *dev = NULL;
+    AV_TRY(arena_take(&impl->arena, numel * (bf16 ? sizeof(uint16_t) : sizeof(float)), &dev));
+    if (bf16) AV_TRY(upload_as_bf16(impl, dev, src, numel));
+    else AV_CUDA_CHECK(cudaMemcpy(dev, src, numel * sizeof(float), cudaMemcpyHostToDevice));
+    AV_TRY(remember_upload(impl, (uploaded_tensor){src, numel, dev, bf16}));
+    *dst = dev;
+    return AV_SUCCESS;
+}
+
+// Ops.
+
+static av_status cuda_embedding(av_backend *be, float *out, const int32_t *ids, const float *wte, const float *wpe,
+                                const float *wtt, int T, int C) {
+    return av_embedding_cuda(out, ids, wte, wpe, wtt, T, C, impl_of(be)->compute);
+}
+
+static av_status cuda_layernorm(av_backend *be, float *out, const float *inp, const float *weight, const float *bias,
+                                int T, int C, float eps) {
+    return av_layernorm_cuda(out, inp, weight, bias, T, C, eps, impl_of(be)->compute);
+}
+
+// out (T, OC) = inp (T, C) @ W (+ bias). cuBLAS is column-major: a row-major (T, OC) matrix is a column-major
+// (OC, T) one, so it computes out^T = op(W) inp^T, with op(W) = W^T's buffer as is for (C, OC) weights and
+// transposed for (OC, C) weights.
+static av_status cuda_matmul(av_backend *be, float *out, const float *inp, const float *weight, const float *bias,
+                             int T, int C, int OC, av_weight_layout layout) {
+    cuda_impl *impl = impl_of(be);
+    bool transposed = layout == AV_WEIGHT_OUT_IN;
+    cublasOperation_t op_w = transposed ? CUBLAS_OP_T : CUBLAS_OP_N;
+    int ld_w = transposed ? C : OC;
+    const float one = 1.0f, zero = 0.0f;
+    if (is_bf16_weight(impl, weight)) {
+        size_t n = (size_t)T * C;
+        AV_TRY(grow_device_buffer(impl, (void **)&impl->bf16_operand, &impl->bf16_operand_bytes, n * sizeof(uint16_t),
+                                  "the bf16 matmul operand"));
+        AV_TRY(av_f32_to_bf16_cuda(impl->bf16_operand, inp, n, impl->compute));
+        AV_CUBLAS_CHECK(cublasGemmEx(impl->cublas, op_w, CUBLAS_OP_N, OC, T, C, &one, weight, CUDA_R_16BF, ld_w,
+                                     impl->bf16_operand, CUDA_R_16BF, C, &zero, out, CUDA_R_32F, OC,
+                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    } else {
+        AV_CUBLAS_CHECK(cublasGemmEx(impl->cublas, op_w, CUBLAS_OP_N, OC, T, C, &one, weight, CUDA_R_32F, ld_w, inp,
+                                     CUDA_R_32F, C, &zero, out, CUDA_R_32F, OC, CUBLAS_COMPUTE_32F,
+                                     CUBLAS_GEMM_DEFAULT));
+    }
+    if (bias) AV_TRY(av_add_bias_cuda(out, bias, T, OC, impl->compute));
+    return AV_SUCCESS;
+}
+
+// Per head h (a batch of NH, heads HS columns apart in qkv's rows): S_h = Q_h K_h^T in fp32, the softmax kernel
+// turns S_h into P_h (and the side buffer's copy for captured heads), then out_h = P_h V_h. Column-major view as in
+// cuda_matmul: S_h^T (T keys, T queries) = K_h Q_h^T, out_h^T (HS, T) = V_h^T P_h^T.
+static av_status cuda_attention(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
+                                bool causal, const int *head_slot) {
+    cuda_impl *impl = impl_of(be);
+    int HS = C / NH;
+    float scale = 1.0f / sqrtf((float)HS);
+    long long TT = (long long)T * T;
+    const float one = 1.0f, zero = 0.0f;
+    AV_TRY(grow_device_buffer(impl, (void **)&impl->scores, &impl->scores_bytes, (size_t)NH * TT * sizeof(float),
+                              "attention scores"));
+    AV_CUBLAS_CHECK(cublasGemmStridedBatchedEx(impl->cublas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, &one, qkv + C,
+                                               CUDA_R_32F, 3 * C, HS, qkv, CUDA_R_32F, 3 * C, HS, &zero, impl->scores,
+                                               CUDA_R_32F, T, TT, NH, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    bool capture = probs && head_slot;
+    // The previous layer's P may still be on its way to the host from the buffer this call overwrites.
+    if (capture && impl->probs.copy_issued)
+        AV_CUDA_CHECK(cudaStreamWaitEvent(impl->compute, impl->probs.copied[impl->probs.last], 0));
+    size_t slot_bytes = (size_t)TT * attn_element_bytes(impl->options.attn);
+    for (int h = 0; h < NH; h++) {
+        int slot = capture ? head_slot[h] : -1;
+        void *side = slot >= 0 ? (char *)probs + (size_t)slot * slot_bytes : NULL;
+        AV_TRY(av_attention_softmax_cuda(impl->scores + (size_t)h * TT, side, T, scale, causal, impl->options.attn,
+                                         impl->compute));
+    }
+    AV_CUBLAS_CHECK(cublasGemmStridedBatchedEx(impl->cublas, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, &one, qkv + 2 * C,
+                                               CUDA_R_32F, 3 * C, HS, impl->scores, CUDA_R_32F, T, TT, &zero, out,
+                                               CUDA_R_32F, C, HS, NH, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return AV_SUCCESS;
+}
+
+static av_status cuda_activation(av_backend *be, float *out, const float *inp, size_t N, av_activation act) {
+    return av_activation_cuda(out, inp, N, act, impl_of(be)->compute);
+}
+
+static av_status cuda_residual(av_backend *be, float *out, const float *a, const float *b, size_t N) {
+    return av_residual_cuda(out, a, b, N, impl_of(be)->compute);
+}
+
+// Streaming the captured probabilities out.
+
+static av_status grow_pinned_buffer(probs_stream *ps, int b, size_t bytes) {
+    if (bytes <= ps->host_bytes[b]) return AV_SUCCESS;
+    // Buffer b's last copy was delivered (only the other buffer can be pending), so it is free to replace.
+    AV_CUDA_CHECK(cudaFreeHost(ps->host[b]));
+    ps->host[b] = NULL;
+    ps->host_bytes[b] = 0;
+    if (cudaMallocHost(&ps->host[b], bytes) != cudaSuccess) {
+        cudaGetLastError();
+        return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of pinned host memory allocating %zu bytes for attention "
+                                               "probabilities", bytes);
+    }
+    ps->host_bytes[b] = bytes;
+    return AV_SUCCESS;
+}
+
+// Waits for the pending layer's copy and hands it to its sink as float32.
+static av_status deliver_pending(cuda_impl *impl) {
+    probs_stream *ps = &impl->probs;
+    if (!ps->pending) return AV_SUCCESS;
+    ps->pending = false;
+    AV_CUDA_CHECK(cudaEventSynchronize(ps->copied[ps->pending_buffer]));
+    size_t n = (size_t)ps->n_slots * ps->T * ps->T;
+    const void *host = ps->host[ps->pending_buffer];
+    if (impl->options.attn == AV_ATTN_FP32) return ps->sink(ps->user, ps->layer, host, ps->n_slots, ps->T);
+    if (n * sizeof(float) > ps->converted_bytes) {
+        free(ps->converted);
+        ps->converted_bytes = 0;
+        ps->converted = av_malloc(n * sizeof(float), "attention probabilities as float32");
+        if (!ps->converted) return AV_ERROR_OUT_OF_MEMORY;
+        ps->converted_bytes = n * sizeof(float);
+    }
+    const uint16_t *h = host;
+    if (impl->options.attn == AV_ATTN_FP16)
+        for (size_t i = 0; i < n; i++) ps->converted[i] = float_from_half(h[i]);
+    else
+        for (size_t i = 0; i < n; i++) ps->converted[i] = float_from_bf16(h[i]);
+    return ps->sink(ps->user, ps->layer, ps->converted, ps->n_slots, ps->T);
+}
+
+static av_status cuda_emit_probs(av_backend *be, const float *probs, int layer, int n_slots, int T,
+                                 av_probs_sink sink, void *user) {
+    cuda_impl *impl = impl_of(be);
+    probs_stream *ps = &impl->probs;
+    int b = ps->next;
+    size_t bytes = (size_t)n_slots * T * T * attn_element_bytes(impl->options.attn);
+    AV_TRY(grow_pinned_buffer(ps, b, bytes));
+    AV_CUDA_CHECK(cudaEventRecord(ps->computed, impl->compute));
+    AV_CUDA_CHECK(cudaStreamWaitEvent(impl->copy, ps->computed, 0));
+    AV_CUDA_CHECK(cudaMemcpyAsync(ps->host[b], probs, bytes, cudaMemcpyDeviceToHost, impl->copy));
+    AV_CUDA_CHECK(cudaEventRecord(ps->copied[b], impl->copy));
+    ps->copy_issued = true;
+    ps->last = b;
+    ps->next = 1 - b;
+    // This layer's copy is queued; the previous layer's sink runs while it (and the next layer) proceed.
+    av_status st = deliver_pending(impl);
+    ps->pending = true;
+    ps->pending_buffer = b;
+    ps->layer = layer;
+    ps->n_slots = n_slots;
+    ps->T = T;
+    ps->sink = sink;
+    ps->user = user;
+    return st;
+}
+
+static av_status cuda_flush_probs(av_backend *be) { return deliver_pending(impl_of(be)); }
+
+// Creation and teardown. destroy accepts a partly created backend (members still zero).
+
+static void cuda_destroy(av_backend *be) {
+    if (!be) return;
+    cuda_impl *impl = impl_of(be);
+    if (impl) {
+        if (impl->compute) cudaStreamSynchronize(impl->compute);
+        if (impl->copy) cudaStreamSynchronize(impl->copy);
+        for (int i = 0; i < impl->arena.n_chunks; i++) cudaFree(impl->arena.chunks[i]);
+        free(impl->arena.chunks);
+        free(impl->uploads);
+        cudaFree(impl->scores);
+        cudaFree(impl->bf16_operand);
+        probs_stream *ps = &impl->probs;
+        for (int b = 0; b < 2; b++) {
+            cudaFreeHost(ps->host[b]);
+            if (ps->copied[b]) cudaEventDestroy(ps->copied[b]);
+        }
+        if (ps->computed) cudaEventDestroy(ps->computed);
+        free(ps->converted);
+        if (impl->cublas) cublasDestroy(impl->cublas);
+        if (impl->copy) cudaStreamDestroy(impl->copy);
+        if (impl->compute) cudaStreamDestroy(impl->compute);
+        free(impl);
+    }
+    free(be);
+}
+
+static av_status cuda_init(cuda_impl *impl) {
+    AV_CUDA_CHECK(cudaStreamCreateWithFlags(&impl->compute, cudaStreamNonBlocking));
+    AV_CUDA_CHECK(cudaStreamCreateWithFlags(&impl->copy, cudaStreamNonBlocking));
+    AV_CUDA_CHECK(cudaEventCreateWithFlags(&impl->probs.computed, cudaEventDisableTiming));
+    for (int b = 0; b < 2; b++) AV_CUDA_CHECK(cudaEventCreateWithFlags(&impl->probs.copied[b], cudaEventDisableTiming));
+    AV_CUBLAS_CHECK(cublasCreate(&impl->cublas));
+    AV_CUBLAS_CHECK(cublasSetStream(impl->cublas, impl->compute));
+    // Plain fp32 products: no TF32 tensor-core shortcut, whatever the library's default becomes.
+    AV_CUBLAS_CHECK(cublasSetMathMode(impl->cublas, CUBLAS_DEFAULT_MATH));
+    return AV_SUCCESS;
+}
+
+bool backend_cuda_available(void) {
+    int count = 0;
+    // No driver, no device, or a device the driver cannot use: all mean zero devices here.
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return count > 0;
+}
+
+av_status backend_cuda_create(av_backend **out, const backend_options *options) {
+    if (!backend_cuda_available())
+        return av_fail(AV_ERROR_NO_DEVICE, "--device cuda: no usable CUDA device (cudaGetDeviceCount found none)");
+    av_backend *be = av_calloc(1, sizeof *be, "CUDA backend");
+    if (!be) return AV_ERROR_OUT_OF_MEMORY;
+    cuda_impl *impl = av_calloc(1, sizeof *impl, "CUDA backend state");
+    if (!impl) {
+        free(be);
+        return AV_ERROR_OUT_OF_MEMORY;
+    }
+    impl->options = *options;
+    *be = (av_backend){
+        .name = "cuda",
+        .impl = impl,
+        .alloc = cuda_alloc,
+        .release = cuda_release,
+        .upload = cuda_upload,
+        .download = cuda_download,
+        .upload_tensor = cuda_upload_tensor,
+        .embedding = cuda_embedding,
+        .layernorm = cuda_layernorm,
+        .matmul = cuda_matmul,
+        .attention = cuda_attention,
+        .activation = cuda_activation,
+        .residual = cuda_residual,
+        .memory_available = cuda_memory_available,
+        .emit_probs = cuda_emit_probs,
+        .flush_probs = cuda_flush_probs,
+        .destroy = cuda_destroy,
+    };
+    av_status st = cuda_init(impl);
+    if (st != AV_SUCCESS) {
+        cuda_destroy(be);
+        return st;
+    }
+    *out = be;
+    return AV_SUCCESS;
+}

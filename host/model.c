@@ -1,0 +1,198 @@
+// Loading a checkpoint directory into an av_model, and the pieces every architecture shares.
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *checkpoint_name(const char *dir) {
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/') len--;
+    size_t start = len;
+    while (start > 0 && dir[start - 1] != '/') start--;
+    char *name = av_malloc(len - start + 1, "model name");
+    if (name) {
+        memcpy(name, dir + start, len - start);
+        name[len - start] = '\0';
+    }
+    return name;
+}
+
+// Tensors used in place must be float32 and 4-byte aligned inside the mapping; everything else is upcast.
+static bool usable_in_place(const st_tensor *t) {
+    return t->dtype == ST_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
+}
+
+static size_t arena_numel(const av_model *m) {
+    size_t numel = 0;
+    for (int i = 0; i < m->ckpt.count; i++)
+        if (!usable_in_place(&m->ckpt.tensors[i])) numel += m->ckpt.tensors[i].numel;
+    if (m->cfg.arch == AV_ARCH_BERT) {
+        size_t C = (size_t)m->cfg.n_embd;
+        numel += (size_t)m->cfg.n_layer * (3 * C * C + 3 * C); // fused q, k, v
+    }
+    return numel;
+}
+
+float *model_arena_take(av_model *model, size_t numel) {
+    size_t bytes = numel * sizeof(float);
+    if (model->arena_used + bytes > model->arena_bytes) {
+        av_fail(AV_ERROR_INTERNAL, "model arena overflow: %zu + %zu > %zu bytes", model->arena_used, bytes,
+                model->arena_bytes);
+        return NULL;
+    }
+    float *p = (float *)((char *)model->arena + model->arena_used);
+    model->arena_used += bytes;
+    return p;
+}
+
+av_status model_tensor_f32(av_model *model, const char *const *prefixes, const char *name, int ndim,
+                           const int64_t *shape, const float **out) {
+    char full[512];
+    const st_tensor *t = NULL;
+    for (int i = 0; prefixes[i] && !t; i++) {
+        snprintf(full, sizeof full, "%s%s", prefixes[i], name);
+        t = st_find(&model->ckpt, full);
+    }
+    if (!t)
+        return av_fail(AV_ERROR_FORMAT, "%s: tensor '%s%s' not found in the checkpoint", model->dir, prefixes[0],
+                       name);
+    AV_TRY(st_require(&model->ckpt, t->name, ndim, shape, &t));
+    if (usable_in_place(t)) {
+        *out = t->data;
+        return AV_SUCCESS;
+    }
+    float *dst = model_arena_take(model, t->numel);
+    if (!dst) return AV_ERROR_INTERNAL;
+    AV_TRY(st_tensor_to_f32(t, dst));
+    *out = dst;
+    return AV_SUCCESS;
+}
+
+static av_status load_parts(av_model *m, const char *dir) {
+    m->dir = strdup(dir);
+    m->name = checkpoint_name(dir);
+    if (!m->dir || !m->name) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory loading %s", dir);
+    char *config_path = av_path_join(dir, "config.json");
+    if (!config_path) return AV_ERROR_OUT_OF_MEMORY;
+    av_status st = config_load(&m->cfg, config_path);
+    free(config_path);
+    AV_TRY(st);
+    AV_TRY(tokenizer_load(&m->tok, dir));
+    AV_TRY(st_checkpoint_open(&m->ckpt, dir));
+    m->arena_bytes = arena_numel(m) * sizeof(float);
+    m->arena = av_malloc(m->arena_bytes, "upcast weights");
+    if (!m->arena) return AV_ERROR_OUT_OF_MEMORY;
+    m->w.layers = av_calloc((size_t)m->cfg.n_layer, sizeof(layer_weights), "layer table");
+    if (!m->w.layers) return AV_ERROR_OUT_OF_MEMORY;
+    switch (m->cfg.arch) {
+    case AV_ARCH_GPT2: return gpt2_load_weights(m);
+    case AV_ARCH_BERT: return bert_load_weights(m);
+    }
+    return av_fail(AV_ERROR_INTERNAL, "unknown architecture %d", (int)m->cfg.arch);
+}
+
+av_status av_model_load(av_model **out, const char *dir) {
+    av_model *m = av_calloc(1, sizeof *m, "model");
+    if (!m) return AV_ERROR_OUT_OF_MEMORY;
+    av_status st = load_parts(m, dir);
+    if (st != AV_SUCCESS) {
+        av_model_destroy(m);
+        return st;
+    }
+    *out = m;
+    return AV_SUCCESS;
+}
+
+void av_model_destroy(av_model *model) {
+    if (!model) return;
+    if (model->tok) tokenizer_destroy(model->tok);
+    st_checkpoint_close(&model->ckpt);
+    free(model->arena);
+    free(model->w.layers);
+    free(model->dir);
+    free(model->name);
+    free(model);
+}
+
+typedef struct weight_field {
+    const float **slot;
+    size_t numel;
+    bool matrix; // a matmul operand: the CUDA backend may store it as bf16
+} weight_field;
+
+// Every parameter slot of W with its size; NULL slots (absent in this architecture) are listed and skipped later.
+static int list_weight_fields(const model_config *cfg, model_weights *w, weight_field *f) {
+    size_t C = (size_t)cfg->n_embd, V = (size_t)cfg->vocab_size, P = (size_t)cfg->n_positions;
+    size_t I = (size_t)cfg->n_inner;
+    int n = 0;
+    f[n++] = (weight_field){&w->wte, V * C, false};
+    f[n++] = (weight_field){&w->wpe, P * C, false};
+    f[n++] = (weight_field){&w->wtt, C, false};
+    f[n++] = (weight_field){&w->emb_ln_w, C, false};
+    f[n++] = (weight_field){&w->emb_ln_b, C, false};
+    f[n++] = (weight_field){&w->lnf_w, C, false};
+    f[n++] = (weight_field){&w->lnf_b, C, false};
+    f[n++] = (weight_field){&w->lm_head, V * C, true};
+    for (int l = 0; l < cfg->n_layer; l++) {
+        layer_weights *lw = &w->layers[l];
+        f[n++] = (weight_field){&lw->ln1_w, C, false};
+        f[n++] = (weight_field){&lw->ln1_b, C, false};
+        f[n++] = (weight_field){&lw->qkv_w, 3 * C * C, true};
+        f[n++] = (weight_field){&lw->qkv_b, 3 * C, false};
+        f[n++] = (weight_field){&lw->attn_proj_w, C * C, true};
+        f[n++] = (weight_field){&lw->attn_proj_b, C, false};
+        f[n++] = (weight_field){&lw->ln2_w, C, false};
+        f[n++] = (weight_field){&lw->ln2_b, C, false};
+        f[n++] = (weight_field){&lw->fc_w, C * I, true};
+        f[n++] = (weight_field){&lw->fc_b, I, false};
+        f[n++] = (weight_field){&lw->fc_proj_w, I * C, true};
+        f[n++] = (weight_field){&lw->fc_proj_b, C, false};
+    }
+    return n;
+}
+
+#define GLOBAL_WEIGHT_FIELDS 8
+#define LAYER_WEIGHT_FIELDS 12
+
+av_status model_weights_upload(const av_model *model, av_backend *be, model_weights *dev) {
+    *dev = model->w;
+    dev->layers = av_malloc((size_t)model->cfg.n_layer * sizeof(layer_weights), "layer table");
+    if (!dev->layers) return AV_ERROR_OUT_OF_MEMORY;
+    memcpy(dev->layers, model->w.layers, (size_t)model->cfg.n_layer * sizeof(layer_weights));
+    size_t count = GLOBAL_WEIGHT_FIELDS + (size_t)model->cfg.n_layer * LAYER_WEIGHT_FIELDS;
+    weight_field *fields = av_malloc(count * sizeof *fields, "weight list");
+    if (!fields) {
+        model_weights_free(dev);
+        return AV_ERROR_OUT_OF_MEMORY;
+    }
+    int n = list_weight_fields(&model->cfg, dev, fields);
+    av_status st = AV_SUCCESS;
+    for (int i = 0; i < n && st == AV_SUCCESS; i++)
+        if (*fields[i].slot)
+            st = be->upload_tensor(be, fields[i].slot, *fields[i].slot, fields[i].numel, fields[i].matrix);
+    free(fields);
+    if (st != AV_SUCCESS) model_weights_free(dev);
+    return st;
+}
+
+void model_weights_free(model_weights *w) {
+    free(w->layers);
+    w->layers = NULL;
+}
+
+size_t model_forward_bytes(const model_config *cfg, int T, int n_slots, int logits_rows) {
+    size_t C = (size_t)cfg->n_embd, I = (size_t)cfg->n_inner, t = (size_t)T;
+    // x, ln, att, tmp (T, C); qkv (T, 3C); fc (T, I); ids; probs (n_slots, T, T); logits (rows, V)
+    size_t floats = 4 * t * C + 3 * t * C + t * I + t + (size_t)n_slots * t * t +
+                    (size_t)logits_rows * (size_t)cfg->vocab_size;
+    return floats * sizeof(float) + 8 * 256; // alignment padding of the carved buffers
+}
+
+av_status model_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req) {
+    switch (model->cfg.arch) {
+    case AV_ARCH_GPT2: return gpt2_forward(model, be, w, req);
+    case AV_ARCH_BERT: return bert_forward(model, be, w, req);
+    }
+    return av_fail(AV_ERROR_INTERNAL, "unknown architecture %d", (int)model->cfg.arch);
+}

@@ -1,0 +1,402 @@
+// av_run: prompt -> tokens -> forward with capture -> meta.json, .npy dumps and PNG heatmaps, written atomically.
+#include "attnviz.h"
+#include "model.h"
+#include "npy.h"
+#include "output_dir.h"
+#include "render.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef enum png_mode { PNG_ALL, PNG_MEAN, PNG_NONE } png_mode;
+
+void av_run_options_default(av_run_options *o) {
+    *o = (av_run_options){.device = "auto",
+                          .layers = "all",
+                          .heads = "all",
+                          .dtype = "fp32",
+                          .attn_dtype = "fp32",
+                          .png = "all",
+                          .max_memory = 0,
+                          .top_k = 5};
+}
+
+// Writes one captured layer as it arrives from the backend.
+typedef struct layer_writer {
+    const av_model *model;
+    const token_list *tokens;
+    const capture_plan *plan;
+    const char *dir;   // the temporary output directory
+    png_mode png;
+    float *mean;       // (T, T) head mean of the captured heads
+    cJSON *files;      // paths relative to the output directory
+    int *slot_head;    // (n_slots) head index of each slot
+} layer_writer;
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static av_status parse_choice(const char *value, const char *option, const char *const *names, int *out) {
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(value, names[i])) {
+            *out = i;
+            return AV_SUCCESS;
+        }
+    return av_fail(AV_ERROR_INVALID_ARGUMENT, "%s %s: expected one of %s%s%s%s%s", option, value, names[0],
+                   names[1] ? ", " : "", names[1] ? names[1] : "", names[1] && names[2] ? ", " : "",
+                   names[1] && names[2] ? names[2] : "");
+}
+
+static av_status parse_backend_options(const av_run_options *o, backend_options *bo, png_mode *png) {
+    static const char *const compute[] = {"fp32", "bf16", NULL};
+    static const char *const attn[] = {"fp32", "fp16", "bf16", NULL};
+    static const char *const pngs[] = {"all", "mean", "none", NULL};
+    int c, a, p;
+    AV_TRY(parse_choice(o->dtype, "--dtype", compute, &c));
+    AV_TRY(parse_choice(o->attn_dtype, "--attn-dtype", attn, &a));
+    AV_TRY(parse_choice(o->png, "--png", pngs, &p));
+    bo->compute = (av_compute_dtype)c;
+    bo->attn = (av_attn_dtype)a;
+    *png = (png_mode)p;
+    return AV_SUCCESS;
+}
+
+static av_status tokenize_prompt(const av_model *m, const char *prompt, size_t len, token_list *tokens) {
+    if (len == 0) return av_fail(AV_ERROR_PROMPT, "empty prompt");
+    AV_TRY(tokenizer_encode(m->tok, prompt, len, tokens));
+    if (tokens->n == 0) return av_fail(AV_ERROR_PROMPT, "the prompt has no tokens");
+    if (tokens->n > m->cfg.n_positions)
+        return av_fail(AV_ERROR_PROMPT, "prompt is %d tokens, longer than the %d positions %s allows (no truncation)",
+                       tokens->n, m->cfg.n_positions, m->name);
+    return AV_SUCCESS;
+}
+
+static double gib(size_t bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
+
+// Refuses, before anything large is allocated, a run whose buffers would not fit.
+static av_status check_memory(av_backend *be, const av_model *m, const capture_plan *plan, int T, int logits_rows,
+                              size_t max_memory) {
+    size_t layer = capture_plan_layer_bytes(plan, T);
+    size_t need = model_forward_bytes(&m->cfg, T, plan->n_slots, logits_rows);
+    size_t host_need = layer / (size_t)(plan->n_slots ? plan->n_slots : 1); // the head mean for the PNGs
+    if (strcmp(be->name, "cpu")) host_need += 2 * layer;                  // the pinned double buffer
+    else need += host_need;
+    size_t avail = max_memory;
+    if (!avail) AV_TRY(be->memory_available(be, &avail));
+    if (need > avail)
+        return av_fail(AV_ERROR_OUT_OF_MEMORY,
+                       "run needs %.2f GiB on the %s backend (%.2f GiB of it for %d heads x %d^2 attention per "
+                       "layer) but %.2f GiB is available; capture fewer heads (--heads) or layers, or shorten the "
+                       "prompt",
+                       gib(need), be->name, gib(layer), plan->n_slots, T, gib(avail));
+    if (strcmp(be->name, "cpu")) {
+        size_t host_avail = max_memory;
+        if (!host_avail) AV_TRY(host_memory_available(&host_avail));
+        if (host_need > host_avail)
+            return av_fail(AV_ERROR_OUT_OF_MEMORY,
+                           "run needs %.2f GiB of host memory for streaming attention out but %.2f GiB is available; "
+                           "capture fewer heads (--heads)",
+                           gib(host_need), gib(host_avail));
+    }
+    return AV_SUCCESS;
+}
+
+static av_status add_file(layer_writer *w, const char *relative) {
+    cJSON *s = cJSON_CreateString(relative);
+    if (!s) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory");
+    cJSON_AddItemToArray(w->files, s);
+    return AV_SUCCESS;
+}
+
+static av_status write_layer_npy(layer_writer *w, int layer, const float *probs, int n_slots, int T) {
+    char rel[64], *path;
+    snprintf(rel, sizeof rel, "attention/layer_%02d.npy", layer);
+    if (!(path = av_path_join(w->dir, rel))) return AV_ERROR_OUT_OF_MEMORY;
+    int64_t shape[3] = {n_slots, T, T};
+    av_status st = npy_write_f32(path, probs, 3, shape);
+    free(path);
+    return st == AV_SUCCESS ? add_file(w, rel) : st;
+}
+
+static av_status render_map(layer_writer *w, const char *rel, const float *values, int T, const char *title) {
+    char *path = av_path_join(w->dir, rel);
+    if (!path) return AV_ERROR_OUT_OF_MEMORY;
+    const char *const *labels = (const char *const *)w->tokens->display;
+    heatmap_spec spec = {.values = values,
+                         .rows = T,
+                         .cols = T,
+                         .row_labels = labels,
+                         .col_labels = labels,
+                         .title = title,
+                         .vmin = 0.0f,
+                         .vmax = 0.0f,
+                         .mask_upper = w->model->cfg.arch == AV_ARCH_GPT2};
+    av_status st = render_heatmap_png(path, &spec);
+    free(path);
+    return st;
+}
+
+// Heads render in parallel; the first failure's message is carried back from its thread.
+static av_status render_heads(layer_writer *w, int layer, const float *probs, int n_slots, int T) {
+    av_status first = AV_SUCCESS;
+    char message[1024] = "";
+#pragma omp parallel for schedule(dynamic)
+    for (int s = 0; s < n_slots; s++) {
+        char rel[64], title[256];
+        snprintf(rel, sizeof rel, "heatmaps/layer_%02d_head_%02d.png", layer, w->slot_head[s]);
+        snprintf(title, sizeof title, "%s  layer %d  head %d", w->model->name, layer, w->slot_head[s]);
+        av_status st = render_map(w, rel, probs + (size_t)s * T * T, T, title);
+        if (st != AV_SUCCESS) {
+#pragma omp critical(render_failure)
+            if (first == AV_SUCCESS) {
+                first = st;
+                snprintf(message, sizeof message, "%s", av_last_error());
+            }
+        }
+    }
+    if (first != AV_SUCCESS) return av_fail(first, "%s", message);
+    for (int s = 0; s < n_slots; s++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "heatmaps/layer_%02d_head_%02d.png", layer, w->slot_head[s]);
+        AV_TRY(add_file(w, rel));
+    }
+    return AV_SUCCESS;
+}
+
+static av_status render_mean(layer_writer *w, int layer, const float *probs, int n_slots, int T) {
+    size_t TT = (size_t)T * T;
+    float inv = 1.0f / (float)n_slots;
+#pragma omp parallel for
+    for (size_t i = 0; i < TT; i++) {
+        float sum = 0.0f;
+        for (int s = 0; s < n_slots; s++) sum += probs[(size_t)s * TT + i];
+        w->mean[i] = sum * inv;
+    }
+    char rel[64], title[256];
+    snprintf(rel, sizeof rel, "heatmaps/layer_%02d_mean.png", layer);
+    snprintf(title, sizeof title, "%s  layer %d  mean of %d head%s", w->model->name, layer, n_slots,
+             n_slots == 1 ? "" : "s");
+    AV_TRY(render_map(w, rel, w->mean, T, title));
+    return add_file(w, rel);
+}
+
+static av_status write_layer(void *user, int layer, const float *probs, int n_slots, int T) {
+    layer_writer *w = user;
+    AV_TRY(write_layer_npy(w, layer, probs, n_slots, T));
+    if (w->png == PNG_ALL) AV_TRY(render_heads(w, layer, probs, n_slots, T));
+    if (w->png != PNG_NONE) AV_TRY(render_mean(w, layer, probs, n_slots, T));
+    return AV_SUCCESS;
+}
+
+static cJSON *int_array(const int *values, int n) { return cJSON_CreateIntArray(values, n); }
+
+static cJSON *model_json(const av_model *m) {
+    const model_config *c = &m->cfg;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "name", m->name);
+    cJSON_AddStringToObject(j, "dir", m->dir);
+    cJSON_AddStringToObject(j, "model_type", c->model_type);
+    cJSON_AddStringToObject(j, "tokenizer", m->tok->kind);
+    cJSON_AddNumberToObject(j, "n_layer", c->n_layer);
+    cJSON_AddNumberToObject(j, "n_head", c->n_head);
+    cJSON_AddNumberToObject(j, "n_embd", c->n_embd);
+    cJSON_AddNumberToObject(j, "n_inner", c->n_inner);
+    cJSON_AddNumberToObject(j, "n_positions", c->n_positions);
+    cJSON_AddNumberToObject(j, "vocab_size", c->vocab_size);
+    return j;
+}
+
+static cJSON *tokens_json(const token_list *t, cJSON *meta) {
+    cJSON_AddItemToObject(meta, "ids", int_array(t->ids, t->n));
+    cJSON *display = cJSON_CreateArray(), *offsets = cJSON_CreateArray();
+    for (int i = 0; i < t->n; i++) {
+        cJSON_AddItemToArray(display, cJSON_CreateString(t->display[i]));
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)t->starts[i]));
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)t->ends[i]));
+        cJSON_AddItemToArray(offsets, pair);
+    }
+    cJSON_AddItemToObject(meta, "tokens", display);
+    cJSON_AddItemToObject(meta, "offsets", offsets);
+    return meta;
+}
+
+static cJSON *capture_json(const av_model *m, const capture_plan *plan, const av_run_options *o, int T) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON *layers = cJSON_CreateArray(), *heads = cJSON_CreateArray();
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        if (plan->layer_on[l]) cJSON_AddItemToArray(layers, cJSON_CreateNumber(l));
+    for (int h = 0; h < m->cfg.n_head; h++)
+        if (plan->head_slot[h] >= 0) cJSON_AddItemToArray(heads, cJSON_CreateNumber(h));
+    cJSON_AddItemToObject(j, "layers", layers);
+    cJSON_AddItemToObject(j, "heads", heads);
+    cJSON_AddStringToObject(j, "kind", "full");
+    cJSON_AddBoolToObject(j, "causal", m->cfg.arch == AV_ARCH_GPT2);
+    int shape[3] = {plan->n_slots, T, T};
+    cJSON_AddItemToObject(j, "array_shape", int_array(shape, 3));
+    cJSON_AddStringToObject(j, "array_dtype", "float32");
+    cJSON_AddStringToObject(j, "device_dtype", o->attn_dtype);
+    cJSON_AddStringToObject(j, "png", o->png);
+    return j;
+}
+
+// Top-k next tokens from the last position's logits (V), probabilities by a float64 softmax.
+static cJSON *next_token_json(const av_model *m, const float *logits, int k) {
+    int V = m->cfg.vocab_size;
+    double max = -INFINITY, sum = 0.0;
+    for (int v = 0; v < V; v++) max = fmax(max, logits[v]);
+    for (int v = 0; v < V; v++) sum += exp(logits[v] - max);
+    cJSON *list = cJSON_CreateArray();
+    int *taken = calloc((size_t)k, sizeof(int));
+    for (int r = 0; r < k && r < V && taken; r++) {
+        int best = -1;
+        for (int v = 0; v < V; v++) {
+            bool used = false;
+            for (int q = 0; q < r; q++) used |= taken[q] == v;
+            if (!used && (best < 0 || logits[v] > logits[best])) best = v;
+        }
+        taken[r] = best;
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddNumberToObject(item, "id", best);
+        char *text = NULL;
+        size_t len;
+        if (tokenizer_decode(m->tok, &best, 1, &text, &len) == AV_SUCCESS) cJSON_AddStringToObject(item, "text", text);
+        free(text);
+        cJSON_AddNumberToObject(item, "prob", exp(logits[best] - max) / sum);
+        cJSON_AddItemToArray(list, item);
+    }
+    free(taken);
+    return list;
+}
+
+typedef struct run_state {
+    av_model *model;
+    const av_run_options *options;
+    backend_options backend;
+    png_mode png;
+    token_list tokens;
+    capture_plan plan;
+    av_backend *be;
+    model_weights weights;
+    bool weights_ready;
+    char *tmp;
+    layer_writer writer;
+    float *logits; // (V) last position, causal LMs only
+    double ms_tokenize, ms_forward;
+} run_state;
+
+static av_status write_meta(run_state *s, const char *prompt, size_t len) {
+    cJSON *meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(meta, "attnviz_version", av_version());
+    cJSON_AddItemToObject(meta, "model", model_json(s->model));
+    cJSON_AddStringToObject(meta, "device", s->be->name);
+    cJSON_AddStringToObject(meta, "dtype", s->options->dtype);
+    char *text = av_malloc(len + 1, "prompt copy");
+    if (!text) {
+        cJSON_Delete(meta);
+        return AV_ERROR_OUT_OF_MEMORY;
+    }
+    memcpy(text, prompt, len);
+    text[len] = '\0';
+    cJSON_AddStringToObject(meta, "prompt", text);
+    free(text);
+    cJSON_AddNumberToObject(meta, "n_tokens", s->tokens.n);
+    tokens_json(&s->tokens, meta);
+    cJSON_AddItemToObject(meta, "captured", capture_json(s->model, &s->plan, s->options, s->tokens.n));
+    if (s->logits) cJSON_AddItemToObject(meta, "next_token", next_token_json(s->model, s->logits, s->options->top_k));
+    cJSON *timing = cJSON_CreateObject();
+    cJSON_AddNumberToObject(timing, "tokenize", s->ms_tokenize);
+    cJSON_AddNumberToObject(timing, "forward_and_write", s->ms_forward);
+    cJSON_AddItemToObject(meta, "timing_ms", timing);
+    cJSON_AddItemToArray(s->writer.files, cJSON_CreateString("meta.json"));
+    cJSON_AddItemToObject(meta, "files", s->writer.files);
+    s->writer.files = NULL; // owned by meta now
+    char *json = cJSON_Print(meta);
+    cJSON_Delete(meta);
+    if (!json) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory writing meta.json");
+    char *path = av_path_join(s->tmp, "meta.json");
+    FILE *f = path ? fopen(path, "w") : NULL;
+    bool ok = f && fputs(json, f) >= 0 && fputc('\n', f) != EOF;
+    if (f) ok = (fclose(f) == 0) && ok;
+    free(json);
+    av_status st = ok ? AV_SUCCESS : av_fail(AV_ERROR_IO, "%s: cannot write", path ? path : "meta.json");
+    free(path);
+    return st;
+}
+
+static av_status prepare_writer(run_state *s) {
+    layer_writer *w = &s->writer;
+    int T = s->tokens.n;
+    w->model = s->model;
+    w->tokens = &s->tokens;
+    w->plan = &s->plan;
+    w->dir = s->tmp;
+    w->png = s->png;
+    w->files = cJSON_CreateArray();
+    w->slot_head = av_malloc((size_t)(s->plan.n_slots ? s->plan.n_slots : 1) * sizeof(int), "slot table");
+    w->mean = s->png != PNG_NONE ? av_malloc((size_t)T * T * sizeof(float), "head mean") : NULL;
+    if (!w->files || !w->slot_head || (s->png != PNG_NONE && !w->mean)) return AV_ERROR_OUT_OF_MEMORY;
+    for (int h = 0; h < s->model->cfg.n_head; h++)
+        if (s->plan.head_slot[h] >= 0) w->slot_head[s->plan.head_slot[h]] = h;
+    return AV_SUCCESS;
+}
+
+static av_status run_forward(run_state *s) {
+    const model_config *cfg = &s->model->cfg;
+    int T = s->tokens.n;
+    bool next_token = cfg->arch == AV_ARCH_GPT2 && s->options->top_k > 0;
+    AV_TRY(backend_create(&s->be, s->options->device, &s->backend));
+    AV_TRY(check_memory(s->be, s->model, &s->plan, T, next_token, s->options->max_memory));
+    if (next_token && !(s->logits = av_malloc((size_t)cfg->vocab_size * sizeof(float), "logits")))
+        return AV_ERROR_OUT_OF_MEMORY;
+    AV_TRY(model_weights_upload(s->model, s->be, &s->weights));
+    s->weights_ready = true;
+    forward_request req = {.ids = s->tokens.ids,
+                           .T = T,
+                           .plan = &s->plan,
+                           .sink = write_layer,
+                           .sink_user = &s->writer,
+                           .logits = s->logits,
+                           .logits_rows = next_token ? 1 : 0};
+    return model_forward(s->model, s->be, &s->weights, &req);
+}
+
+static av_status run_steps(run_state *s, const char *prompt, size_t len, const char *out_dir) {
+    AV_TRY(parse_backend_options(s->options, &s->backend, &s->png));
+    double t0 = now_ms();
+    AV_TRY(tokenize_prompt(s->model, prompt, len, &s->tokens));
+    s->ms_tokenize = now_ms() - t0;
+    AV_TRY(capture_plan_parse(&s->plan, &s->model->cfg, s->options->layers, s->options->heads));
+    static const char *const subdirs[] = {"attention", "heatmaps", NULL};
+    AV_TRY(output_dir_begin(out_dir, subdirs, &s->tmp));
+    AV_TRY(prepare_writer(s));
+    t0 = now_ms();
+    AV_TRY(run_forward(s));
+    s->ms_forward = now_ms() - t0;
+    AV_TRY(write_meta(s, prompt, len));
+    return output_dir_commit(s->tmp, out_dir);
+}
+
+av_status av_run(av_model *model, const char *prompt, size_t len, const av_run_options *options,
+                 const char *out_dir) {
+    run_state s = {.model = model, .options = options};
+    av_status st = run_steps(&s, prompt, len, out_dir);
+    if (st != AV_SUCCESS && s.tmp) output_dir_abort(s.tmp);
+    if (s.weights_ready) model_weights_free(&s.weights);
+    if (s.be) s.be->destroy(s.be);
+    cJSON_Delete(s.writer.files);
+    free(s.writer.slot_head);
+    free(s.writer.mean);
+    free(s.logits);
+    free(s.tmp);
+    capture_plan_free(&s.plan);
+    token_list_free(&s.tokens);
+    return st;
+}

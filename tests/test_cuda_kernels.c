@@ -1,0 +1,533 @@
+// Every CUDA kernel and backend op against its CPU reference: fresh random inputs, outputs poisoned with NaN before
+// the run (an unwritten element fails), a guard region after each output checked afterwards (a write past the end
+// fails), ragged sizes (T = 1, 31, 33, 1000). Without a device the GPU tests skip; the error-path tests still run.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activation.cuh"
+#include "backend.h"
+#include "convert.cuh"
+#include "cuda_check.cuh"
+#include "embedding.cuh"
+#include "layernorm.cuh"
+#include "residual.cuh"
+#include "softmax.cuh"
+#include "support.h"
+
+#define GUARD_FLOATS 64
+// A NaN with a payload no kernel produces: a guard float that still holds it was not written.
+#define POISON_BITS 0x7fc0dead
+
+static const int ragged_T[] = {1, 31, 33, 1000};
+#define N_RAGGED (sizeof ragged_T / sizeof ragged_T[0])
+
+#define CUDA_OK(call)                                                                        \
+    do {                                                                                     \
+        cudaError_t err_ = (call);                                                           \
+        cr_assert_eq(err_, cudaSuccess, "%s failed: %s", #call, cudaGetErrorString(err_));   \
+    } while (0)
+#define AV_OK(call)                                                                         \
+    do {                                                                                    \
+        av_status st_ = (call);                                                             \
+        cr_assert_eq(st_, AV_SUCCESS, "%s failed: %s", #call, av_last_error());             \
+    } while (0)
+
+static float poison_value(void) {
+    uint32_t bits = POISON_BITS;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static bool is_poison(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits == POISON_BITS;
+}
+
+// Device buffer of BYTES followed by the guard, every float of it poisoned.
+static void *device_poisoned(size_t bytes) {
+    size_t floats = (bytes + sizeof(float) - 1) / sizeof(float) + GUARD_FLOATS;
+    float *host = malloc(floats * sizeof(float));
+    for (size_t i = 0; i < floats; i++) host[i] = poison_value();
+    void *dev = NULL;
+    CUDA_OK(cudaMalloc(&dev, floats * sizeof(float)));
+    CUDA_OK(cudaMemcpy(dev, host, floats * sizeof(float), cudaMemcpyHostToDevice));
+    free(host);
+    return dev;
+}
+
+static void *device_copy(const void *host, size_t bytes) {
+    void *dev = NULL;
+    CUDA_OK(cudaMalloc(&dev, bytes ? bytes : 1));
+    CUDA_OK(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice));
+    return dev;
+}
+
+static float *random_host(size_t n, uint64_t seed, float lo, float hi) {
+    float *x = malloc((n ? n : 1) * sizeof(float));
+    fill_random(x, n, seed, lo, hi);
+    return x;
+}
+
+// Downloads BYTES of output from a device_poisoned buffer into HOST after checking that its guard is intact.
+static void download_guarded(void *host, const void *dev, size_t bytes, const char *what) {
+    size_t guard_start = (bytes + sizeof(float) - 1) / sizeof(float);
+    size_t floats = guard_start + GUARD_FLOATS;
+    float *all = malloc(floats * sizeof(float));
+    CUDA_OK(cudaDeviceSynchronize());
+    CUDA_OK(cudaMemcpy(all, dev, floats * sizeof(float), cudaMemcpyDeviceToHost));
+    for (size_t i = guard_start; i < floats; i++)
+        cr_assert(is_poison(all[i]), "%s: guard float %zu after the output was overwritten", what, i - guard_start);
+    memcpy(host, all, bytes);
+    free(all);
+}
+
+// Host bf16 rounding (nearest even), for references of bf16 products.
+static float round_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+// Error paths: these run without a device too.
+
+static av_status failing_cuda_call(void) {
+    AV_CUDA_CHECK(cudaSetDevice(-1));
+    return AV_SUCCESS;
+}
+
+static av_status failing_cublas_call(void) {
+    AV_CUBLAS_CHECK(CUBLAS_STATUS_NOT_INITIALIZED);
+    return AV_SUCCESS;
+}
+
+Test(cuda_errors, cuda_check_names_statement_file_line_and_function) {
+    cr_assert_eq(failing_cuda_call(), AV_ERROR_CUDA);
+    const char *msg = av_last_error();
+    cr_assert(strstr(msg, "cudaSetDevice(-1)"), "statement missing: %s", msg);
+    cr_assert(strstr(msg, "test_cuda_kernels.c:"), "file missing: %s", msg);
+    cr_assert(strstr(msg, "failing_cuda_call"), "function missing: %s", msg);
+    cr_assert(strstr(msg, "cudaError"), "error name missing: %s", msg);
+}
+
+Test(cuda_errors, cublas_check_names_the_status) {
+    cr_assert_eq(failing_cublas_call(), AV_ERROR_CUDA);
+    const char *msg = av_last_error();
+    cr_assert(strstr(msg, "CUBLAS_STATUS_NOT_INITIALIZED"), "status missing: %s", msg);
+    cr_assert(strstr(msg, "failing_cublas_call"), "function missing: %s", msg);
+}
+
+Test(cuda_errors, create_agrees_with_availability) {
+    backend_options options = {AV_COMPUTE_FP32, AV_ATTN_FP32};
+    av_backend *be = NULL;
+    av_status st = backend_cuda_create(&be, &options);
+    if (backend_cuda_available()) {
+        cr_assert_eq(st, AV_SUCCESS, "%s", av_last_error());
+        cr_assert_str_eq(be->name, "cuda");
+        be->destroy(be);
+    } else {
+        cr_assert_eq(st, AV_ERROR_NO_DEVICE, "without a device: status %d (%s)", (int)st, av_last_error());
+        cr_assert(strstr(av_last_error(), "CUDA"), "%s", av_last_error());
+    }
+}
+
+// Kernels, called through their launchers.
+
+Test(cuda_kernels, embedding_matches_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    const int V = 97, P = 1024, C = 80;
+    float *wte = random_host((size_t)V * C, 1, -1.0f, 1.0f), *wpe = random_host((size_t)P * C, 2, -1.0f, 1.0f);
+    float *wtt = random_host(C, 3, -1.0f, 1.0f);
+    float *d_wte = device_copy(wte, (size_t)V * C * 4), *d_wpe = device_copy(wpe, (size_t)P * C * 4);
+    float *d_wtt = device_copy(wtt, (size_t)C * 4);
+    for (size_t k = 0; k < N_RAGGED; k++) {
+        for (int with_type = 0; with_type < 2; with_type++) {
+            int T = ragged_T[k];
+            int32_t *ids = malloc((size_t)T * sizeof *ids);
+            for (int t = 0; t < T; t++) ids[t] = (int32_t)((t * 7919u + 13u * (unsigned)k) % (unsigned)V);
+            int32_t *d_ids = device_copy(ids, (size_t)T * sizeof *ids);
+            size_t n = (size_t)T * C;
+            float *want = malloc(n * 4), *got = malloc(n * 4);
+            float *d_out = device_poisoned(n * 4);
+            av_embedding_cpu(want, ids, wte, wpe, with_type ? wtt : NULL, T, C);
+            AV_OK(av_embedding_cuda(d_out, d_ids, d_wte, d_wpe, with_type ? d_wtt : NULL, T, C, 0));
+            download_guarded(got, d_out, n * 4, "embedding");
+            expect_close("embedding", got, want, n, 0.0, 0.0, NULL);
+            cudaFree(d_out);
+            cudaFree(d_ids);
+            free(ids);
+            free(want);
+            free(got);
+        }
+    }
+    cudaFree(d_wte);
+    cudaFree(d_wpe);
+    cudaFree(d_wtt);
+    free(wte);
+    free(wpe);
+    free(wtt);
+}
+
+Test(cuda_kernels, layernorm_matches_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    static const int widths[] = {33, 768};
+    for (size_t w = 0; w < 2; w++) {
+        int C = widths[w];
+        float *weight = random_host(C, 10 + w, 0.5f, 1.5f), *bias = random_host(C, 20 + w, -0.5f, 0.5f);
+        float *d_weight = device_copy(weight, (size_t)C * 4), *d_bias = device_copy(bias, (size_t)C * 4);
+        for (size_t k = 0; k < N_RAGGED; k++) {
+            int T = ragged_T[k];
+            size_t n = (size_t)T * C;
+            // A mean far from zero: a one-pass E[x^2] - mean^2 variance would fail here.
+            float *inp = random_host(n, 100 + k, 40.0f, 44.0f);
+            float *want = malloc(n * 4), *got = malloc(n * 4);
+            float *d_inp = device_copy(inp, n * 4), *d_out = device_poisoned(n * 4);
+            av_layernorm_cpu(want, inp, weight, bias, T, C, 1e-5f);
+            AV_OK(av_layernorm_cuda(d_out, d_inp, d_weight, d_bias, T, C, 1e-5f, 0));
+            download_guarded(got, d_out, n * 4, "layernorm");
+            expect_close("layernorm", got, want, n, 1e-5, 1e-5, NULL);
+            // In place, as the model may call it.
+            AV_OK(av_layernorm_cuda(d_inp, d_inp, d_weight, d_bias, T, C, 1e-5f, 0));
+            CUDA_OK(cudaMemcpy(got, d_inp, n * 4, cudaMemcpyDeviceToHost));
+            expect_close("layernorm in place", got, want, n, 1e-5, 1e-5, NULL);
+            cudaFree(d_inp);
+            cudaFree(d_out);
+            free(inp);
+            free(want);
+            free(got);
+        }
+        cudaFree(d_weight);
+        cudaFree(d_bias);
+        free(weight);
+        free(bias);
+    }
+}
+
+Test(cuda_kernels, activations_match_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    static const av_activation acts[] = {AV_ACT_GELU_TANH, AV_ACT_GELU_ERF, AV_ACT_RELU};
+    static const char *names[] = {"gelu tanh", "gelu erf", "relu"};
+    static const size_t sizes[] = {1, 31, 33, 1000, (1u << 20) + 3};
+    for (size_t a = 0; a < 3; a++) {
+        for (size_t k = 0; k < 5; k++) {
+            size_t n = sizes[k];
+            float *inp = random_host(n, 200 + 10 * a + k, -6.0f, 6.0f);
+            float *want = malloc(n * 4), *got = malloc(n * 4);
+            float *d_inp = device_copy(inp, n * 4), *d_out = device_poisoned(n * 4);
+            av_activation_cpu(want, inp, n, acts[a]);
+            AV_OK(av_activation_cuda(d_out, d_inp, n, acts[a], 0));
+            download_guarded(got, d_out, n * 4, names[a]);
+            expect_close(names[a], got, want, n, 1e-6, 1e-5, NULL);
+            cudaFree(d_inp);
+            cudaFree(d_out);
+            free(inp);
+            free(want);
+            free(got);
+        }
+    }
+}
+
+Test(cuda_kernels, residual_and_bias_match_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    const int OC = 97;
+    float *bias = random_host(OC, 300, -1.0f, 1.0f);
+    float *d_bias = device_copy(bias, (size_t)OC * 4);
+    for (size_t k = 0; k < N_RAGGED; k++) {
+        int T = ragged_T[k];
+        size_t n = (size_t)T * OC;
+        float *a = random_host(n, 310 + k, -2.0f, 2.0f), *b = random_host(n, 320 + k, -2.0f, 2.0f);
+        float *want = malloc(n * 4), *got = malloc(n * 4);
+        float *d_a = device_copy(a, n * 4), *d_b = device_copy(b, n * 4), *d_out = device_poisoned(n * 4);
+        av_residual_cpu(want, a, b, n);
+        AV_OK(av_residual_cuda(d_out, d_a, d_b, n, 0));
+        download_guarded(got, d_out, n * 4, "residual");
+        expect_close("residual", got, want, n, 0.0, 0.0, NULL);
+        AV_OK(av_residual_cuda(d_a, d_a, d_b, n, 0)); // out aliasing a, as the model calls it
+        CUDA_OK(cudaMemcpy(got, d_a, n * 4, cudaMemcpyDeviceToHost));
+        expect_close("residual in place", got, want, n, 0.0, 0.0, NULL);
+
+        for (size_t i = 0; i < n; i++) want[i] = b[i] + bias[i % OC];
+        CUDA_OK(cudaMemcpy(d_out, b, n * 4, cudaMemcpyHostToDevice));
+        AV_OK(av_add_bias_cuda(d_out, d_bias, T, OC, 0));
+        download_guarded(got, d_out, n * 4, "bias");
+        expect_close("bias", got, want, n, 0.0, 0.0, NULL);
+        cudaFree(d_a);
+        cudaFree(d_b);
+        cudaFree(d_out);
+        free(a);
+        free(b);
+        free(want);
+        free(got);
+    }
+    cudaFree(d_bias);
+    free(bias);
+}
+
+Test(cuda_kernels, bf16_conversion_rounds_to_nearest_even) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    const size_t n = 1000;
+    float *inp = random_host(n, 400, -100.0f, 100.0f);
+    uint16_t *got = malloc(n * sizeof *got);
+    uint16_t *d_out = device_poisoned(n * sizeof *got);
+    float *d_inp = device_copy(inp, n * 4);
+    AV_OK(av_f32_to_bf16_cuda(d_out, d_inp, n, 0));
+    download_guarded(got, d_out, n * sizeof *got, "bf16");
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        float want = round_to_bf16(inp[i]);
+        memcpy(&u, &want, sizeof u);
+        cr_assert_eq(got[i], (uint16_t)(u >> 16), "element %zu: %g -> 0x%04x, want 0x%04x", i, inp[i], got[i],
+                     (unsigned)(u >> 16));
+    }
+    cudaFree(d_out);
+    cudaFree(d_inp);
+    free(inp);
+    free(got);
+}
+
+// The attention softmax kernel alone: raw scores in, P out (fp32 in place and the side buffer in fp32).
+Test(cuda_kernels, attention_softmax_matches_cpu_rows) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    for (size_t k = 0; k < N_RAGGED; k++) {
+        for (int causal = 0; causal < 2; causal++) {
+            int T = ragged_T[k];
+            size_t n = (size_t)T * T;
+            float scale = 0.125f;
+            float *scores = random_host(n, 500 + k, -40.0f, 40.0f);
+            float *want = malloc(n * 4), *got = malloc(n * 4);
+            // Reference, the CPU's softmax_row: max of s*scale, exp(s*scale - max), times 1/sum; masked entries 0.
+            for (int i = 0; i < T; i++) {
+                const float *s = scores + (size_t)i * T;
+                float *p = want + (size_t)i * T;
+                int visible = causal ? i + 1 : T;
+                float max = -INFINITY, sum = 0.0f;
+                for (int j = 0; j < visible; j++) max = fmaxf(max, s[j] * scale);
+                for (int j = 0; j < visible; j++) sum += p[j] = expf(s[j] * scale - max);
+                for (int j = 0; j < T; j++) p[j] = j < visible ? p[j] / sum : 0.0f;
+            }
+            float *d_scores = device_copy(scores, n * 4), *d_probs = device_poisoned(n * 4);
+            AV_OK(av_attention_softmax_cuda(d_scores, d_probs, T, scale, causal, AV_ATTN_FP32, 0));
+            download_guarded(got, d_probs, n * 4, "softmax side buffer");
+            expect_close("softmax P (side buffer)", got, want, n, 1e-6, 1e-5, NULL);
+            CUDA_OK(cudaMemcpy(got, d_scores, n * 4, cudaMemcpyDeviceToHost));
+            expect_close("softmax P (for P.V)", got, want, n, 1e-6, 1e-5, NULL);
+            for (int i = 0; causal && i < T; i++)
+                for (int j = i + 1; j < T; j++)
+                    cr_assert_eq(got[(size_t)i * T + j], 0.0f, "masked P[%d][%d] = %g", i, j, got[(size_t)i * T + j]);
+            cudaFree(d_scores);
+            cudaFree(d_probs);
+            free(scores);
+            free(want);
+            free(got);
+        }
+    }
+}
+
+// Backend ops, called through the table.
+
+typedef struct collected_probs {
+    int calls;
+    int layers[8];
+    float *probs[8]; // (n_slots, T, T) each, copied
+    int n_slots, T;
+} collected_probs;
+
+static av_status collect_probs(void *user, int layer, const float *probs, int n_slots, int T) {
+    collected_probs *c = user;
+    cr_assert_lt(c->calls, 8);
+    size_t n = (size_t)n_slots * T * T;
+    c->layers[c->calls] = layer;
+    c->probs[c->calls] = malloc(n * sizeof(float));
+    memcpy(c->probs[c->calls], probs, n * sizeof(float));
+    c->n_slots = n_slots;
+    c->T = T;
+    c->calls++;
+    return AV_SUCCESS;
+}
+
+static void collected_free(collected_probs *c) {
+    for (int i = 0; i < c->calls; i++) free(c->probs[i]);
+}
+
+static av_backend *cuda_backend(av_compute_dtype compute, av_attn_dtype attn) {
+    backend_options options = {compute, attn};
+    av_backend *be = NULL;
+    AV_OK(backend_cuda_create(&be, &options));
+    return be;
+}
+
+static void check_matmul(av_backend *be, bool bf16, int T, int C, int OC, av_weight_layout layout, bool with_bias,
+                         uint64_t seed) {
+    size_t n_in = (size_t)T * C, n_w = (size_t)C * OC, n_out = (size_t)T * OC;
+    float *inp = random_host(n_in, seed, -1.0f, 1.0f), *weight = random_host(n_w, seed + 1, -1.0f, 1.0f);
+    float *bias = random_host(OC, seed + 2, -1.0f, 1.0f);
+    float *want = malloc(n_out * 4), *got = malloc(n_out * 4);
+    const float *d_weight = NULL, *d_bias = NULL;
+    AV_OK(be->upload_tensor(be, &d_weight, weight, n_w, true));
+    AV_OK(be->upload_tensor(be, &d_bias, bias, OC, false));
+    float *d_inp = device_copy(inp, n_in * 4), *d_out = device_poisoned(n_out * 4);
+    AV_OK(be->matmul(be, d_out, d_inp, d_weight, with_bias ? d_bias : NULL, T, C, OC, layout));
+    download_guarded(got, d_out, n_out * 4, "matmul");
+    if (bf16) {
+        // The same product on bf16-rounded operands: only the summation order may differ.
+        for (size_t i = 0; i < n_in; i++) inp[i] = round_to_bf16(inp[i]);
+        for (size_t i = 0; i < n_w; i++) weight[i] = round_to_bf16(weight[i]);
+    }
+    av_matmul_cpu(want, inp, weight, with_bias ? bias : NULL, T, C, OC, layout);
+    expect_close(bf16 ? "matmul bf16" : "matmul fp32", got, want, n_out, 2e-5, 1e-5, NULL);
+    cudaFree(d_inp);
+    cudaFree(d_out);
+    free(inp);
+    free(weight);
+    free(bias);
+    free(want);
+    free(got);
+}
+
+Test(cuda_backend, matmul_fp32_matches_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    av_backend *be = cuda_backend(AV_COMPUTE_FP32, AV_ATTN_FP32);
+    for (size_t k = 0; k < N_RAGGED; k++)
+        for (int layout = 0; layout < 2; layout++)
+            check_matmul(be, false, ragged_T[k], 96, 33 + 64 * layout, (av_weight_layout)layout, k % 2 == 0,
+                         600 + 10 * k + layout);
+    be->destroy(be);
+}
+
+Test(cuda_backend, matmul_bf16_matches_cpu_on_rounded_operands) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    av_backend *be = cuda_backend(AV_COMPUTE_BF16, AV_ATTN_FP32);
+    for (size_t k = 0; k < N_RAGGED; k++)
+        for (int layout = 0; layout < 2; layout++)
+            check_matmul(be, true, ragged_T[k], 64, 31 + 40 * layout, (av_weight_layout)layout, k % 2 == 1,
+                         700 + 10 * k + layout);
+    be->destroy(be);
+}
+
+Test(cuda_backend, upload_tensor_shares_one_copy_per_dtype) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    av_backend *be = cuda_backend(AV_COMPUTE_BF16, AV_ATTN_FP32);
+    float *w = random_host(1000, 800, -1.0f, 1.0f);
+    const float *as_table = NULL, *as_matrix = NULL, *again = NULL;
+    AV_OK(be->upload_tensor(be, &as_table, w, 1000, false));
+    AV_OK(be->upload_tensor(be, &as_matrix, w, 1000, true));
+    AV_OK(be->upload_tensor(be, &again, w, 1000, false));
+    cr_assert_neq(as_table, as_matrix, "the bf16 copy must not replace the fp32 one (GPT-2's wte is both)");
+    cr_assert_eq(as_table, again);
+    float *got = malloc(1000 * 4);
+    AV_OK(be->download(be, got, as_table, 1000 * 4));
+    expect_close("uploaded fp32 table", got, w, 1000, 0.0, 0.0, NULL);
+    free(got);
+    free(w);
+    be->destroy(be);
+}
+
+// Attention through the table against av_attention_cpu: out, and P through emit_probs/flush_probs.
+static void check_attention(av_attn_dtype dtype, int T, int NH, int HS, bool causal, uint64_t seed) {
+    int C = NH * HS;
+    av_backend *be = cuda_backend(AV_COMPUTE_FP32, dtype);
+    // Heads captured out of order, one skipped.
+    int head_slot[8];
+    int n_slots = 0;
+    for (int h = NH - 1; h >= 0; h--) head_slot[h] = h == 1 ? -1 : n_slots++;
+    size_t n_qkv = (size_t)T * 3 * C, n_out = (size_t)T * C, n_probs = (size_t)n_slots * T * T;
+    float *qkv = random_host(n_qkv, seed, -2.0f, 2.0f);
+    float *want_out = malloc(n_out * 4), *want_probs = malloc(n_probs * 4), *got_out = malloc(n_out * 4);
+    AV_OK(av_attention_cpu(want_out, want_probs, qkv, T, C, NH, causal, head_slot));
+
+    float *d_qkv = device_copy(qkv, n_qkv * 4), *d_out = device_poisoned(n_out * 4);
+    float *d_probs = device_poisoned(n_probs * 4); // sized for fp32, as the model allocates it
+    AV_OK(be->attention(be, d_out, d_probs, d_qkv, T, C, NH, causal, head_slot));
+    collected_probs got = {0};
+    AV_OK(be->emit_probs(be, d_probs, 5, n_slots, T, collect_probs, &got));
+    AV_OK(be->flush_probs(be));
+    download_guarded(got_out, d_out, n_out * 4, "attention out");
+    expect_close("attention out", got_out, want_out, n_out, 1e-5, 1e-4, NULL);
+
+    cr_assert_eq(got.calls, 1);
+    cr_assert_eq(got.layers[0], 5);
+    cr_assert_eq(got.n_slots, n_slots);
+    cr_assert_eq(got.T, T);
+    double rtol = dtype == AV_ATTN_FP32 ? 0.0 : dtype == AV_ATTN_FP16 ? 1e-3 : 8e-3;
+    expect_close("attention P", got.probs[0], want_probs, n_probs, 1e-5, rtol, NULL);
+    for (size_t i = 0; i < n_probs; i++) {
+        size_t row = (i / T) % T, col = i % T;
+        if (causal && col > row) cr_assert_eq(got.probs[0][i], 0.0f, "masked P at %zu is %g", i, got.probs[0][i]);
+    }
+    // The side buffer holds n_slots * T * T elements of the dtype; nothing past them may be touched.
+    size_t used = n_probs * (dtype == AV_ATTN_FP32 ? 4 : 2);
+    size_t tail_floats = n_probs + GUARD_FLOATS - (used + 3) / 4;
+    float *tail = malloc(tail_floats * 4);
+    CUDA_OK(cudaMemcpy(tail, (const char *)d_probs + (used + 3) / 4 * 4, tail_floats * 4, cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < tail_floats; i++) cr_assert(is_poison(tail[i]), "side buffer written past its P");
+    free(tail);
+
+    collected_free(&got);
+    cudaFree(d_qkv);
+    cudaFree(d_out);
+    cudaFree(d_probs);
+    free(qkv);
+    free(want_out);
+    free(want_probs);
+    free(got_out);
+    be->destroy(be);
+}
+
+Test(cuda_backend, attention_fp32_matches_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    for (size_t k = 0; k < N_RAGGED; k++)
+        for (int causal = 0; causal < 2; causal++) check_attention(AV_ATTN_FP32, ragged_T[k], 4, 16, causal, 900 + k);
+}
+
+Test(cuda_backend, attention_fp16_side_buffer_matches_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    for (size_t k = 0; k < N_RAGGED; k++) check_attention(AV_ATTN_FP16, ragged_T[k], 3, 24, true, 950 + k);
+}
+
+Test(cuda_backend, attention_bf16_side_buffer_matches_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    for (size_t k = 0; k < N_RAGGED; k++) check_attention(AV_ATTN_BF16, ragged_T[k], 3, 24, true, 970 + k);
+}
+
+// Several layers through one device buffer, as the model runs them: each layer's P must reach the sink intact, in
+// layer order, although the next layer's attention overwrites the buffer while the previous copy may be in flight.
+Test(cuda_backend, probs_stream_out_in_layer_order) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    const int T = 1000, NH = 4, HS = 16, C = NH * HS, L = 5;
+    int head_slot[4] = {0, 1, 2, 3};
+    av_backend *be = cuda_backend(AV_COMPUTE_FP32, AV_ATTN_FP32);
+    size_t n_qkv = (size_t)T * 3 * C, n_probs = (size_t)NH * T * T;
+    float *d_qkv = NULL, *d_out = device_poisoned((size_t)T * C * 4), *d_probs = device_poisoned(n_probs * 4);
+    CUDA_OK(cudaMalloc((void **)&d_qkv, n_qkv * 4));
+    float *want[5];
+    float *scratch_out = malloc((size_t)T * C * 4);
+    collected_probs got = {0};
+    for (int l = 0; l < L; l++) {
+        float *qkv = random_host(n_qkv, 1000 + l, -3.0f, 3.0f);
+        want[l] = malloc(n_probs * 4);
+        AV_OK(av_attention_cpu(scratch_out, want[l], qkv, T, C, NH, true, head_slot));
+        AV_OK(be->upload(be, d_qkv, qkv, n_qkv * 4));
+        AV_OK(be->attention(be, d_out, d_probs, d_qkv, T, C, NH, true, head_slot));
+        AV_OK(be->emit_probs(be, d_probs, l, NH, T, collect_probs, &got));
+        free(qkv);
+    }
+    AV_OK(be->flush_probs(be));
+    cr_assert_eq(got.calls, L);
+    for (int l = 0; l < L; l++) {
+        cr_assert_eq(got.layers[l], l);
+        expect_close("streamed P", got.probs[l], want[l], n_probs, 1e-5, 0.0, NULL);
+        free(want[l]);
+    }
+    collected_free(&got);
+    free(scratch_out);
+    cudaFree(d_qkv);
+    cudaFree(d_out);
+    cudaFree(d_probs);
+    be->destroy(be);
+}
