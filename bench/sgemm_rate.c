@@ -12,6 +12,10 @@
 #include <string.h>
 #include <time.h>
 
+// OpenBLAS extension (cblas.h declares it in recent versions; declared here for older headers): the kernel family
+// it picked for this CPU, "Prescott" when it did not recognise the CPU.
+char *openblas_get_corename(void);
+
 typedef struct gemm_shape {
     int m, n, k;
     const char *what;
@@ -116,7 +120,7 @@ int main(int argc, char **argv) {
     uint64_t rng = 0x9E3779B97F4A7C15ULL;
     const int n_shapes = (int)(sizeof SHAPES / sizeof SHAPES[0]);
     double best_gflops = 0.0;
-    printf("{\"threads\": %d, \"gemm\": [", openblas_get_num_threads());
+    printf("{\"core\": \"%s\", \"threads\": %d, \"gemm\": [", openblas_get_corename(), openblas_get_num_threads());
     for (int i = 0; i < n_shapes; i++) {
         const gemm_shape *s = &SHAPES[i];
         double seconds = time_sgemm(s, repeats, &rng);

@@ -71,6 +71,48 @@ av_status av_attention_check_request(const av_attention_shape *shape, const av_p
     return AV_SUCCESS;
 }
 
+// Bytes of B * NS * count floats, rounded up to 256 so that the next part of the workspace stays aligned.
+static bool workspace_part(size_t slots, size_t count, size_t *bytes) {
+    size_t floats;
+    if (!av_mul_size(slots, count, &floats) || !av_mul_size(floats, sizeof(float), bytes)) return false;
+    *bytes = (*bytes + 255) / 256 * 256;
+    return true;
+}
+
+av_status av_probs_workspace_plan(const av_attention_shape *shape, const av_probs_request *request,
+                                  av_probs_workspace *plan) {
+    AV_TRY(av_attention_check_request(shape, request));
+    int T = shape->seq_len;
+    memset(plan, 0, sizeof *plan);
+    plan->n_query_tiles = ceil_div(T, TM);
+    size_t slots = (size_t)shape->batch * (av_probs_head_end(shape, request) - request->head_begin);
+    size_t colsum_bytes = 0, pool_bytes = 0;
+    if (request->pooled) {
+        plan->pool = min_int(request->pool, T);
+        plan->n_bins = ceil_div(T, plan->pool);
+        // Query bins a tile of TM rows can touch: floor((TM - 1) / pool) + 2, at most all of them.
+        plan->max_local_bins = min_int(plan->n_bins, (TM - 1) / plan->pool + 2);
+    }
+    bool fits = true;
+    if (request->colsum || request->colmean)
+        fits = workspace_part(slots, (size_t)plan->n_query_tiles * T, &colsum_bytes);
+    if (fits && request->pooled)
+        fits = workspace_part(slots, (size_t)plan->n_query_tiles * plan->max_local_bins * plan->n_bins, &pool_bytes);
+    if (!fits || !av_add_size(colsum_bytes, pool_bytes, &plan->bytes))
+        return av_fail(AV_ERROR_OUT_OF_MEMORY, "attention probs: workspace size overflows (T %d)", T);
+    plan->pool_offset = colsum_bytes;
+    return AV_SUCCESS;
+}
+
+av_status av_attention_probs_workspace(const av_attention_shape *shape, const av_probs_request *request,
+                                       size_t *bytes) {
+    if (!bytes) return av_fail(AV_ERROR_INVALID_ARGUMENT, "attention probs workspace: bytes is NULL");
+    av_probs_workspace plan;
+    AV_TRY(av_probs_workspace_plan(shape, request, &plan));
+    *bytes = plan.bytes;
+    return AV_SUCCESS;
+}
+
 float av_attention_scale(const av_attention_shape *shape) {
     return shape->scale > 0.0f ? shape->scale : 1.0f / sqrtf((float)shape->head_dim);
 }
@@ -285,15 +327,13 @@ typedef struct probs_plan {
     const av_attention_shape *shape;
     const av_probs_request *request;
     int T, D, n_slots, n_query_tiles, n_bins, max_local_bins;
+    int pool; // the request's, at most T: a larger factor gives the same single bin and keeps products in int
     bool causal;
     float scale_log2;
     float *colsum_partial; // (B, NS, n_query_tiles, T)
     float *pool_partial;   // (B, NS, n_query_tiles, max_local_bins, n_bins)
     float *row_bins;       // (TM, max_local_bins) scratch of the pooling's first stage
 } probs_plan;
-
-// Query bins a tile of TM rows can touch: floor((TM - 1) / pool) + 2, at most all of them.
-static int pool_local_bins(int pool, int n_bins) { return min_int(n_bins, (TM - 1) / pool + 2); }
 
 // Column sums of one (query tile, key tile): partial[c] over the tile's rows in ascending order.
 static void colsum_tile(float *partial, const float *p, int rows, int c0, int c1) {
@@ -308,7 +348,7 @@ static void colsum_tile(float *partial, const float *p, int rows, int c0, int c1
 // bins the tile overlaps, then those row sums summed over the query bins; a key bin that starts in this key tile is
 // written, one that started in an earlier key tile is added to.
 static void pool_tile(const probs_plan *plan, float *partial, const float *p, int r0, int r1, int c0, int c1) {
-    int pool = plan->request->pool;
+    int pool = plan->pool;
     int kb0 = c0 / pool, kb1 = (c1 - 1) / pool;
     int qb0 = r0 / pool, qb1 = (r1 - 1) / pool;
     int n_local_keys = kb1 - kb0 + 1;
@@ -353,7 +393,7 @@ static void colsum_finish(const probs_plan *plan, const float *partial, float *c
 // Second pass of the pooling of one slot: for each query bin, the partials of the query tiles it overlaps, in
 // ascending order, divided by the rows in the bin.
 static void pool_finish(const probs_plan *plan, const float *partial, float *pooled) {
-    int pool = plan->request->pool, nb = plan->n_bins, T = plan->T;
+    int pool = plan->pool, nb = plan->n_bins, T = plan->T;
     size_t tile_stride = (size_t)plan->max_local_bins * nb;
     for (int I = 0; I < nb; I++) {
         int i0 = I * pool, i1 = min_int(T, i0 + pool);
@@ -469,24 +509,21 @@ static void head_reduce_group(const probs_plan *plan, int b, int g, int h0, int 
 av_status av_attention_probs_tiled(const av_attention_shape *shape, const float *q, const float *k, const float *lse,
                                    const av_probs_request *request) {
     AV_TRY(av_attention_check_request(shape, request));
+    av_probs_workspace layout;
+    AV_TRY(av_probs_workspace_plan(shape, request, &layout));
     probs_plan plan = {.shape = shape, .request = request, .T = shape->seq_len, .D = shape->head_dim,
                        .n_slots = av_probs_head_end(shape, request) - request->head_begin,
-                       .n_query_tiles = ceil_div(shape->seq_len, TM), .causal = shape->causal != 0,
+                       .n_query_tiles = layout.n_query_tiles, .n_bins = layout.n_bins,
+                       .max_local_bins = layout.max_local_bins, .pool = layout.pool, .causal = shape->causal != 0,
                        .scale_log2 = av_attention_scale(shape) * LOG2E_F};
-    size_t slots = (size_t)shape->batch * plan.n_slots;
-    if (request->pooled) {
-        plan.n_bins = ceil_div(plan.T, request->pool);
-        plan.max_local_bins = pool_local_bins(request->pool, plan.n_bins);
-    }
     av_status status = AV_SUCCESS;
-    // The + 1 keeps av_malloc from failing on a zero-byte request for an output that is not asked for.
-    plan.colsum_partial = av_malloc(slots * plan.n_query_tiles * (size_t)plan.T * sizeof(float) + 1,
-                                    "column sum partials");
-    plan.pool_partial = av_malloc(slots * plan.n_query_tiles * (size_t)plan.max_local_bins * plan.n_bins *
-                                  sizeof(float) + 1, "pooling partials");
+    // The kernel's workspace, laid out the same; the extra byte keeps a request without partials from allocating 0.
+    char *workspace = av_malloc(layout.bytes + 1, "attention probs workspace");
+    plan.colsum_partial = (float *)workspace;
+    plan.pool_partial = (float *)(workspace + layout.pool_offset);
     plan.row_bins = av_malloc(sizeof(float) * TM * (TN + 1), "pooling row bins");
     float *p = av_malloc(sizeof(float) * TM * TN * 3, "probability tiles");
-    if (!plan.colsum_partial || !plan.pool_partial || !plan.row_bins || !p) {
+    if (!workspace || !plan.row_bins || !p) {
         status = AV_ERROR_OUT_OF_MEMORY;
         goto done;
     }
@@ -504,8 +541,7 @@ av_status av_attention_probs_tiled(const av_attention_shape *shape, const float 
         }
     }
 done:
-    free(plan.colsum_partial);
-    free(plan.pool_partial);
+    free(workspace);
     free(plan.row_bins);
     free(p);
     return status;
@@ -604,7 +640,7 @@ static void plain_slot(const av_attention_shape *shape, const av_probs_request *
         if (rq->colmean) rq->colmean[slot * T + j] = (float)(sum / (shape->causal ? T - j : T));
     }
     if (rq->pooled) {
-        int pool = rq->pool, nb = ceil_div(T, pool);
+        int pool = min_int(rq->pool, T), nb = ceil_div(T, pool);
         for (int I = 0; I < nb; I++) {
             for (int J = 0; J < nb; J++) {
                 double sum = 0.0;
@@ -660,3 +696,18 @@ av_status av_attention_probs_plain(const av_attention_shape *shape, const float 
     free(max);
     return AV_SUCCESS;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The kernel API in a build without CUDA: present, so that programs link, and refusing with a reason.
+#ifndef AV_HAVE_CUDA
+av_status av_attention_forward(const av_attention_shape *shape, av_attention_tensor q, av_attention_tensor k,
+                               av_attention_tensor v, av_attention_tensor o, float *lse, cudaStream_t stream) {
+    return av_fail(AV_ERROR_UNSUPPORTED, "av_attention_forward: this attnviz was built without CUDA");
+}
+
+av_status av_attention_probs(const av_attention_shape *shape, av_attention_tensor q, av_attention_tensor k,
+                             const float *lse, const av_probs_request *request, void *workspace,
+                             size_t workspace_bytes, cudaStream_t stream) {
+    return av_fail(AV_ERROR_UNSUPPORTED, "av_attention_probs: this attnviz was built without CUDA");
+}
+#endif

@@ -19,6 +19,16 @@ float av_attention_scale(const av_attention_shape *shape);
 // head_end with 0 read as n_heads.
 int av_probs_head_end(const av_attention_shape *shape, const av_probs_request *request);
 
+// Where av_attention_probs keeps its per-tile partials: column sums at offset 0, (B, NS, n_query_tiles, T) floats;
+// pooling at pool_offset, (B, NS, n_query_tiles, max_local_bins, n_bins) floats.
+typedef struct av_probs_workspace {
+    size_t bytes, pool_offset;
+    int n_query_tiles;
+    int pool, n_bins, max_local_bins; // pool: the request's, at most T (same bins, products stay in int)
+} av_probs_workspace;
+av_status av_probs_workspace_plan(const av_attention_shape *shape, const av_probs_request *request,
+                                  av_probs_workspace *plan);
+
 // Packed causal triangle: row i starts at i (i + 1) / 2 and holds keys 0..i.
 int64_t av_packed_causal_index(int64_t i, int64_t j);
 // The inverse: the (i, j) of packed entry INDEX.

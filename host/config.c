@@ -161,13 +161,22 @@ static av_status parse_root(model_config *cfg, const cJSON *root, const char *pa
     return AV_SUCCESS;
 }
 
+// 1-based line of AT in TEXT, so a hand-edited config's error can be found.
+static int line_of(const char *text, const char *at) {
+    int line = 1;
+    for (const char *c = text; c < at && *c; c++) line += *c == '\n';
+    return line;
+}
+
 av_status config_parse(model_config *cfg, const char *json, const char *path_for_messages) {
     memset(cfg, 0, sizeof *cfg);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(json, &end, true);
-    if (!root)
-        return av_fail(AV_ERROR_FORMAT, "%s: malformed JSON near byte %td", path_for_messages,
-                       end ? end - json : (ptrdiff_t)0);
+    if (!root) {
+        const char *at = end ? end : json;
+        return av_fail(AV_ERROR_FORMAT, "%s: malformed JSON near byte %td (line %d)", path_for_messages, at - json,
+                       line_of(json, at));
+    }
     av_status status = parse_root(cfg, root, path_for_messages);
     cJSON_Delete(root);
     if (status != AV_SUCCESS) memset(cfg, 0, sizeof *cfg);

@@ -12,7 +12,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
+// stb_image_write's hook for an outside deflate. Measured on a 1024-token causal map (1170x1127 px, CPU time):
+// stb's own deflate 77..93 ms, zlib 37 ms with files 10..25 % smaller.
+static unsigned char *deflate_with_zlib(unsigned char *data, int data_len, int *out_len, int level) {
+    uLongf bytes = compressBound((uLong)data_len);
+    unsigned char *out = malloc(bytes); // stb releases it with free()
+    if (!out) return NULL;
+    if (compress2(out, &bytes, data, (uLong)data_len, level) != Z_OK || bytes > (uLongf)INT32_MAX) {
+        free(out);
+        return NULL;
+    }
+    *out_len = (int)bytes;
+    return out;
+}
+
 // The encoder is private to this file (static functions and settings), so no other module can collide with it.
+#define STBIW_ZLIB_COMPRESS deflate_with_zlib
+// stb computes CRCs a byte at a time: 1.5 of 41 ms per 1024-token map.
+#define STBIW_CRC32(buffer, len) (unsigned int)crc32(0L, (buffer), (uInt)(len))
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
 #include <stb/stb_image_write.h>
@@ -33,8 +52,12 @@ enum {
     BAR_TICKS = 5,        // vmin, 25 %, 50 %, 75 %, vmax
     VALUE_CHARS = 24,
     MAX_DECIMALS = 6,
-    // Level 2 instead of stb's 8: a third of the encode time for files ~10 % larger (144 maps per run).
+    // zlib level 2: 37 ms and 276 KB for a 1024-token map; level 6 takes 95 ms for 200 KB (144 maps per run).
     PNG_COMPRESSION = 2,
+    // No PNG prediction filter. The image holds few distinct colours (256 viridis entries, greys, text), so raw RGB
+    // triples repeat and deflate finds them; differences against neighbours turn them into noise. Measured: 37 ms
+    // and 276 KB unfiltered against 72 ms and 400 KB (at level 1) with stb's per-row filter choice.
+    PNG_FILTER_NONE = 0,
 };
 
 static const uint8_t CANVAS_RGB[3] = {RENDER_CANVAS_GREY, RENDER_CANVAS_GREY, RENDER_CANVAS_GREY};
@@ -159,7 +182,9 @@ static void format_bar_values(float vmin, float vmax, bar_values *out) {
     }
 }
 
-// Square bins keep the map's geometry; cells are square too unless one side is short (see MIN_SIDE).
+// Cells of clamp(1024 / n, 1, 24) px for n tokens along the longer side; past 1024 tokens, square bins of
+// ceil(n / 1024) tokens are mean-pooled into one cell, keeping the map's geometry. Cells are square unless one
+// side is short (see MIN_SIDE).
 static void choose_cells(const heatmap_spec *spec, heatmap_layout *layout) {
     layout->bin = ceil_div(max_int(spec->rows, spec->cols), MAP_TARGET);
     layout->drawn_rows = ceil_div(spec->rows, layout->bin);
@@ -349,9 +374,13 @@ static void draw_colour_bar(canvas *c, const heatmap_layout *layout) {
 
 // --------------------------------------------------------------------------------------------------- output
 
+// stb keeps its settings in globals; heads are rendered on several threads, so set them exactly once.
 static pthread_once_t png_settings_once = PTHREAD_ONCE_INIT;
 
-static void set_png_settings(void) { stbi_write_png_compression_level = PNG_COMPRESSION; }
+static void set_png_settings(void) {
+    stbi_write_png_compression_level = PNG_COMPRESSION;
+    stbi_write_force_png_filter = PNG_FILTER_NONE;
+}
 
 static av_status write_png(const char *path, const canvas *c) {
     pthread_once(&png_settings_once, set_png_settings);

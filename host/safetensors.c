@@ -521,7 +521,8 @@ av_status st_tensor_to_f32(const st_tensor *t, float *dst) {
         }
         return AV_SUCCESS;
     default:
-        return av_fail(AV_ERROR_UNSUPPORTED, "%s: tensor %s: dtype %s cannot be converted to float32 (F32, F16, BF16 only)",
-                       t->file, t->name, st_dtype_name(t->dtype));
+        return av_fail(AV_ERROR_UNSUPPORTED,
+                       "%s: tensor %s: dtype %s cannot be converted to float32 (F32, F16, BF16 only)", t->file,
+                       t->name, st_dtype_name(t->dtype));
     }
 }

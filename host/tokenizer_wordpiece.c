@@ -69,7 +69,9 @@ static int32_t vocab_find2(const vocab_table *v, const char *a, size_t a_len, co
     }
 }
 
-static int32_t vocab_find(const vocab_table *v, const char *token) { return vocab_find2(v, token, strlen(token), "", 0); }
+static int32_t vocab_find(const vocab_table *v, const char *token) {
+    return vocab_find2(v, token, strlen(token), "", 0);
+}
 
 // Takes ownership of the strings in TOKENS (n_ids entries, NULL allowed). A token listed twice keeps its last id, as
 // Hugging Face's vocab.txt reader does.
@@ -277,7 +279,8 @@ static av_status encode_word(const wordpiece *wp, const norm_char *chars, size_t
     if (status == AV_SUCCESS) {
         byte_at[0] = 0;
         for (size_t i = 0; i < n; i++)
-            byte_at[i + 1] = byte_at[i] + (size_t)utf8proc_encode_char(chars[i].cp, (utf8proc_uint8_t *)bytes + byte_at[i]);
+            byte_at[i + 1] =
+                byte_at[i] + (size_t)utf8proc_encode_char(chars[i].cp, (utf8proc_uint8_t *)bytes + byte_at[i]);
         size_t prefix_len = strlen(wp->prefix);
         for (size_t start = 0; start < n && !unknown;) {
             int32_t id = -1;
@@ -537,7 +540,8 @@ static av_status load_tokenizer_json(wordpiece *wp, const char *path) {
     av_status status = AV_SUCCESS;
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "WordPiece") != 0)
         status = av_fail(AV_ERROR_FORMAT, "%s: model.type is not \"WordPiece\"", path);
-    if (status == AV_SUCCESS) status = vocab_load_json(&wp->vocab, cJSON_GetObjectItemCaseSensitive(model, "vocab"), path);
+    if (status == AV_SUCCESS)
+        status = vocab_load_json(&wp->vocab, cJSON_GetObjectItemCaseSensitive(model, "vocab"), path);
     if (status == AV_SUCCESS && cJSON_IsString(prefix)) {
         free(wp->prefix);
         wp->prefix = copy_string(prefix->valuestring, strlen(prefix->valuestring));

@@ -1,5 +1,5 @@
 // BERT forward against Hugging Face transformers (fp32, eager attention, output_attentions=True), fixtures from
-// weights/gen_bert_fixtures.py: a tiny random BertModel (also under legacy tensor names) and, when it is installed,
+// weights/gen_bert_fixtures.py: a tiny random BertModel (also as float16 under legacy tensor names) and, when installed,
 // the real all-MiniLM-L6-v2. Every attention probability and the last hidden state are compared.
 #include "model.h"
 #include "support.h"
@@ -117,17 +117,23 @@ static char *read_fixture_text(const char *path) {
 
 static const tolerance TINY_TOLERANCE = {1e-5, 1e-4, 1e-4};
 
+// DIR/expected/ holds the prompt and Hugging Face's outputs for the checkpoint in DIR.
 static void check_tiny(const char *what, const char *dir, const char *device) {
-    char *prompt = read_fixture_text(TINY_DIR "/expected/prompt.txt");
-    check_against_hf(what, dir, device, prompt, TINY_DIR "/expected/ids.npy", TINY_DIR "/expected/attentions.npy",
-                     TINY_DIR "/expected/hidden.npy", TINY_TOLERANCE);
+    char prompt_path[4096], ids[4096], probs[4096], hidden[4096];
+    snprintf(prompt_path, sizeof prompt_path, "%s/expected/prompt.txt", dir);
+    snprintf(ids, sizeof ids, "%s/expected/ids.npy", dir);
+    snprintf(probs, sizeof probs, "%s/expected/attentions.npy", dir);
+    snprintf(hidden, sizeof hidden, "%s/expected/hidden.npy", dir);
+    char *prompt = read_fixture_text(prompt_path);
+    check_against_hf(what, dir, device, prompt, ids, probs, hidden, TINY_TOLERANCE);
     free(prompt);
 }
 
 Test(bert, tiny_random_model_matches_hugging_face) { check_tiny("bert-tiny", TINY_DIR, "cpu"); }
 
-// "bert."-prefixed names and LayerNorm.gamma / .beta, as in checkpoints saved from BertFor* heads and older releases.
-Test(bert, legacy_tensor_names_load_the_same_model) { check_tiny("bert-tiny-legacy", TINY_LEGACY_DIR, "cpu"); }
+// "bert."-prefixed names and LayerNorm.gamma / .beta, as in checkpoints saved from BertFor* heads and older releases,
+// stored as float16 (upcast at load, and the fused q, k, v built from the upcast copies).
+Test(bert, legacy_names_and_float16_storage) { check_tiny("bert-tiny-legacy", TINY_LEGACY_DIR, "cpu"); }
 
 Test(bert, tiny_random_model_on_cuda) {
     if (!backend_cuda_available()) {

@@ -171,7 +171,7 @@ Test(config, load_missing_file) {
 }
 
 Test(config, malformed_json) {
-    expect_parse_error("{\"model_type\": \"gpt2\", \"n_embd\": }", AV_ERROR_FORMAT, "malformed JSON");
+    expect_parse_error("{\"model_type\": \"gpt2\",\n \"n_embd\": }", AV_ERROR_FORMAT, "malformed JSON", "(line 2)");
 }
 
 Test(config, top_level_not_an_object) {

@@ -414,7 +414,8 @@ Test(safetensors, require_shape_mismatch) {
 Test(safetensors, checkpoint_dir_without_weights) {
     char *dir = make_scratch_dir("st");
     st_checkpoint ck;
-    expect_error(st_checkpoint_open(&ck, dir), AV_ERROR_IO, dir, "no model.safetensors or model.safetensors.index.json");
+    expect_error(st_checkpoint_open(&ck, dir), AV_ERROR_IO, dir,
+                 "no model.safetensors or model.safetensors.index.json");
     remove_tree(dir);
     free(dir);
 }

@@ -172,7 +172,8 @@ Test(wordpiece, cased_vocab_honours_tokenizer_config) {
     cr_assert_eq(tokenizer_encode(tok, prompt, strlen(prompt), &list), AV_SUCCESS, "%s", av_last_error());
     const int32_t want[] = {2, 4, 5, 6, 7, 1, 8, 3};
     cr_assert_eq(list.n, 8);
-    for (int i = 0; i < list.n; i++) cr_assert_eq(list.ids[i], want[i], "token %d: %d, want %d", i, list.ids[i], want[i]);
+    for (int i = 0; i < list.n; i++)
+        cr_assert_eq(list.ids[i], want[i], "token %d: %d, want %d", i, list.ids[i], want[i]);
     cr_assert_str_eq(list.display[4], "##é");
     cr_assert_eq(list.starts[4], 15); // "é" is bytes 15..17 of the prompt
     cr_assert_eq(list.ends[4], 17);

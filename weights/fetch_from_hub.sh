@@ -7,8 +7,9 @@
 #            openai-community/gpt2-xl, google-bert/bert-base-uncased, google-bert/bert-large-uncased,
 #            google-bert/bert-base-cased, sentence-transformers/all-MiniLM-L6-v2
 #   DEST     defaults to <repo>/models/<name after the slash> (git-ignored)
-# Environment: HF_ENDPOINT (default https://huggingface.co; a file:// mirror with the same layout works too), HF_REVISION (default main), HF_TOKEN for gated repos,
-#              PYTHON (default python3; only used to convert a checkpoint that has no safetensors file).
+# Environment: HF_ENDPOINT (default https://huggingface.co; a file:// mirror with the same layout works too),
+#              HF_REVISION (default main), HF_TOKEN for gated repos,
+#              PYTHON (default python3; reads a sharded index and converts a checkpoint without safetensors).
 # Then: attnviz run --model DEST --prompt "..." --out out
 #
 # Files are fetched to DEST.partial and moved into place when complete, so an interrupted download leaves no
@@ -17,7 +18,7 @@
 set -euo pipefail
 
 if [[ $# -lt 1 || $# -gt 2 || "$1" == -h || "$1" == --help ]]; then
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 
@@ -62,8 +63,8 @@ fetch config.json || { echo "fetch_from_hub: $repo_id has no config.json" >&2; e
 if fetch model.safetensors; then
     :
 elif fetch model.safetensors.index.json; then
-    shards=$("$python" -c 'import json,sys; print("\n".join(sorted(set(json.load(open(sys.argv[1]))["weight_map"].values()))))' \
-        "$partial/model.safetensors.index.json")
+    list_shards='import json, sys; print("\n".join(sorted(set(json.load(open(sys.argv[1]))["weight_map"].values()))))'
+    shards=$("$python" -c "$list_shards" "$partial/model.safetensors.index.json")
     while IFS= read -r shard; do
         fetch "$shard" || { echo "fetch_from_hub: shard $shard is missing" >&2; exit 1; }
     done <<<"$shards"

@@ -3,11 +3,13 @@
 
 tests/data/bert-tiny/         a 2-layer, 4-head BertModel with seeded random weights, saved with save_pretrained,
                               and a small vocab.txt (no tokenizer_config.json: the Hugging Face defaults apply)
-tests/data/bert-tiny-legacy/  the same weights under the names of older checkpoints ("bert." prefix,
-                              LayerNorm.gamma / LayerNorm.beta); same expected outputs
 tests/data/bert-tiny/expected/  prompt.txt, ids.npy (T) int32, attentions.npy (L, NH, T, T), hidden.npy (T, C)
+tests/data/bert-tiny-legacy/  the same weights stored as float16 under the names of older checkpoints ("bert."
+                              prefix, LayerNorm.gamma / LayerNorm.beta), with its own expected/ (the fp16-rounded
+                              weights run in fp32)
 tests/data/minilm/            for the real all-MiniLM-L6-v2 (see install_default_model.sh): prompts.json and, per
-                              prompt i, p{i}_ids.npy (T) int32, p{i}_attentions.npy (L, NH, T, T), p{i}_hidden.npy (T, C)
+                              prompt i, p{i}_ids.npy (T) int32, p{i}_attentions.npy (L, NH, T, T) and
+                              p{i}_hidden.npy (T, C)
 
 Usage: gen_bert_fixtures.py [MINILM_DIR]   (default ./models/all-MiniLM-L6-v2; skipped with a note when absent)
 """
@@ -66,22 +68,29 @@ def run_hf(model: BertModel, ids: list) -> tuple:
     return attentions, hidden
 
 
-def legacy_names(state: dict) -> dict:
+def legacy_names_f16(state: dict) -> dict:
     renamed = {}
     for name, t in state.items():
         name = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
-        renamed["bert." + name] = t.contiguous()
+        renamed["bert." + name] = t.half().contiguous()
     return renamed
+
+
+def save_expected(expected: pathlib.Path, model: BertModel, ids: list) -> None:
+    attentions, hidden = run_hf(model, ids)
+    expected.mkdir(parents=True)
+    (expected / "prompt.txt").write_text(TINY_PROMPT)
+    np.save(expected / "ids.npy", np.array(ids, dtype=np.int32))
+    np.save(expected / "attentions.npy", attentions)
+    np.save(expected / "hidden.npy", hidden)
 
 
 def gen_tiny() -> None:
     out = DATA / "bert-tiny"
     legacy = DATA / "bert-tiny-legacy"
-    expected = out / "expected"
     for d in (out, legacy):
         shutil.rmtree(d, ignore_errors=True)
-    expected.mkdir(parents=True)
-    legacy.mkdir(parents=True)
+        d.mkdir(parents=True)
     vocab = tiny_vocab()
     (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -95,16 +104,16 @@ def gen_tiny() -> None:
     tok = BertTokenizerFast.from_pretrained(str(out))
     ids = tok(TINY_PROMPT)["input_ids"]
     assert tok.unk_token_id not in ids, tok.convert_ids_to_tokens(ids)
-    attentions, hidden = run_hf(model, ids)
-    (expected / "prompt.txt").write_text(TINY_PROMPT)
-    np.save(expected / "ids.npy", np.array(ids, dtype=np.int32))
-    np.save(expected / "attentions.npy", attentions)
-    np.save(expected / "hidden.npy", hidden)
+    save_expected(out / "expected", model, ids)
 
-    save_file(legacy_names(load_file(out / "model.safetensors")), legacy / "model.safetensors",
+    save_file(legacy_names_f16(load_file(out / "model.safetensors")), legacy / "model.safetensors",
               metadata={"format": "pt"})
     shutil.copy(out / "config.json", legacy / "config.json")
     shutil.copy(out / "vocab.txt", legacy / "vocab.txt")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    save_expected(legacy / "expected", model, ids)
     print(f"bert-tiny: T={len(ids)} {tok.convert_ids_to_tokens(ids)}")
 
 

@@ -31,6 +31,11 @@ if is_complete "$dest"; then
     echo "$dest"
     exit 0
 fi
+# Never replace a directory this script did not make (a typo in DEST must not delete someone's files).
+if [[ -e "$dest" && ! -f "$dest/.attnviz-installed" ]] && [[ ! -d "$dest" || -n "$(ls -A "$dest")" ]]; then
+    echo "install_default_model: $dest exists and was not made by this script; remove it or choose another DEST" >&2
+    exit 1
+fi
 
 parent=$(dirname "$dest")
 mkdir -p "$parent"

@@ -1,0 +1,389 @@
+#!/usr/bin/env python3
+"""CPU end-to-end benchmark driver: `attnviz run` against Hugging Face eager output_attentions, alternating A/B.
+
+Called by bench/cpu_bench.sh, which prepares everything this needs (binaries, checkpoint, the baseline's Python).
+Standard library only. For each prompt length T it
+  1. writes a prompt of exactly T GPT-2 tokens (common words, each one token with its leading space) and checks the
+     count with `attnviz tokenize` (the baseline checks it again with the HF tokenizer),
+  2. runs each side once untimed (page cache, lazy loading), then alternates ours / HF for --runs rounds, one process
+     per run: wall time of the whole process and its peak RSS (wait4's ru_maxrss of that child),
+  3. runs once more, for information: ours writing PNGs too (--png all), HF saving its maps as .npy.
+The floors: FLOPs of the forward pass over the best float32 GEMM rate measured on this machine in the same run, and
+bytes that must move (weights read once, dumps written once) over the measured memcpy bandwidth; the larger of the two.
+Writes one JSON line per measurement to --results (appends) and prints a table last.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+# Words that GPT-2's BPE keeps as one token each when preceded by a space; a prompt of T of them is T tokens.
+PROMPT_WORDS = (" the", " of", " and", " to", " in", " a", " is", " that", " for", " it", " was", " on", " with",
+                " as", " be", " at", " by", " this", " from", " or", " an", " are", " not", " but", " have")
+
+# GPT-2 small.
+N_LAYER, N_HEAD, N_EMBD = 12, 12, 768
+GENERIC_CORES = ("Prescott", "Core2", "Katmai", "Coppermine", "Northwood", "Banias", "Atom", "Nehalem", "Dunnington",
+                 "Penryn")
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument("--attnviz", required=True, help="the attnviz CLI binary")
+    p.add_argument("--model", required=True, help="GPT-2-small-shaped checkpoint directory")
+    p.add_argument("--python", required=True, help="interpreter with torch + transformers for the baseline")
+    p.add_argument("--sgemm-bin", required=True, help="bench/sgemm_rate.c, built")
+    p.add_argument("--workdir", required=True, help="scratch space for prompts and outputs (same disk as results)")
+    p.add_argument("--results", required=True, help="JSON-lines file to append to")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--tokens", default="128,512,1024")
+    p.add_argument("--force-coretype", default="auto",
+                   help="OpenBLAS core for an extra arm when OpenBLAS picks a generic core: auto, none or a name")
+    return p.parse_args()
+
+
+def log(msg):
+    print(f"[cpu_ab {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def git_commit(repo):
+    def git(*a):
+        return subprocess.run(["git", "--no-optional-locks", "-C", repo, *a], capture_output=True, text=True)
+
+    head = git("rev-parse", "--short=12", "HEAD")
+    if head.returncode != 0:
+        return "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def thread_env(threads, coretype=None):
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    return env
+
+
+def run_measured(cmd, env, log_path):
+    """Runs CMD as one child; returns (wall seconds, peak RSS in KiB, stdout+stderr text). Raises on failure."""
+    with open(log_path, "wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    with open(log_path, errors="replace") as f:
+        text = f.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} ... exited {proc.returncode}:\n{text[-3000:]}")
+    return wall, usage.ru_maxrss, text
+
+
+def measure_ceilings(args, flags):
+    """Float32 GEMM rates (OpenBLAS as detected, OpenBLAS forced to the CPU's real core, PyTorch) and memcpy GB/s."""
+    env = thread_env(args.threads)
+    env.pop("OPENBLAS_CORETYPE", None)
+    detected = json.loads(subprocess.run([args.sgemm_bin, "10"], env=env, capture_output=True, text=True,
+                                         check=True).stdout)
+    ceilings = {"openblas_core": detected["core"], "sgemm_gflops_detected": detected["sgemm_gflops"],
+                "memcpy_gbs": detected["memcpy_gbs"]}
+    forced_core = pick_forced_core(args.force_coretype, detected["core"], flags)
+    ceilings["forced_core"] = forced_core
+    if forced_core:
+        forced = json.loads(subprocess.run([args.sgemm_bin, "10"], env=thread_env(args.threads, forced_core),
+                                           capture_output=True, text=True, check=True).stdout)
+        ceilings["sgemm_gflops_forced"] = forced["sgemm_gflops"]
+        ceilings["memcpy_gbs"] = max(ceilings["memcpy_gbs"], forced["memcpy_gbs"])
+    torch_code = (
+        "import time, statistics, torch\n"
+        f"torch.set_num_threads({args.threads})\n"
+        "a = torch.rand(2048, 2048) - 0.5; b = torch.rand(2048, 2048) - 0.5\n"
+        "torch.mm(a, b); ts = []\n"
+        "for _ in range(10):\n"
+        "    t0 = time.perf_counter(); c = torch.mm(a, b); ts.append(time.perf_counter() - t0)\n"
+        "assert torch.isfinite(c).all()\n"
+        "print(2 * 2048**3 / statistics.median(ts) * 1e-9)\n")
+    ceilings["torch_mm_gflops"] = float(subprocess.run([args.python, "-c", torch_code], env=env, capture_output=True,
+                                                       text=True, check=True).stdout.strip())
+    ceilings["sgemm_gflops"] = max(ceilings.get(k, 0.0) for k in
+                                   ("sgemm_gflops_detected", "sgemm_gflops_forced", "torch_mm_gflops"))
+    return ceilings
+
+
+def pick_forced_core(choice, detected, flags):
+    if choice == "none":
+        return None
+    if choice != "auto":
+        return choice
+    if detected not in GENERIC_CORES:
+        return None
+    if "avx512f" in flags:
+        return "SkylakeX"
+    if "avx2" in flags and "fma" in flags:
+        return "Haswell"
+    return None
+
+
+def forward_flops(T):
+    """FLOPs of GPT-2 small's forward pass at T tokens, no LM head (attnviz stops at the last block's output).
+
+    Linear layers: 2 * T * 12 * C^2 per layer (QKV 3C^2, projection C^2, MLP 8C^2). Attention, causal: per head
+    Q.K^T over the T(T+1)/2 kept entries (2*HS each) and P.V over the same, so 2 * C * T * (T+1) per layer. The
+    baseline computes the full T x T square; the floor counts only the work that is needed."""
+    linear = 2 * T * 12 * N_EMBD * N_EMBD
+    attention = 2 * N_EMBD * T * (T + 1)
+    return N_LAYER * (linear + attention)
+
+
+def write_prompt(path, T):
+    text = "".join(PROMPT_WORDS[i % len(PROMPT_WORDS)] for i in range(T))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def check_token_count(args, prompt_path, T):
+    out = subprocess.run([args.attnviz, "tokenize", "--model", args.model, "--prompt-file", prompt_path],
+                         capture_output=True, text=True, env=thread_env(args.threads))
+    if out.returncode != 0:
+        raise RuntimeError(f"attnviz tokenize failed: {out.stderr.strip()}")
+    ids = json.loads(out.stdout)
+    if len(ids) != T:
+        raise RuntimeError(f"attnviz tokenize gives {len(ids)} tokens for the {T}-token prompt")
+
+
+def dump_bytes(out_dir):
+    total, n_npy = 0, 0
+    for root, _, files in os.walk(out_dir):
+        for name in files:
+            if name.endswith(".npy"):
+                total += os.path.getsize(os.path.join(root, name))
+                n_npy += 1
+    return total, n_npy
+
+
+class Arms:
+    """The commands of one prompt length, and where their outputs go."""
+
+    def __init__(self, args, T, prompt_path):
+        self.args, self.T, self.prompt = args, T, prompt_path
+        self.out_dir = os.path.join(args.workdir, f"out-T{T}")
+        self.log_dir = os.path.join(args.workdir, "logs")
+        os.makedirs(self.log_dir, exist_ok=True)
+
+    def ours(self, png="none", coretype=None, tag="ours"):
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+        cmd = [self.args.attnviz, "run", "--model", self.args.model, "--prompt-file", self.prompt, "--out",
+               self.out_dir, "--layers", "all", "--heads", "all", "--device", "cpu", "--png", png, "--threads", str(self.args.threads)]
+        wall, rss, _ = run_measured(cmd, thread_env(self.args.threads, coretype),
+                                    os.path.join(self.log_dir, f"{tag}-T{self.T}.log"))
+        written, n_npy = dump_bytes(self.out_dir)
+        # Every map must have been written: 144 float32 (T, T) maps at the least (fp16 would be half).
+        if written < N_LAYER * N_HEAD * self.T * self.T * 2:
+            raise RuntimeError(f"attnviz run wrote only {written} bytes of .npy ({n_npy} files) at T={self.T}")
+        return {"wall_s": wall, "rss_kib": rss, "npy_bytes": written, "npy_files": n_npy}
+
+    def hf(self, save_npy=False, tag="hf"):
+        cmd = [self.args.python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf_baseline.py"),
+               "--model", self.args.model, "--prompt-file", self.prompt, "--threads", str(self.args.threads),
+               "--expect-tokens", str(self.T)]
+        save_dir = os.path.join(self.args.workdir, f"hf-npy-T{self.T}")
+        if save_npy:
+            shutil.rmtree(save_dir, ignore_errors=True)
+            cmd += ["--save-npy", save_dir]
+        wall, rss, text = run_measured(cmd, thread_env(self.args.threads),
+                                       os.path.join(self.log_dir, f"{tag}-T{self.T}.log"))
+        phases = json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
+        if save_npy:
+            shutil.rmtree(save_dir, ignore_errors=True)
+        return {"wall_s": wall, "rss_kib": rss, "phases": phases}
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def bench_one_length(args, T, ceilings):
+    prompt_path = os.path.join(args.workdir, f"prompt-T{T}.txt")
+    write_prompt(prompt_path, T)
+    check_token_count(args, prompt_path, T)
+    arms = Arms(args, T, prompt_path)
+    forced = ceilings.get("forced_core")
+
+    log(f"T={T}: warm-up")
+    arms.ours()
+    arms.hf()
+    ours, hf, ours_forced, loads = [], [], [], []
+    for r in range(args.runs):
+        loads.append(os.getloadavg()[0])
+        # Alternate which side goes first, so a drift in machine load does not favour one side.
+        order = ("ours", "hf") if r % 2 == 0 else ("hf", "ours")
+        for side in order:
+            if side == "ours":
+                ours.append(arms.ours())
+            else:
+                hf.append(arms.hf())
+        if forced:
+            ours_forced.append(arms.ours(coretype=forced, tag="ours-forced"))
+        log(f"T={T} round {r + 1}/{args.runs}: ours {ours[-1]['wall_s']:.2f}s, hf {hf[-1]['wall_s']:.2f}s"
+            + (f", ours+{forced} {ours_forced[-1]['wall_s']:.2f}s" if forced else ""))
+    log(f"T={T}: information runs (PNG, HF .npy save)")
+    ours_png = arms.ours(png="all", tag="ours-png")
+    hf_save = arms.hf(save_npy=True, tag="hf-save")
+    return {"T": T, "ours": ours, "hf": hf, "ours_forced": ours_forced, "ours_png": ours_png, "hf_save": hf_save,
+            "load1": loads}
+
+
+def floors(T, ceilings, model_bytes, npy_bytes):
+    flop_s = forward_flops(T) / (ceilings["sgemm_gflops"] * 1e9)
+    byte_s = (model_bytes + npy_bytes) / (ceilings["memcpy_gbs"] * 1e9)
+    return {"flops": forward_flops(T), "flop_floor_s": flop_s, "bytes": model_bytes + npy_bytes,
+            "byte_floor_s": byte_s, "floor_s": max(flop_s, byte_s)}
+
+
+def records_for(res, ceilings, common, model_bytes):
+    T = res["T"]
+    shape = f"gpt2-small L{N_LAYER} NH{N_HEAD} C{N_EMBD} T{T}, all {N_LAYER * N_HEAD} maps"
+    ours_wall = summary([r["wall_s"] for r in res["ours"]])
+    hf_wall = summary([r["wall_s"] for r in res["hf"]])
+    hf_inproc = summary([r["phases"]["in_process_s"] for r in res["hf"]])
+    hf_phase_medians = {k: statistics.median(r["phases"][k] for r in res["hf"])
+                        for k in ("import_s", "load_s", "tokenize_s", "forward_s", "total_s")}
+    npy_bytes = res["ours"][0]["npy_bytes"]
+    fl = floors(T, ceilings, model_bytes, npy_bytes)
+    recs = [dict(common, name=f"cpu_e2e_T{T}", shape=shape, dtype="fp32", unit="s", **ours_wall,
+                 baseline="hf-eager-output_attentions process (python start, import, load, tokenize, forward)",
+                 baseline_median=hf_wall["median"], baseline_min=hf_wall["min"], baseline_max=hf_wall["max"],
+                 ratio=hf_wall["median"] / ours_wall["median"],
+                 baseline_in_process_median=hf_inproc["median"],
+                 ratio_in_process=hf_inproc["median"] / ours_wall["median"], baseline_phases=hf_phase_medians,
+                 floor=fl["floor_s"], pct_of_floor=100 * fl["floor_s"] / ours_wall["median"], floor_detail=fl,
+                 ours_cmd="attnviz run --device cpu --layers all --heads all --png none --threads N", npy_bytes=npy_bytes,
+                 load1_median=statistics.median(res["load1"]))]
+    ours_rss = summary([r["rss_kib"] / 1024 for r in res["ours"]])
+    hf_rss = summary([r["rss_kib"] / 1024 for r in res["hf"]])
+    # Least memory a streaming run needs: the float32 weights and one layer's maps.
+    rss_floor = (model_bytes + N_HEAD * T * T * 4) / 2**20
+    recs.append(dict(common, name=f"cpu_peak_rss_T{T}", shape=shape, dtype="fp32", unit="MiB", **ours_rss,
+                     baseline="hf-eager-output_attentions process peak RSS", baseline_median=hf_rss["median"],
+                     baseline_min=hf_rss["min"], baseline_max=hf_rss["max"],
+                     ratio=hf_rss["median"] / ours_rss["median"], floor=rss_floor,
+                     pct_of_floor=100 * rss_floor / ours_rss["median"]))
+    if res["ours_forced"]:
+        forced = summary([r["wall_s"] for r in res["ours_forced"]])
+        recs.append(dict(common, name=f"cpu_e2e_openblas_{ceilings['forced_core']}_T{T}", shape=shape, dtype="fp32",
+                         unit="s", **forced, baseline="hf-eager-output_attentions process",
+                         baseline_median=hf_wall["median"], ratio=hf_wall["median"] / forced["median"],
+                         floor=fl["floor_s"], pct_of_floor=100 * fl["floor_s"] / forced["median"],
+                         note=f"ours with OPENBLAS_CORETYPE={ceilings['forced_core']} "
+                              f"(OpenBLAS detected {ceilings['openblas_core']})"))
+    png, save = res["ours_png"], res["hf_save"]
+    recs.append(dict(common, name=f"cpu_e2e_png_all_T{T}", shape=shape, dtype="fp32", unit="s",
+                     median=png["wall_s"], min=png["wall_s"], max=png["wall_s"], n=1,
+                     baseline="hf-eager-output_attentions process that also np.save()s every layer",
+                     baseline_median=save["wall_s"], ratio=save["wall_s"] / png["wall_s"], floor=fl["floor_s"],
+                     pct_of_floor=100 * fl["floor_s"] / png["wall_s"], peak_rss_mib=png["rss_kib"] / 1024,
+                     baseline_peak_rss_mib=save["rss_kib"] / 1024, baseline_save_s=save["phases"]["save_s"],
+                     note="one run each, for information: ours with --png all (PNGs + .npy), HF saving .npy"))
+    return recs
+
+
+def print_table(records, ceilings):
+    rows = [("T", "attnviz s (min-max)", "HF s (min-max)", "speedup", "HF in-proc s", "speedup in-proc",
+             "RSS MiB ours/HF", "floor s", "% of floor")]
+    by_name = {r["name"]: r for r in records}
+    for r in records:
+        if not r["name"].startswith("cpu_e2e_T"):
+            continue
+        T = r["name"][len("cpu_e2e_T"):]
+        rss = by_name[f"cpu_peak_rss_T{T}"]
+        rows.append((T, f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})",
+                     f"{r['baseline_median']:.2f} ({r['baseline_min']:.2f}-{r['baseline_max']:.2f})",
+                     f"{r['ratio']:.2f}x", f"{r['baseline_in_process_median']:.2f}", f"{r['ratio_in_process']:.2f}x",
+                     f"{rss['median']:.0f} / {rss['baseline_median']:.0f}", f"{r['floor']:.3f}",
+                     f"{r['pct_of_floor']:.1f}%"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    extra = []
+    for r in records:
+        if r["name"].startswith("cpu_e2e_png_all_T"):
+            extra.append(f"  T={r['name'].rsplit('T', 1)[1]}: attnviz --png all {r['median']:.2f}s "
+                         f"(RSS {r['peak_rss_mib']:.0f} MiB); HF + np.save {r['baseline_median']:.2f}s "
+                         f"(RSS {r['baseline_peak_rss_mib']:.0f} MiB)")
+        elif r["name"].startswith("cpu_e2e_openblas_"):
+            extra.append(f"  {r['name']}: {r['median']:.2f}s ({r['min']:.2f}-{r['max']:.2f}), "
+                         f"{r['ratio']:.2f}x vs HF; {r['note']}")
+    ceil = (f"ceilings ({ceilings['threads']} threads): OpenBLAS sgemm {ceilings['sgemm_gflops_detected']:.1f} "
+            f"GFLOP/s as detected ({ceilings['openblas_core']})"
+            + (f", {ceilings['sgemm_gflops_forced']:.1f} with {ceilings['forced_core']}"
+               if ceilings.get("forced_core") else "")
+            + f", torch.mm {ceilings['torch_mm_gflops']:.1f} GFLOP/s; floor uses {ceilings['sgemm_gflops']:.1f} "
+              f"GFLOP/s and memcpy {ceilings['memcpy_gbs']:.1f} GB/s (read+write)")
+    return "\n".join(lines + ["", ceil, "information runs (one each):"] + extra)
+
+
+def main() -> int:
+    args = parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    flags = cpu_flags()
+    tokens = [int(t) for t in args.tokens.split(",")]
+    model_bytes = os.path.getsize(os.path.join(args.model, "model.safetensors"))
+
+    log("measuring ceilings (sgemm, memcpy, torch.mm)")
+    ceilings = measure_ceilings(args, flags)
+    ceilings["threads"] = args.threads
+    common = {"card": cpu_model(), "cpus_online": os.cpu_count(), "threads": args.threads, "commit": git_commit(repo),
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "openblas_core": ceilings["openblas_core"]}
+
+    records = [dict(common, name="cpu_sgemm_rate", shape="OpenBLAS sgemm, best of qkv/mlp/2048^2", dtype="fp32",
+                    unit="GFLOP/s", median=ceilings["sgemm_gflops"], ceilings=ceilings),
+               dict(common, name="cpu_memcpy_bw", shape="memcpy 256 MiB", dtype="bytes", unit="GB/s",
+                    median=ceilings["memcpy_gbs"])]
+    for T in tokens:
+        res = bench_one_length(args, T, ceilings)
+        records += records_for(res, ceilings, common, model_bytes)
+        with open(os.path.join(args.workdir, f"raw-T{T}.json"), "w") as f:
+            json.dump(res, f)
+
+    with open(args.results, "a") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    table = print_table(records, ceilings)
+    with open(os.path.join(args.workdir, "table.md"), "w") as f:
+        f.write(table + "\n")
+    print(f"\n{len(records)} measurements appended to {args.results}")
+    print(f"CPU {common['card']}, {args.threads} threads, commit {common['commit']}, {common['date']}\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

