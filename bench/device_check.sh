@@ -6,7 +6,9 @@
 #      layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention with
 #      output_attentions=True on the same GPU, and max |dP| between the two;
 #   4. bench/gpu_kernels.sh and bench/gpu_e2e.py when they exist;
-# and prints a short table LAST. Full logs go to $OUT (./device-out when OUT is unset).
+# and prints a short table LAST. $OUT (./device-out when OUT is unset) receives at most 8 files, as the run tool
+# brings back no more: summary.txt (the table), build.log, ctest.log, memcheck.log, the two GPU suites' verbose logs
+# and logs.tar.gz (every step's log).
 #
 # Usage:
 #   bench/device_check.sh               on the device machine (the run tool: carry .device, see --fetch-deps)
@@ -18,6 +20,8 @@
 #                                       ".device" in the run call's carry.
 # Settings (environment): DEVICE_CHECK_JOBS (build and ctest parallelism, default nproc), DEVICE_CHECK_TOKENS (1024).
 set -uo pipefail
+# The step functions run through `bash -c` under timeout, which shellcheck cannot follow.
+# shellcheck disable=SC2317
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
@@ -33,13 +37,15 @@ case "${1:-}" in
 esac
 
 OUT=${OUT:-$repo/device-out}
-mkdir -p "$OUT"
 jobs=${DEVICE_CHECK_JOBS:-$(nproc)}
 tokens=${DEVICE_CHECK_TOKENS:-1024}
 build=$repo/build-device
 work=${TMPDIR:-/tmp}/attnviz-device-check
+logs=$work/logs
 deps=$repo/.device
 started=$(date +%s)
+# The steps run as `bash -c` under timeout, so they see these as environment.
+export repo build work logs deps jobs tokens
 
 say() { printf '[device_check %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
@@ -47,20 +53,21 @@ say() { printf '[device_check %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 rows=()
 record() { rows+=("$1|$2|$3|$4"); }
 
-# run_step NAME TIMEOUT_S CMD...: runs CMD with its output in $OUT/NAME.log; returns CMD's status.
+# run_step NAME TIMEOUT_S CMD...: runs CMD (a command or a function of this script) with its output in
+# $logs/NAME.log; returns CMD's status.
 run_step() {
     local name=$1 limit=$2
     shift 2
     say "$name: $*"
     local t0 t1 rc
     t0=$(date +%s.%N)
-    timeout --kill-after=10 "$limit" "$@" >"$OUT/$name.log" 2>&1
+    timeout --kill-after=10 "$limit" bash -c '"$@"' "$name" "$@" >"$logs/$name.log" 2>&1
     rc=$?
     t1=$(date +%s.%N)
     STEP_SECONDS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then say "$name: TIMED OUT after ${limit}s"; fi
-    say "$name: exit $rc in ${STEP_SECONDS}s (log: $OUT/$name.log)"
-    return $rc
+    say "$name: exit $rc in ${STEP_SECONDS}s"
+    return "$rc"
 }
 
 status_word() { if [ "$1" -eq 0 ]; then echo ok; elif [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; then echo TIMEOUT; else echo "FAIL($1)"; fi; }
@@ -150,7 +157,7 @@ describe_machine() {
         nvcc --version 2>&1
         cmake --version 2>&1 | head -1
         python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1
-    } >"$OUT/machine.log"
+    } >"$logs/machine.log"
 }
 
 # --- build and tests ------------------------------------------------------------------------------------------------
@@ -163,16 +170,14 @@ configure_and_build() {
 # ptxas -v prints every kernel's registers and spills; a spilling kernel is worth knowing about.
 spill_note() {
     local spills
-    spills=$(grep -cE '[1-9][0-9]* bytes spill (stores|loads)' "$OUT/build.log")
+    spills=$(grep -cE '[1-9][0-9]* bytes spill (stores|loads)' "$logs/build.log")
     if [ "$spills" -gt 0 ]; then echo "$spills ptxas lines report spills"; else echo "no spills"; fi
 }
 
 ctest_note() {
-    local summary skipped
-    summary=$(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tail -1)
-    skipped=$(grep -ohE 'Tested: [0-9]+ \| Passing: [0-9]+ \| Failing: [0-9]+ \| Crashing: [0-9]+' "$OUT"/ctest.log |
-        awk -F'[:|]' '{ t += $2; p += $4; f += $6; c += $8 } END { printf "criterion: %d run, %d pass, %d fail, %d crash", t, p, f, c }')
-    echo "${summary:-no summary}; $skipped"
+    local summary
+    summary=$(grep -E 'tests passed|tests failed' "$logs/ctest.log" | tail -1)
+    echo "${summary:-no summary}"
 }
 
 # --- memcheck -------------------------------------------------------------------------------------------------------
@@ -187,7 +192,7 @@ memcheck() {
             "$build/attnviz" run --device cuda $args --model "$repo/tests/data/gpt2-tiny" \
             --prompt "Hello world! The quick brown fox jumps over the lazy dog." --out "$out/run-${args// /_}" || rc=$?
     done
-    return $rc
+    return "$rc"
 }
 
 # --- end-to-end benchmark -------------------------------------------------------------------------------------------
@@ -255,19 +260,20 @@ sys.exit(0 if worst <= 1e-4 else 1)
 EOF
 }
 
-median_wall() { awk '/wall_s/ { v[n++] = $4 } END { if (n) { asort(v); print v[int((n + 1) / 2)] } }' "$1"; }
-median_forward_ms() {
-    grep -o '"forward_and_write": [0-9.]*' "$1" | awk '{ v[n++] = $2 } END { if (n) { asort(v); print v[int((n + 1) / 2)] } }'
-}
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+median_wall() { awk '/wall_s/ { print $4 }' "$1" | median; }
+median_forward_ms() { grep -o '"forward_and_write": [0-9.]*' "$1" | awk '{ print $2 }' | median; }
 json_field() { python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])" "$1" "$2" 2>/dev/null; }
 
 # --- the run --------------------------------------------------------------------------------------------------------
 
-mkdir -p "$work"
+export -f say configure_and_build memcheck write_prompt prepare_benchmark bench_ours bench_hf compare_probs
+export checkpoint prompt
+rm -rf "$logs" && mkdir -p "$logs" "$OUT"
 describe_machine
 use_carried_shared
-if ! use_carried_deps >"$OUT/deps.log" 2>&1; then
-    cat "$OUT/deps.log"
+if ! use_carried_deps >"$logs/deps.log" 2>&1; then
+    cat "$logs/deps.log"
     record deps FAIL 0 "build libraries unavailable, see deps.log"
 fi
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
@@ -287,14 +293,14 @@ if [ $built -eq 0 ]; then
         name=$(basename "$t")
         run_step "$name" 300 "$t" --verbose --jobs 1
         rc=$?
-        record "$name" "$(status_word $rc)" "$STEP_SECONDS" "$(grep -ohE 'Tested: .*' "$OUT/$name.log" | tail -1)"
+        record "$name" "$(status_word $rc)" "$STEP_SECONDS" "$(grep -ohE 'Tested: .*' "$logs/$name.log" | tail -1)"
     done
 fi
 
 if [ "$mode" = full ] && [ $built -eq 0 ]; then
     run_step memcheck 300 memcheck
     rc=$?
-    record memcheck "$(status_word $rc)" "$STEP_SECONDS" "$(grep -ohE 'ERROR SUMMARY: [0-9]+ errors?' "$OUT/memcheck.log" | sort | uniq -c | tr -s ' ' | paste -sd';' -)"
+    record memcheck "$(status_word $rc)" "$STEP_SECONDS" "$(grep -ohE 'ERROR SUMMARY: [0-9]+ errors?' "$logs/memcheck.log" | paste -sd';' -)"
 
     if run_step bench_prepare 240 prepare_benchmark; then
         record bench_prepare ok "$STEP_SECONDS" "GPT-2-small random, $tokens tokens"
@@ -302,15 +308,15 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
             run_step "bench_ours_$dtype" 240 bench_ours "$dtype"
             rc=$?
             record "attnviz $dtype" "$(status_word $rc)" "$STEP_SECONDS" \
-                "median wall $(median_wall "$OUT/bench_ours_$dtype.log") s, forward+write $(median_forward_ms "$OUT/bench_ours_$dtype.log") ms"
+                "median of 3: wall $(median_wall "$logs/bench_ours_$dtype.log") s, forward+write $(median_forward_ms "$logs/bench_ours_$dtype.log") ms"
         done
         run_step bench_hf 300 bench_hf
         rc=$?
         record "HF eager fp32" "$(status_word $rc)" "$STEP_SECONDS" \
-            "forward $(json_field "$OUT/bench_hf.log" forward_s) s (median of 5), save_npy $(json_field "$OUT/bench_hf.log" save_s) s, total $(json_field "$OUT/bench_hf.log" total_s) s"
+            "forward $(json_field "$logs/bench_hf.log" forward_s) s (median of 5), save_npy $(json_field "$logs/bench_hf.log" save_s) s, process $(json_field "$logs/bench_hf.log" total_s) s"
         run_step compare_probs 120 compare_probs
         rc=$?
-        record "P ours vs HF" "$(status_word $rc)" "$STEP_SECONDS" "$(tail -1 "$OUT/compare_probs.log")"
+        record "P ours vs HF" "$(status_word $rc)" "$STEP_SECONDS" "$(tail -1 "$logs/compare_probs.log")"
     else
         record bench_prepare "FAIL" "$STEP_SECONDS" "see bench_prepare.log"
     fi
@@ -327,19 +333,29 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
     fi
 fi
 
-# The end of every step's log, then the table, last.
-for f in "$OUT"/*.log; do
+# The end of every step's log, the logs into $OUT, then the table, last.
+for f in "$logs"/*.log; do
     case "$(basename "$f")" in machine.log | build.log) continue ;; esac
     echo "--- $(basename "$f") (last lines)"
     tail -n 4 "$f"
 done
-echo
-echo "device_check: card ${card:-none}, commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null), $(date -u '+%Y-%m-%d %H:%M UTC'), $(($(date +%s) - started)) s"
-printf '%-26s %-9s %8s  %s\n' step status seconds note
+tar -czf "$OUT/logs.tar.gz" -C "$work" logs
+for f in build ctest memcheck test_cuda_kernels test_cuda_model; do
+    [ -f "$logs/$f.log" ] && cp "$logs/$f.log" "$OUT/"
+done
 failed=0
+{
+    echo
+    echo "device_check ($mode): card ${card:-none}, commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null)," \
+        "$(date -u '+%Y-%m-%d %H:%M UTC'), $(($(date +%s) - started)) s"
+    printf '%-22s %-9s %8s  %s\n' step status seconds note
+    for row in "${rows[@]}"; do
+        IFS='|' read -r name status seconds note <<<"$row"
+        printf '%-22s %-9s %8s  %s\n' "$name" "$status" "$seconds" "$note"
+    done
+} | tee "$OUT/summary.txt"
 for row in "${rows[@]}"; do
-    IFS='|' read -r name status seconds note <<<"$row"
-    printf '%-26s %-9s %8s  %s\n' "$name" "$status" "$seconds" "$note"
+    IFS='|' read -r _ status _ <<<"$row"
     [ "$status" = ok ] || failed=1
 done
 exit $failed

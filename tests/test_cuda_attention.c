@@ -276,7 +276,6 @@ static sizes sizes_of(const av_attention_shape *s, const av_probs_request *rq) {
                .rows = rq->rows ? (size_t)(rq->rows_end - rq->rows_begin) : 0,
                .bins = rq->pooled ? (size_t)(s->seq_len + rq->pool - 1) / rq->pool : 0,
                .groups = (size_t)s->batch * (rq->head_group == AV_HEADS_ALL ? 1 : s->n_kv_heads)};
-    if (rq->pooled && rq->pool > s->seq_len) z.bins = 1;
     return z;
 }
 
@@ -291,36 +290,44 @@ typedef struct output {
 
 enum { OUT_PROBS, OUT_ROWS, OUT_COLSUM, OUT_COLMEAN, OUT_POOLED, OUT_MEAN, OUT_MAX, N_OUTPUTS };
 
-// Allocates every output RQ asks for (non-NULL marks) and points three requests at them.
-static void make_outputs(output *out, const av_attention_shape *s, const av_probs_request *rq,
-                         av_probs_request *dev_rq, av_probs_request *mirror_rq, av_probs_request *plain_rq) {
+static const char *output_names[N_OUTPUTS] = {"probs", "rows", "colsum", "colmean", "pooled", "head_mean",
+                                              "head_max"};
+
+// Output I of RQ: whether it is asked for, its entry count and its dtype.
+static bool output_shape(const av_attention_shape *s, const av_probs_request *rq, int i, size_t *n, av_dtype *dtype) {
     sizes z = sizes_of(s, rq);
     const void *asked[N_OUTPUTS] = {rq->probs, rq->rows, rq->colsum, rq->colmean, rq->pooled, rq->head_mean,
                                     rq->head_max};
-    const char *names[N_OUTPUTS] = {"probs", "rows", "colsum", "colmean", "pooled", "head_mean", "head_max"};
     size_t counts[N_OUTPUTS] = {z.slots * z.map_entries, z.slots * z.rows * s->seq_len, z.slots * s->seq_len,
                                 z.slots * s->seq_len, z.slots * z.bins * z.bins, z.groups * z.map_entries,
                                 z.groups * z.map_entries};
-    void **slots[3][N_OUTPUTS];
-    av_probs_request *reqs[3] = {dev_rq, mirror_rq, plain_rq};
-    for (int r = 0; r < 3; r++) {
-        *reqs[r] = *rq;
-        void **fields[N_OUTPUTS] = {&reqs[r]->probs, &reqs[r]->rows, (void **)&reqs[r]->colsum,
-                                    (void **)&reqs[r]->colmean, (void **)&reqs[r]->pooled, &reqs[r]->head_mean,
-                                    &reqs[r]->head_max};
-        memcpy(slots[r], fields, sizeof fields);
-    }
+    bool typed = i == OUT_PROBS || i == OUT_ROWS || i == OUT_MEAN || i == OUT_MAX;
+    *n = counts[i];
+    *dtype = typed ? rq->probs_dtype : AV_DTYPE_FP32;
+    return asked[i] != NULL;
+}
+
+// The output pointer fields of a request, in output order.
+static void **output_field(av_probs_request *rq, int i) {
+    void **fields[N_OUTPUTS] = {&rq->probs, &rq->rows, (void **)&rq->colsum, (void **)&rq->colmean,
+                                (void **)&rq->pooled, &rq->head_mean, &rq->head_max};
+    return fields[i];
+}
+
+// Allocates every output RQ asks for (non-NULL marks) and points three requests at them.
+static void make_outputs(output *out, const av_attention_shape *s, const av_probs_request *rq,
+                         av_probs_request *dev_rq, av_probs_request *mirror_rq, av_probs_request *plain_rq) {
+    *dev_rq = *mirror_rq = *plain_rq = *rq;
     for (int i = 0; i < N_OUTPUTS; i++) {
-        bool typed = i == OUT_PROBS || i == OUT_ROWS || i == OUT_MEAN || i == OUT_MAX;
-        out[i] = (output){.name = names[i], .dtype = typed ? rq->probs_dtype : AV_DTYPE_FP32, .n = counts[i]};
-        if (!asked[i]) continue;
-        size_t bytes = counts[i] * av_dtype_size(out[i].dtype);
+        out[i] = (output){.name = output_names[i]};
+        if (!output_shape(s, rq, i, &out[i].n, &out[i].dtype)) continue;
+        size_t bytes = out[i].n * av_dtype_size(out[i].dtype);
         out[i].dev = guarded_alloc(bytes);
         out[i].mirror = calloc(bytes + 1, 1);
         out[i].plain = calloc(bytes + 1, 1);
-        *slots[0][i] = out[i].dev.data;
-        *slots[1][i] = out[i].mirror;
-        *slots[2][i] = out[i].plain;
+        *output_field(dev_rq, i) = out[i].dev.data;
+        *output_field(mirror_rq, i) = out[i].mirror;
+        *output_field(plain_rq, i) = out[i].plain;
     }
 }
 
@@ -434,18 +441,14 @@ Test(cuda_attention, reductions_are_deterministic) {
     void *first[N_OUTPUTS], *second[N_OUTPUTS];
     check_probs_on(&pr, &rq, first);
     check_probs_on(&pr, &rq, second);
-    av_probs_request dev_rq, mirror_rq, plain_rq;
-    output out[N_OUTPUTS];
-    make_outputs(out, &pr.shape, &rq, &dev_rq, &mirror_rq, &plain_rq);
     for (int i = 0; i < N_OUTPUTS; i++) {
-        cr_assert(first[i] && second[i]);
-        cr_assert(!memcmp(first[i], second[i], out[i].n * av_dtype_size(out[i].dtype)), "%s differs between runs",
-                  out[i].name);
+        size_t n;
+        av_dtype dtype;
+        cr_assert(output_shape(&pr.shape, &rq, i, &n, &dtype) && first[i] && second[i]);
+        cr_assert(!memcmp(first[i], second[i], n * av_dtype_size(dtype)), "%s differs between runs",
+                  output_names[i]);
         free(first[i]);
         free(second[i]);
-        free(guarded_take(&out[i].dev, out[i].name));
-        free(out[i].mirror);
-        free(out[i].plain);
     }
     free_problem(&pr);
 }
