@@ -6,7 +6,8 @@ Standard library only. For each prompt length T it
   1. writes a prompt of exactly T GPT-2 tokens (common words, each one token with its leading space) and checks the
      count with `attnviz tokenize` (the baseline checks it again with the HF tokenizer),
   2. runs each side once untimed (page cache, lazy loading), then alternates ours / HF for --runs rounds, one process
-     per run: wall time of the whole process and its peak RSS (wait4's ru_maxrss of that child),
+     per run: wall time of the whole process and its peak RSS (wait4's ru_maxrss of that child); each round also
+     times a third arm, ours with run-time settings only (--tuned-env),
   3. runs once more, for information: ours writing PNGs too (--png all), HF saving its maps as .npy.
 The floors: FLOPs of the forward pass over the best float32 GEMM rate measured on this machine in the same run, and
 bytes that must move (weights read once, dumps written once) over the measured memcpy bandwidth; the larger of the two.
@@ -44,8 +45,9 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--tokens", default="128,512,1024")
-    p.add_argument("--force-coretype", default="auto",
-                   help="OpenBLAS core for an extra arm when OpenBLAS picks a generic core: auto, none or a name")
+    p.add_argument("--tuned-env", default="auto",
+                   help="environment of a third arm, attnviz with run-time settings: 'auto' (OMP_WAIT_POLICY=PASSIVE, "
+                        "plus OPENBLAS_CORETYPE when OpenBLAS picks a generic core), 'none', or 'K=V K=V'")
     return p.parse_args()
 
 
@@ -80,12 +82,11 @@ def git_commit(repo):
     return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def thread_env(threads, coretype=None):
+def thread_env(threads, extra=None):
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
-    if coretype:
-        env["OPENBLAS_CORETYPE"] = coretype
+    env.update(extra or {})
     return env
 
 
@@ -112,10 +113,11 @@ def measure_ceilings(args, flags):
                                          check=True).stdout)
     ceilings = {"openblas_core": detected["core"], "sgemm_gflops_detected": detected["sgemm_gflops"],
                 "memcpy_gbs": detected["memcpy_gbs"]}
-    forced_core = pick_forced_core(args.force_coretype, detected["core"], flags)
+    forced_core = pick_forced_core(detected["core"], flags)
     ceilings["forced_core"] = forced_core
     if forced_core:
-        forced = json.loads(subprocess.run([args.sgemm_bin, "10"], env=thread_env(args.threads, forced_core),
+        forced = json.loads(subprocess.run([args.sgemm_bin, "10"],
+                                           env=thread_env(args.threads, {"OPENBLAS_CORETYPE": forced_core}),
                                            capture_output=True, text=True, check=True).stdout)
         ceilings["sgemm_gflops_forced"] = forced["sgemm_gflops"]
         ceilings["memcpy_gbs"] = max(ceilings["memcpy_gbs"], forced["memcpy_gbs"])
@@ -135,11 +137,8 @@ def measure_ceilings(args, flags):
     return ceilings
 
 
-def pick_forced_core(choice, detected, flags):
-    if choice == "none":
-        return None
-    if choice != "auto":
-        return choice
+def pick_forced_core(detected, flags):
+    """The OpenBLAS core this CPU should get when OpenBLAS fell back to a generic one, else None."""
     if detected not in GENERIC_CORES:
         return None
     if "avx512f" in flags:
@@ -195,17 +194,20 @@ class Arms:
         self.log_dir = os.path.join(args.workdir, "logs")
         os.makedirs(self.log_dir, exist_ok=True)
 
-    def ours(self, png="none", coretype=None, tag="ours"):
+    def ours(self, png="none", extra_env=None, tag="ours"):
         shutil.rmtree(self.out_dir, ignore_errors=True)
         cmd = [self.args.attnviz, "run", "--model", self.args.model, "--prompt-file", self.prompt, "--out",
-               self.out_dir, "--layers", "all", "--heads", "all", "--device", "cpu", "--png", png, "--threads", str(self.args.threads)]
-        wall, rss, _ = run_measured(cmd, thread_env(self.args.threads, coretype),
+               self.out_dir, "--layers", "all", "--heads", "all", "--device", "cpu", "--png", png,
+               "--threads", str(self.args.threads)]
+        wall, rss, _ = run_measured(cmd, thread_env(self.args.threads, extra_env),
                                     os.path.join(self.log_dir, f"{tag}-T{self.T}.log"))
         written, n_npy = dump_bytes(self.out_dir)
         # Every map must have been written: 144 float32 (T, T) maps at the least (fp16 would be half).
         if written < N_LAYER * N_HEAD * self.T * self.T * 2:
             raise RuntimeError(f"attnviz run wrote only {written} bytes of .npy ({n_npy} files) at T={self.T}")
-        return {"wall_s": wall, "rss_kib": rss, "npy_bytes": written, "npy_files": n_npy}
+        with open(os.path.join(self.out_dir, "meta.json")) as f:
+            timing_ms = json.load(f).get("timing_ms", {})
+        return {"wall_s": wall, "rss_kib": rss, "npy_bytes": written, "npy_files": n_npy, "timing_ms": timing_ms}
 
     def hf(self, save_npy=False, tag="hf"):
         cmd = [self.args.python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf_baseline.py"),
@@ -232,12 +234,12 @@ def bench_one_length(args, T, ceilings):
     write_prompt(prompt_path, T)
     check_token_count(args, prompt_path, T)
     arms = Arms(args, T, prompt_path)
-    forced = ceilings.get("forced_core")
+    tuned = tuned_env(args.tuned_env, ceilings)
 
     log(f"T={T}: warm-up")
     arms.ours()
     arms.hf()
-    ours, hf, ours_forced, loads = [], [], [], []
+    ours, hf, ours_tuned, loads = [], [], [], []
     for r in range(args.runs):
         loads.append(os.getloadavg()[0])
         # Alternate which side goes first, so a drift in machine load does not favour one side.
@@ -247,15 +249,27 @@ def bench_one_length(args, T, ceilings):
                 ours.append(arms.ours())
             else:
                 hf.append(arms.hf())
-        if forced:
-            ours_forced.append(arms.ours(coretype=forced, tag="ours-forced"))
+        if tuned:
+            ours_tuned.append(arms.ours(extra_env=tuned, tag="ours-tuned"))
         log(f"T={T} round {r + 1}/{args.runs}: ours {ours[-1]['wall_s']:.2f}s, hf {hf[-1]['wall_s']:.2f}s"
-            + (f", ours+{forced} {ours_forced[-1]['wall_s']:.2f}s" if forced else ""))
+            + (f", ours tuned {ours_tuned[-1]['wall_s']:.2f}s" if tuned else ""))
     log(f"T={T}: information runs (PNG, HF .npy save)")
     ours_png = arms.ours(png="all", tag="ours-png")
     hf_save = arms.hf(save_npy=True, tag="hf-save")
-    return {"T": T, "ours": ours, "hf": hf, "ours_forced": ours_forced, "ours_png": ours_png, "hf_save": hf_save,
-            "load1": loads}
+    return {"T": T, "ours": ours, "hf": hf, "ours_tuned": ours_tuned, "tuned_env": tuned, "ours_png": ours_png,
+            "hf_save": hf_save, "load1": loads}
+
+
+def tuned_env(choice, ceilings):
+    """Environment of the third arm: run-time settings that may speed attnviz up without a rebuild."""
+    if choice == "none":
+        return {}
+    if choice != "auto":
+        return dict(item.split("=", 1) for item in choice.split())
+    env = {"OMP_WAIT_POLICY": "PASSIVE"}
+    if ceilings.get("forced_core"):
+        env["OPENBLAS_CORETYPE"] = ceilings["forced_core"]
+    return env
 
 
 def floors(T, ceilings, model_bytes, npy_bytes):
@@ -282,7 +296,10 @@ def records_for(res, ceilings, common, model_bytes):
                  baseline_in_process_median=hf_inproc["median"],
                  ratio_in_process=hf_inproc["median"] / ours_wall["median"], baseline_phases=hf_phase_medians,
                  floor=fl["floor_s"], pct_of_floor=100 * fl["floor_s"] / ours_wall["median"], floor_detail=fl,
-                 ours_cmd="attnviz run --device cpu --layers all --heads all --png none --threads N", npy_bytes=npy_bytes,
+                 ours_cmd="attnviz run --device cpu --layers all --heads all --png none --threads N",
+                 npy_bytes=npy_bytes,
+                 ours_timing_ms={k: statistics.median(r["timing_ms"].get(k, float("nan")) for r in res["ours"])
+                                 for k in res["ours"][0]["timing_ms"]},
                  load1_median=statistics.median(res["load1"]))]
     ours_rss = summary([r["rss_kib"] / 1024 for r in res["ours"]])
     hf_rss = summary([r["rss_kib"] / 1024 for r in res["hf"]])
@@ -293,14 +310,14 @@ def records_for(res, ceilings, common, model_bytes):
                      baseline_min=hf_rss["min"], baseline_max=hf_rss["max"],
                      ratio=hf_rss["median"] / ours_rss["median"], floor=rss_floor,
                      pct_of_floor=100 * rss_floor / ours_rss["median"]))
-    if res["ours_forced"]:
-        forced = summary([r["wall_s"] for r in res["ours_forced"]])
-        recs.append(dict(common, name=f"cpu_e2e_openblas_{ceilings['forced_core']}_T{T}", shape=shape, dtype="fp32",
-                         unit="s", **forced, baseline="hf-eager-output_attentions process",
-                         baseline_median=hf_wall["median"], ratio=hf_wall["median"] / forced["median"],
-                         floor=fl["floor_s"], pct_of_floor=100 * fl["floor_s"] / forced["median"],
-                         note=f"ours with OPENBLAS_CORETYPE={ceilings['forced_core']} "
-                              f"(OpenBLAS detected {ceilings['openblas_core']})"))
+    if res["ours_tuned"]:
+        tuned = summary([r["wall_s"] for r in res["ours_tuned"]])
+        settings = " ".join(f"{k}={v}" for k, v in res["tuned_env"].items())
+        recs.append(dict(common, name=f"cpu_e2e_tuned_env_T{T}", shape=shape, dtype="fp32", unit="s", **tuned,
+                         baseline="hf-eager-output_attentions process", baseline_median=hf_wall["median"],
+                         ratio=hf_wall["median"] / tuned["median"], floor=fl["floor_s"],
+                         pct_of_floor=100 * fl["floor_s"] / tuned["median"], tuned_env=res["tuned_env"],
+                         note=f"ours run with {settings} (same rounds, third arm)"))
     png, save = res["ours_png"], res["hf_save"]
     recs.append(dict(common, name=f"cpu_e2e_png_all_T{T}", shape=shape, dtype="fp32", unit="s",
                      median=png["wall_s"], min=png["wall_s"], max=png["wall_s"], n=1,
@@ -335,7 +352,7 @@ def print_table(records, ceilings):
             extra.append(f"  T={r['name'].rsplit('T', 1)[1]}: attnviz --png all {r['median']:.2f}s "
                          f"(RSS {r['peak_rss_mib']:.0f} MiB); HF + np.save {r['baseline_median']:.2f}s "
                          f"(RSS {r['baseline_peak_rss_mib']:.0f} MiB)")
-        elif r["name"].startswith("cpu_e2e_openblas_"):
+        elif r["name"].startswith("cpu_e2e_tuned_env_"):
             extra.append(f"  {r['name']}: {r['median']:.2f}s ({r['min']:.2f}-{r['max']:.2f}), "
                          f"{r['ratio']:.2f}x vs HF; {r['note']}")
     ceil = (f"ceilings ({ceilings['threads']} threads): OpenBLAS sgemm {ceilings['sgemm_gflops_detected']:.1f} "
@@ -344,7 +361,7 @@ def print_table(records, ceilings):
                if ceilings.get("forced_core") else "")
             + f", torch.mm {ceilings['torch_mm_gflops']:.1f} GFLOP/s; floor uses {ceilings['sgemm_gflops']:.1f} "
               f"GFLOP/s and memcpy {ceilings['memcpy_gbs']:.1f} GB/s (read+write)")
-    return "\n".join(lines + ["", ceil, "information runs (one each):"] + extra)
+    return "\n".join(lines + ["", ceil, "other arms:"] + extra)
 
 
 def main() -> int:

@@ -17,8 +17,8 @@
 # Settings (environment): BENCH_THREADS (2), BENCH_RUNS (5), BENCH_TOKENS (128,512,1024), BENCH_PYTHON (python3:
 # the interpreter the venv is made from), BENCH_BUILD_DIR (build-bench), AV_GPT2_TOKENIZER (directory with GPT-2's
 # vocab.json + merges.txt; default ../shared/data/gpt2-tokenizer beside the repository),
-# BENCH_FORCE_CORETYPE (auto: when OpenBLAS falls back to a generic core, also time attnviz with
-# OPENBLAS_CORETYPE=SkylakeX/Haswell as a third arm; none; or a core name).
+# BENCH_TUNED_ENV (auto: a third arm times attnviz with OMP_WAIT_POLICY=PASSIVE, plus OPENBLAS_CORETYPE=SkylakeX or
+# Haswell when OpenBLAS falls back to a generic core; none; or "K=V K=V").
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,8 +47,12 @@ setup_venv() {
 
 build_attnviz() {
     say "building attnviz (Release) in $build_dir"
-    cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DAV_TESTS=OFF >"$cache/cmake.log"
-    cmake --build "$build_dir" -j"$(nproc)" --target attnviz_cli >>"$cache/cmake.log"
+    if ! { cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DAV_TESTS=OFF &&
+        cmake --build "$build_dir" -j"$(nproc)" --target attnviz_cli; } >"$cache/build.log" 2>&1; then
+        tail -30 "$cache/build.log" >&2
+        say "build failed; the whole log is $cache/build.log"
+        exit 1
+    fi
 }
 
 build_sgemm_rate() {
@@ -75,4 +79,4 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=fals
     --attnviz "$build_dir/attnviz" --model "$checkpoint" --python "$venv/bin/python" \
     --sgemm-bin "$cache/sgemm_rate" --workdir "$cache/run" \
     --results "$repo/bench/results/cpu-$(date -u +%Y-%m-%d).jsonl" \
-    --threads "$threads" --runs "$runs" --tokens "$tokens" --force-coretype "${BENCH_FORCE_CORETYPE:-auto}"
+    --threads "$threads" --runs "$runs" --tokens "$tokens" --tuned-env "${BENCH_TUNED_ENV:-auto}"

@@ -7,21 +7,24 @@
 #      output_attentions=True on the same GPU, and max |dP| between the two;
 #   4. bench/gpu_kernels.sh and bench/gpu_e2e.py when they exist;
 # and prints a short table LAST. $OUT (./device-out when OUT is unset) receives at most 8 files, as the run tool
-# brings back no more: summary.txt (the table), build.log, ctest.log, memcheck.log, the two GPU suites' verbose logs
-# and logs.tar.gz (every step's log).
+# brings back no more: summary.txt (the table), ctest.log, memcheck.log, the two GPU suites' verbose logs, gpu_e2e.log,
+# logs.tar.gz (every step's log), and gpu_kernels.sh's gpu_kernels.jsonl.
 #
 # Usage:
 #   bench/device_check.sh               on the device machine (the run tool: carry .device, see --fetch-deps)
 #   bench/device_check.sh --cpu-only    on a machine without a GPU: the build and ctest steps only (GPU tests skip)
 #   bench/device_check.sh --fetch-deps  here, before the device call: fills .device/ (git-ignored) with what the
 #                                       device image lacks: the Debian packages of the build's C libraries (Criterion,
-#                                       cJSON, OpenBLAS, PCRE2, utf8proc, stb, pkgconf) and ../shared/data/
+#                                       cJSON, OpenBLAS, PCRE2, utf8proc, zlib, stb, pkgconf) and ../shared/data/
 #                                       gpt2-tokenizer. The device machine gets only the repository, so name
 #                                       ".device" in the run call's carry.
-# Settings (environment): DEVICE_CHECK_JOBS (build and ctest parallelism, default nproc), DEVICE_CHECK_TOKENS (1024).
-set -uo pipefail
+# Settings (environment): DEVICE_CHECK_JOBS (build and ctest parallelism, default nproc), DEVICE_CHECK_TOKENS (1024),
+# DEVICE_CHECK_CARRIED=1 (build against the carried packages even where the system has the libraries: to try the
+# carry here), DEVICE_CHECK_BUDGET_S (480: the whole check), DEVICE_CHECK_COMMIT (for the table where the copy sent to
+# the device machine has no .git).
 # The step functions run through `bash -c` under timeout, which shellcheck cannot follow.
 # shellcheck disable=SC2317
+set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
@@ -77,11 +80,13 @@ status_word() { if [ "$1" -eq 0 ]; then echo ok; elif [ "$1" -eq 124 ] || [ "$1"
 # Debian 12 packages of the C libraries the build links (runtime libraries and headers) and of pkgconf. Built for
 # glibc 2.36, so they load on the device image's newer glibc; they are unpacked into .device/root there, never into /.
 dep_packages=(pkgconf pkgconf-bin libpkgconf3
-    libcriterion-dev libcriterion3 libboxfort-dev libffi-dev libffi8 libgit2-dev libgit2-1.5 libnanomsg-dev libnanomsg5
-    libhttp-parser2.9 libmbedcrypto7 libmbedtls14 libmbedx509-1 libssh2-1 libprotobuf-c1
+    libcriterion-dev libcriterion3 libffi8 libgit2-1.5 libnanomsg5 libhttp-parser2.9 libmbedcrypto7 libmbedtls14
+    libmbedx509-1 libssh2-1 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libcom-err2
     libcjson-dev libcjson1 libopenblas-dev libopenblas-pthread-dev libopenblas0 libopenblas0-pthread libgfortran5
     libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2
-    libstb-dev libstb0)
+    libstb-dev libstb0 zlib1g-dev zlib1g)
+# The pkg-config modules CMakeLists.txt and tests/CMakeLists.txt ask for (keep in step with dep_packages).
+pc_modules=(criterion libcjson openblas libpcre2-8 libutf8proc zlib)
 
 fetch_deps() {
     mkdir -p "$deps/debs" "$deps/shared/data"
@@ -107,9 +112,12 @@ fi
 
 [ -d /usr/local/cuda/bin ] && export PATH="/usr/local/cuda/bin:$PATH"
 
-# Uses the carried packages when the machine lacks the libraries.
+# Uses the carried packages when the machine lacks the libraries. Nothing is installed and LD_LIBRARY_PATH stays as
+# it was (Debian's libraries must not shadow the image's for python3 or cmake): the build records the carried
+# library folders as DT_RPATH, which also covers the libraries' own dependencies (libcriterion -> libgit2 -> ...).
 use_carried_deps() {
-    if pkg-config --exists criterion libcjson openblas libpcre2-8 libutf8proc 2>/dev/null &&
+    if [ "${DEVICE_CHECK_CARRIED:-0}" != 1 ] && command -v pkg-config >/dev/null &&
+        pkg-config --exists "${pc_modules[@]}" 2>/dev/null &&
         [ -f /usr/include/stb/stb_image_write.h ]; then
         say "build libraries: the system's"
         return 0
@@ -118,23 +126,24 @@ use_carried_deps() {
         say "build libraries missing and no .device/debs carried (run bench/device_check.sh --fetch-deps here first)"
         return 1
     fi
-    local root=$deps/root
+    # Outside the repository: unpacked they are several times the 64 MiB a device call may carry.
+    local root=$work/carried-root
     rm -rf "$root" && mkdir -p "$root"
     for f in "$deps"/debs/*.deb; do dpkg-deb -x "$f" "$root" || return 1; done
     local lib=$root/usr/lib/x86_64-linux-gnu
-    # What Debian's postinst scripts would have made: the alternatives links of OpenBLAS.
+    # What Debian's postinst scripts would have made: the alternatives link of OpenBLAS.
     ln -sf openblas-pthread/libopenblas.so.0 "$lib/libopenblas.so.0"
-    ln -sf openblas-pthread/libblas.so.3 "$lib/libblas.so.3"
-    export PATH="$root/usr/bin:$PATH"
-    export LD_LIBRARY_PATH="$lib:$lib/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    export LIBRARY_PATH="$lib:$lib/openblas-pthread${LIBRARY_PATH:+:$LIBRARY_PATH}"
+    # Criterion's private requirements matter only to static links; their .pc files are not carried.
+    sed -i '/^Requires.private/d; /^Libs.private/d' "$lib/pkgconfig/criterion.pc"
+    # pkgconf finds its own library through a wrapper, not through the environment of every other program.
+    printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$lib" "$root/usr/bin/pkgconf" >"$root/pkg-config"
+    chmod +x "$root/pkg-config"
     export PKG_CONFIG_PATH="$lib/pkgconfig:$lib/openblas-pthread/pkgconfig:$root/usr/share/pkgconfig"
     export PKG_CONFIG_LIBDIR="$PKG_CONFIG_PATH"
     export PKG_CONFIG_SYSROOT_DIR="$root"
-    export CMAKE_PREFIX_PATH="$root/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
-    export C_INCLUDE_PATH="$root/usr/include${C_INCLUDE_PATH:+:$C_INCLUDE_PATH}"
+    export CARRIED_ROOT="$root" CARRIED_LIB="$lib"
     say "build libraries: carried packages unpacked into $root"
-    pkg-config --exists criterion libcjson openblas libpcre2-8 libutf8proc
+    "$root/pkg-config" --cflags --libs "${pc_modules[@]}"
 }
 
 # Tests and the benchmark read ../shared/data/gpt2-tokenizer; the device machine gets only the repository.
@@ -163,12 +172,19 @@ describe_machine() {
 # --- build and tests ------------------------------------------------------------------------------------------------
 
 configure_and_build() {
-    cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 &&
+    local carried=()
+    if [ -n "${CARRIED_ROOT:-}" ]; then
+        carried=(-DPKG_CONFIG_EXECUTABLE="$CARRIED_ROOT/pkg-config" -DCMAKE_PREFIX_PATH="$CARRIED_ROOT/usr"
+            -DCMAKE_BUILD_RPATH="$CARRIED_LIB;$CARRIED_LIB/openblas-pthread"
+            -DCMAKE_EXE_LINKER_FLAGS="-Wl,--disable-new-dtags" -DCMAKE_SHARED_LINKER_FLAGS="-Wl,--disable-new-dtags")
+    fi
+    cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 "${carried[@]}" &&
         cmake --build "$build" -j"$jobs"
 }
 
 # ptxas -v prints every kernel's registers and spills; a spilling kernel is worth knowing about.
 spill_note() {
+    [ -f "$logs/build.log" ] || return 0
     local spills
     spills=$(grep -cE '[1-9][0-9]* bytes spill (stores|loads)' "$logs/build.log")
     if [ "$spills" -gt 0 ]; then echo "$spills ptxas lines report spills"; else echo "no spills"; fi
@@ -270,6 +286,9 @@ json_field() { python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).r
 export -f say configure_and_build memcheck write_prompt prepare_benchmark bench_ours bench_hf compare_probs
 export checkpoint prompt
 rm -rf "$logs" && mkdir -p "$logs" "$OUT"
+# What an earlier run left in $OUT must not pass for this run's (the device tool empties it; a local run may not).
+out_files=(summary.txt ctest.log memcheck.log test_cuda_kernels.log test_cuda_model.log gpu_e2e.log logs.tar.gz)
+for f in "${out_files[@]}"; do rm -f "${OUT:?}/$f"; done
 describe_machine
 use_carried_shared
 if ! use_carried_deps >"$logs/deps.log" 2>&1; then
@@ -279,57 +298,76 @@ fi
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 say "mode $mode; card: ${card:-none}; logs in $OUT"
 
-run_step build 420 configure_and_build
+# Every step's timeout is cut to what is left of the budget, and a step that would get under 30 s is skipped, so
+# the whole check ends inside DEVICE_CHECK_BUDGET_S (480 s: the lease's 15 minutes leave room for the machine's
+# start and one rerun).
+budget=${DEVICE_CHECK_BUDGET_S:-480}
+step_in_budget() {
+    local name=$1 limit=$2
+    shift 2
+    local left=$((budget - ($(date +%s) - started)))
+    if [ $left -lt 30 ]; then
+        say "$name: skipped, ${left}s of the budget left"
+        STEP_SECONDS=0
+        return 200
+    fi
+    [ "$limit" -gt $((left - 5)) ] && limit=$((left - 5))
+    run_step "$name" "$limit" "$@"
+}
+# status_word, with "skipped" for step_in_budget's 200.
+step_status() { if [ "$1" -eq 200 ]; then echo skipped; else status_word "$1"; fi; }
+
+step_in_budget build 300 configure_and_build
 rc=$?
-record build "$(status_word $rc)" "$STEP_SECONDS" "sm_90 Release; $(spill_note)"
+record build "$(step_status $rc)" "$STEP_SECONDS" "sm_90 Release; $(spill_note)"
 built=$rc
 
 if [ $built -eq 0 ]; then
-    run_step ctest 420 ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 300
+    # The GPU suites run on their own, verbose: their max errors (cr_log_info) go into the logs for bench/RESULTS.md.
+    step_in_budget ctest 240 ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 200 \
+        -E '^test_cuda_(kernels|model)$'
     rc=$?
-    record ctest "$(status_word $rc)" "$STEP_SECONDS" "$(ctest_note)"
-    # The GPU suites again, verbose: their max errors (cr_log_info) go into the log for bench/RESULTS.md.
-    for t in "$build"/tests/test_cuda_*; do
-        name=$(basename "$t")
-        run_step "$name" 300 "$t" --verbose --jobs 1
+    record ctest "$(step_status $rc)" "$STEP_SECONDS" "$(ctest_note) (test_cuda_kernels, test_cuda_model below)"
+    for name in test_cuda_kernels test_cuda_model; do
+        step_in_budget "$name" 200 "$build/tests/$name" --verbose --jobs 1
         rc=$?
-        record "$name" "$(status_word $rc)" "$STEP_SECONDS" "$(grep -ohE 'Tested: .*' "$logs/$name.log" | tail -1)"
+        record "$name" "$(step_status $rc)" "$STEP_SECONDS" "$(grep -ohE 'Tested: .*' "$logs/$name.log" 2>/dev/null | tail -1)"
     done
 fi
 
 if [ "$mode" = full ] && [ $built -eq 0 ]; then
-    run_step memcheck 300 memcheck
+    step_in_budget memcheck 120 memcheck
     rc=$?
-    record memcheck "$(status_word $rc)" "$STEP_SECONDS" "$(grep -ohE 'ERROR SUMMARY: [0-9]+ errors?' "$logs/memcheck.log" | paste -sd';' -)"
+    record memcheck "$(step_status $rc)" "$STEP_SECONDS" \
+        "$(grep -ohE 'ERROR SUMMARY: [0-9]+ errors?' "$logs/memcheck.log" 2>/dev/null | paste -sd';' -)"
 
-    if run_step bench_prepare 240 prepare_benchmark; then
-        record bench_prepare ok "$STEP_SECONDS" "GPT-2-small random, $tokens tokens"
+    step_in_budget bench_prepare 120 prepare_benchmark
+    prepared=$?
+    record bench_prepare "$(step_status $prepared)" "$STEP_SECONDS" "GPT-2-small random, $tokens tokens"
+    if [ -f "$repo/bench/gpu_kernels.sh" ]; then
+        step_in_budget gpu_kernels 150 bash "$repo/bench/gpu_kernels.sh"
+        rc=$?
+        record gpu_kernels "$(step_status $rc)" "$STEP_SECONDS" "$(tail -1 "$logs/gpu_kernels.log" 2>/dev/null)"
+    fi
+    if [ $prepared -eq 0 ] && [ -f "$repo/bench/gpu_e2e.py" ]; then
+        # The fuller end-to-end benchmark (more runs, bf16 HF, memory, floors) replaces the quick one below.
+        step_in_budget gpu_e2e 300 python3 "$repo/bench/gpu_e2e.py"
+        rc=$?
+        record gpu_e2e "$(step_status $rc)" "$STEP_SECONDS" "table at the end of gpu_e2e.log"
+    elif [ $prepared -eq 0 ]; then
         for dtype in fp32 bf16; do
-            run_step "bench_ours_$dtype" 240 bench_ours "$dtype"
+            step_in_budget "bench_ours_$dtype" 120 bench_ours "$dtype"
             rc=$?
-            record "attnviz $dtype" "$(status_word $rc)" "$STEP_SECONDS" \
+            record "attnviz $dtype" "$(step_status $rc)" "$STEP_SECONDS" \
                 "median of 3: wall $(median_wall "$logs/bench_ours_$dtype.log") s, forward+write $(median_forward_ms "$logs/bench_ours_$dtype.log") ms"
         done
-        run_step bench_hf 300 bench_hf
+        step_in_budget bench_hf 150 bench_hf
         rc=$?
-        record "HF eager fp32" "$(status_word $rc)" "$STEP_SECONDS" \
+        record "HF eager fp32" "$(step_status $rc)" "$STEP_SECONDS" \
             "forward $(json_field "$logs/bench_hf.log" forward_s) s (median of 5), save_npy $(json_field "$logs/bench_hf.log" save_s) s, process $(json_field "$logs/bench_hf.log" total_s) s"
-        run_step compare_probs 120 compare_probs
+        step_in_budget compare_probs 60 compare_probs
         rc=$?
-        record "P ours vs HF" "$(status_word $rc)" "$STEP_SECONDS" "$(tail -1 "$logs/compare_probs.log")"
-    else
-        record bench_prepare "FAIL" "$STEP_SECONDS" "see bench_prepare.log"
-    fi
-
-    if [ -x "$repo/bench/gpu_kernels.sh" ] || [ -f "$repo/bench/gpu_kernels.sh" ]; then
-        run_step gpu_kernels 240 bash "$repo/bench/gpu_kernels.sh"
-        rc=$?
-        record gpu_kernels "$(status_word $rc)" "$STEP_SECONDS" "see gpu_kernels.log"
-    fi
-    if [ -f "$repo/bench/gpu_e2e.py" ]; then
-        run_step gpu_e2e 240 python3 "$repo/bench/gpu_e2e.py"
-        rc=$?
-        record gpu_e2e "$(status_word $rc)" "$STEP_SECONDS" "see gpu_e2e.log"
+        record "P ours vs HF" "$(step_status $rc)" "$STEP_SECONDS" "$(tail -1 "$logs/compare_probs.log")"
     fi
 fi
 
@@ -340,13 +378,13 @@ for f in "$logs"/*.log; do
     tail -n 4 "$f"
 done
 tar -czf "$OUT/logs.tar.gz" -C "$work" logs
-for f in build ctest memcheck test_cuda_kernels test_cuda_model; do
-    [ -f "$logs/$f.log" ] && cp "$logs/$f.log" "$OUT/"
+for f in "${out_files[@]}"; do
+    [ -f "$logs/$f" ] && cp "$logs/$f" "$OUT/"
 done
 failed=0
 {
     echo
-    echo "device_check ($mode): card ${card:-none}, commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null)," \
+    echo "device_check ($mode): card ${card:-none}, commit ${DEVICE_CHECK_COMMIT:-$(git -C "$repo" rev-parse --short HEAD 2>/dev/null)}," \
         "$(date -u '+%Y-%m-%d %H:%M UTC'), $(($(date +%s) - started)) s"
     printf '%-22s %-9s %8s  %s\n' step status seconds note
     for row in "${rows[@]}"; do

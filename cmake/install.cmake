@@ -19,6 +19,7 @@ install(FILES ${CMAKE_BINARY_DIR}/attnvizConfig.cmake ${CMAKE_BINARY_DIR}/attnvi
 
 if(AV_CUDA)
   set(AV_PC_CUDA_LIBS "-L${CUDAToolkit_LIBRARY_DIR} -lcublas -lcudart")
+  set(AV_PC_CUDA_PRIVATE "-lstdc++")
   set(AV_PC_CUDA_CFLAGS "-I${CUDAToolkit_INCLUDE_DIRS}")
 endif()
 configure_file(${CMAKE_SOURCE_DIR}/cmake/attnviz.pc.in ${CMAKE_BINARY_DIR}/attnviz.pc @ONLY)

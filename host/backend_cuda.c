@@ -31,15 +31,6 @@ typedef struct weight_arena {
     size_t left;   // bytes left after cursor
 } weight_arena;
 
-// One upload_tensor call: lets a matmul tell bf16 weights from fp32 ones, and an already uploaded tensor (GPT-2's
-// wte, which is also its LM head) be handed back instead of copied twice.
-typedef struct uploaded_tensor {
-    const float *src; // host
-    size_t numel;
-    const void *dev;
-    bool bf16;
-} uploaded_tensor;
-
 // The stream of captured probabilities. Layer l's P is copied to host[b] on the copy stream at emit_probs(l); the
 // sink sees it at emit_probs(l + 1) or flush_probs, so the copy of one layer overlaps the next layer's compute.
 // attention() waits for the last copy before overwriting the device buffer it reads.
@@ -65,8 +56,10 @@ typedef struct cuda_impl {
     cudaStream_t compute, copy;
     cublasHandle_t cublas;
     weight_arena arena;
-    uploaded_tensor *uploads; // (n_uploads)
-    size_t n_uploads, cap_uploads;
+    // The weights stored as bf16, so that a matmul can tell them from fp32 ones (GPT-2's wte is both: an fp32 table
+    // for the embedding and a bf16 LM head, uploaded twice).
+    const void **bf16_weights; // (n_bf16)
+    size_t n_bf16, cap_bf16;
     float *scores;            // (NH, T, T): raw q.k, then P in fp32 for P.V
     size_t scores_bytes;
     uint16_t *bf16_operand;   // (T, C) bf16: the activation operand of a bf16 product
@@ -143,11 +136,15 @@ static av_status cuda_alloc(av_backend *be, void **ptr, size_t bytes, const char
 // cudaFree waits for the device, so queued work that still reads PTR finishes first.
 static void cuda_release(av_backend *be, void *ptr) { cudaFree(ptr); }
 
-static av_status cuda_upload(av_backend *be, void *dst, const void *src, size_t bytes) {
-    cuda_impl *impl = impl_of(be);
+// Synchronous: SRC may be reused or freed on return.
+static av_status copy_to_device(cuda_impl *impl, void *dst, const void *src, size_t bytes) {
     AV_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, impl->compute));
     AV_CUDA_CHECK(cudaStreamSynchronize(impl->compute));
     return AV_SUCCESS;
+}
+
+static av_status cuda_upload(av_backend *be, void *dst, const void *src, size_t bytes) {
+    return copy_to_device(impl_of(be), dst, src, bytes);
 }
 
 static av_status cuda_download(av_backend *be, void *dst, const void *src, size_t bytes) {
@@ -191,29 +188,21 @@ static av_status arena_take(weight_arena *arena, size_t bytes, void **out) {
     return AV_SUCCESS;
 }
 
-static const uploaded_tensor *find_upload(const cuda_impl *impl, const float *src, size_t numel, bool bf16) {
-    for (size_t i = 0; i < impl->n_uploads; i++) {
-        const uploaded_tensor *u = &impl->uploads[i];
-        if (u->src == src && u->numel == numel && u->bf16 == bf16) return u;
-    }
-    return NULL;
-}
-
 static bool is_bf16_weight(const cuda_impl *impl, const void *dev) {
-    for (size_t i = 0; i < impl->n_uploads; i++)
-        if (impl->uploads[i].dev == dev) return impl->uploads[i].bf16;
+    for (size_t i = 0; i < impl->n_bf16; i++)
+        if (impl->bf16_weights[i] == dev) return true;
     return false;
 }
 
-static av_status remember_upload(cuda_impl *impl, uploaded_tensor u) {
-    if (impl->n_uploads == impl->cap_uploads) {
-        size_t cap = impl->cap_uploads ? 2 * impl->cap_uploads : 64;
-        uploaded_tensor *list = realloc(impl->uploads, cap * sizeof *list);
-        if (!list) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory growing the uploaded weight list");
-        impl->uploads = list;
-        impl->cap_uploads = cap;
+static av_status remember_bf16_weight(cuda_impl *impl, const void *dev) {
+    if (impl->n_bf16 == impl->cap_bf16) {
+        size_t cap = impl->cap_bf16 ? 2 * impl->cap_bf16 : 64;
+        const void **list = realloc(impl->bf16_weights, cap * sizeof *list);
+        if (!list) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory growing the bf16 weight list");
+        impl->bf16_weights = list;
+        impl->cap_bf16 = cap;
     }
-    impl->uploads[impl->n_uploads++] = u;
+    impl->bf16_weights[impl->n_bf16++] = dev;
     return AV_SUCCESS;
 }
 
@@ -226,27 +215,25 @@ static av_status upload_as_bf16(cuda_impl *impl, uint16_t *dst, const float *src
     for (size_t start = 0; start < numel && st == AV_SUCCESS; start += chunk) {
         size_t n = numel - start < chunk ? numel - start : chunk;
         for (size_t i = 0; i < n; i++) staging[i] = bf16_from_float(src[start + i]);
-        cudaError_t err = cudaMemcpy(dst + start, staging, n * sizeof *staging, cudaMemcpyHostToDevice);
-        if (err != cudaSuccess) st = av_cuda_fail(err, "cudaMemcpy (bf16 weights)", __FILE__, __LINE__, __func__);
+        st = copy_to_device(impl, dst + start, staging, n * sizeof *staging);
     }
     free(staging);
     return st;
 }
 
+// Each call makes a new copy: host addresses are no key (a later model may be mapped where an earlier one was).
 static av_status cuda_upload_tensor(av_backend *be, const float **dst, const float *src, size_t numel,
                                     bool matmul_weight) {
     cuda_impl *impl = impl_of(be);
     bool bf16 = matmul_weight && impl->options.compute == AV_COMPUTE_BF16;
-    const uploaded_tensor *done = find_upload(impl, src, numel, bf16);
-    if (done) {
-        *dst = done->dev;
-        return AV_SUCCESS;
-    }
     void *dev = NULL;
     AV_TRY(arena_take(&impl->arena, numel * (bf16 ? sizeof(uint16_t) : sizeof(float)), &dev));
-    if (bf16) AV_TRY(upload_as_bf16(impl, dev, src, numel));
-    else AV_CUDA_CHECK(cudaMemcpy(dev, src, numel * sizeof(float), cudaMemcpyHostToDevice));
-    AV_TRY(remember_upload(impl, (uploaded_tensor){src, numel, dev, bf16}));
+    if (bf16) {
+        AV_TRY(upload_as_bf16(impl, dev, src, numel));
+        AV_TRY(remember_bf16_weight(impl, dev));
+    } else {
+        AV_TRY(cuda_upload(be, dev, src, numel * sizeof(float)));
+    }
     *dst = dev;
     return AV_SUCCESS;
 }
@@ -375,6 +362,12 @@ static av_status cuda_emit_probs(av_backend *be, const float *probs, int layer, 
                                  av_probs_sink sink, void *user) {
     cuda_impl *impl = impl_of(be);
     probs_stream *ps = &impl->probs;
+    // A pass that failed before its flush left its last layer pending; a new pass starts over at a lower layer or
+    // with another sink, and must not hand that layer to a sink that may be gone.
+    if (ps->pending && (layer <= ps->layer || sink != ps->sink || user != ps->user)) {
+        AV_CUDA_CHECK(cudaEventSynchronize(ps->copied[ps->pending_buffer]));
+        ps->pending = false;
+    }
     int b = ps->next;
     size_t bytes = (size_t)n_slots * T * T * attn_element_bytes(impl->options.attn);
     AV_TRY(grow_pinned_buffer(ps, b, bytes));
@@ -409,7 +402,7 @@ static void cuda_destroy(av_backend *be) {
         if (impl->copy) cudaStreamSynchronize(impl->copy);
         for (int i = 0; i < impl->arena.n_chunks; i++) cudaFree(impl->arena.chunks[i]);
         free(impl->arena.chunks);
-        free(impl->uploads);
+        free(impl->bf16_weights);
         cudaFree(impl->scores);
         cudaFree(impl->bf16_operand);
         probs_stream *ps = &impl->probs;
@@ -428,7 +421,9 @@ static void cuda_destroy(av_backend *be) {
 }
 
 static av_status cuda_init(cuda_impl *impl) {
-    AV_CUDA_CHECK(cudaStreamCreateWithFlags(&impl->compute, cudaStreamNonBlocking));
+    // The compute stream stays ordered with the legacy default stream, so a caller's plain cudaMemcpy before an op
+    // is seen by it; the copy stream is ordered only by events.
+    AV_CUDA_CHECK(cudaStreamCreate(&impl->compute));
     AV_CUDA_CHECK(cudaStreamCreateWithFlags(&impl->copy, cudaStreamNonBlocking));
     AV_CUDA_CHECK(cudaEventCreateWithFlags(&impl->probs.computed, cudaEventDisableTiming));
     for (int b = 0; b < 2; b++) AV_CUDA_CHECK(cudaEventCreateWithFlags(&impl->probs.copied[b], cudaEventDisableTiming));

@@ -1,11 +1,17 @@
-// LayerNorm: one warp per row. Two passes over the row for the statistics (mean, then the sum of squared
-// deviations) rather than E[x^2] - mean^2, which cancels badly when |mean| >> std; the row stays in L1/L2 between
-// passes. All statistics in fp32.
+// LayerNorm: one warp per row. The statistics are the CPU reference's, in double: two passes over the row (mean,
+// then the sum of squared deviations, which does not cancel when |mean| >> std), and the output formula term for
+// term, so the two backends agree to an ulp or two. The row stays in L1/L2 between passes; rows are short (C floats)
+// and double adds on a few hundred values per lane cost little next to the reads.
 #include "cuda_check.cuh"
 #include "layernorm.cuh"
 #include "warp.cuh"
 
 #define LAYERNORM_WARPS 8
+
+__device__ __forceinline__ double warp_sum_double(double x) {
+    for (int offset = AV_WARP_SIZE / 2; offset > 0; offset /= 2) x += __shfl_xor_sync(0xffffffffu, x, offset);
+    return x;
+}
 
 // out (T, C); inp (T, C); weight, bias (C)
 __global__ void layernorm_kernel(float *out, const float *inp, const float *weight, const float *bias, int T, int C,
@@ -16,20 +22,16 @@ __global__ void layernorm_kernel(float *out, const float *inp, const float *weig
     const float *x = inp + (size_t)row * C;
     float *o = out + (size_t)row * C;
 
-    float sum = 0.0f;
+    double sum = 0.0;
     for (int c = lane; c < C; c += AV_WARP_SIZE) sum += x[c];
-    float mean = av_warp_sum(sum) / C;
+    double mean = warp_sum_double(sum) / C;
 
-    float squares = 0.0f;
-    for (int c = lane; c < C; c += AV_WARP_SIZE) {
-        float d = x[c] - mean;
-        squares += d * d;
-    }
-    // IEEE sqrt and division (no fast-math), as close to the CPU's double-precision statistics as fp32 gets.
-    float rstd = 1.0f / sqrtf(av_warp_sum(squares) / C + eps);
+    double squares = 0.0;
+    for (int c = lane; c < C; c += AV_WARP_SIZE) squares += (x[c] - mean) * (x[c] - mean);
+    float rstd = (float)(1.0 / sqrt(warp_sum_double(squares) / C + eps));
 
-    // Every lane has read the whole row's statistics before any lane writes, so out may alias inp.
-    for (int c = lane; c < C; c += AV_WARP_SIZE) o[c] = ((x[c] - mean) * rstd) * weight[c] + bias[c];
+    // Each lane writes only the elements it read, after the whole warp has its statistics: out may alias inp.
+    for (int c = lane; c < C; c += AV_WARP_SIZE) o[c] = ((float)(x[c] - mean) * rstd) * weight[c] + bias[c];
 }
 
 extern "C" av_status av_layernorm_cuda(float *out, const float *inp, const float *weight, const float *bias, int T,

@@ -282,7 +282,7 @@ Test(attention_tiled, column_sums_and_means) {
 }
 
 Test(attention_tiled, pooled_maps_any_factor_ragged_last_bin) {
-    const int pools[] = {1, 2, 3, 7, 8, 63, 64, 65, 100};
+    const int pools[] = {1, 2, 3, 7, 8, 63, 64, 65, 100, 1000};
     for (size_t p = 0; p < sizeof pools / sizeof pools[0]; p++) {
         av_probs_request rq = {.pooled = WANT, .pool = pools[p]};
         check_probs(make_shape(131, 64, 2, 1, true, AV_DTYPE_BF16), rq);
@@ -354,8 +354,8 @@ Test(attention_tiled, packed_equals_square_lower_triangle) {
         for (int64_t x = 0; x < (int64_t)b.map_entries; x++) {
             int64_t i, j;
             av_packed_causal_position(x, &i, &j);
-            cr_assert_eq(packed[h * b.map_entries + x], square[h * a.map_entries + i * 131 + j], "head %zu (%lld, %lld)",
-                         h, (long long)i, (long long)j);
+            cr_assert_eq(packed[h * b.map_entries + x], square[h * a.map_entries + i * 131 + j],
+                         "head %zu (%lld, %lld)", h, (long long)i, (long long)j);
         }
         for (int64_t i = 0; i < 131; i++)
             for (int64_t j = i + 1; j < 131; j++)
@@ -390,6 +390,27 @@ Test(attention_tiled, half_and_bfloat16_round_to_nearest_even) {
         if (((h >> 7) & 0xff) == 0xff && (h & 0x7f)) continue;
         cr_assert_eq(av_float_to_bfloat16(av_bfloat16_to_float((uint16_t)h)), h, "bfloat16 0x%04x", h);
     }
+}
+
+// The workspace holds exactly the partials the kernel keeps: none for maps, one float per (query tile, key) for
+// column sums, and (query tile, local query bin, key bin) floats for pooling, each part 256-byte aligned.
+Test(attention_tiled, workspace_sizes) {
+    av_attention_shape s = make_shape(131, 64, 4, 2, true, AV_DTYPE_BF16);
+    s.batch = 2;
+    size_t bytes = 1;
+    av_probs_request maps = {.probs = WANT, .head_mean = WANT};
+    cr_assert_eq(av_attention_probs_workspace(&s, &maps, &bytes), AV_SUCCESS);
+    cr_assert_eq(bytes, 0);
+    av_probs_request cols = {.colmean = WANT, .head_begin = 1, .head_end = 2};
+    cr_assert_eq(av_attention_probs_workspace(&s, &cols, &bytes), AV_SUCCESS);
+    cr_assert_eq(bytes, (2 * 1 * 3 * 131 * 4 + 255) / 256 * 256);
+    av_probs_request pooled = {.colsum = WANT, .pooled = WANT, .pool = 10};
+    av_probs_workspace plan;
+    cr_assert_eq(av_probs_workspace_plan(&s, &pooled, &plan), AV_SUCCESS);
+    cr_assert_eq(plan.n_bins, 14);
+    cr_assert_eq(plan.max_local_bins, 8); // 64 rows starting at 60 touch bins 6..12 (7); the bound is 63 / 10 + 2
+    cr_assert_eq(plan.pool_offset, (2 * 4 * 3 * 131 * 4 + 255) / 256 * 256);
+    cr_assert_eq(plan.bytes, plan.pool_offset + (2 * 4 * 3 * 8 * 14 * 4 + 255) / 256 * 256);
 }
 
 Test(attention_tiled, invalid_requests_are_refused_with_a_message) {

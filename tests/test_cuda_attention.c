@@ -307,11 +307,17 @@ static bool output_shape(const av_attention_shape *s, const av_probs_request *rq
     return asked[i] != NULL;
 }
 
-// The output pointer fields of a request, in output order.
-static void **output_field(av_probs_request *rq, int i) {
-    void **fields[N_OUTPUTS] = {&rq->probs, &rq->rows, (void **)&rq->colsum, (void **)&rq->colmean,
-                                (void **)&rq->pooled, &rq->head_mean, &rq->head_max};
-    return fields[i];
+// Points output I of a request at DATA.
+static void set_output(av_probs_request *rq, int i, void *data) {
+    switch (i) {
+    case OUT_PROBS: rq->probs = data; break;
+    case OUT_ROWS: rq->rows = data; break;
+    case OUT_COLSUM: rq->colsum = data; break;
+    case OUT_COLMEAN: rq->colmean = data; break;
+    case OUT_POOLED: rq->pooled = data; break;
+    case OUT_MEAN: rq->head_mean = data; break;
+    case OUT_MAX: rq->head_max = data; break;
+    }
 }
 
 // Allocates every output RQ asks for (non-NULL marks) and points three requests at them.
@@ -325,9 +331,9 @@ static void make_outputs(output *out, const av_attention_shape *s, const av_prob
         out[i].dev = guarded_alloc(bytes);
         out[i].mirror = calloc(bytes + 1, 1);
         out[i].plain = calloc(bytes + 1, 1);
-        *output_field(dev_rq, i) = out[i].dev.data;
-        *output_field(mirror_rq, i) = out[i].mirror;
-        *output_field(plain_rq, i) = out[i].plain;
+        set_output(dev_rq, i, out[i].dev.data);
+        set_output(mirror_rq, i, out[i].mirror);
+        set_output(plain_rq, i, out[i].plain);
     }
 }
 

@@ -1,0 +1,323 @@
+// Kernel benchmarks of include/attnviz_kernels.h on one GPU; one JSON line per measurement:
+//   {"name", "shape", "dtype", "median", "min", "max", "unit", "baseline", "ratio", "floor", "pct_of_floor"}
+// Times are CUDA-event medians over >= 20 repetitions after warm-up, rotating among several input sets so that
+// repeated runs do not measure L2. The two ceilings are measured here first: device-to-device copy bandwidth
+// (bytes read + written) and a large bf16 cuBLAS GEMM rate.
+//   forward         vs the plain path (cuBLAS S = Q K^T, a softmax kernel, cuBLAS P V); floor: flops / GEMM rate
+//   probs_packed    exact fp16 packed-causal dump of every P; floor: bytes written / copy bandwidth
+//   pooled_512      pooled 512 x 512 maps of every head: the pooling pass alone (LSE from an earlier forward) and
+//                   forward + pass; baseline the forward alone, so ratio = forward / this (target: pass alone
+//                   >= 1 / 1.5, i.e. at most 1.5x the forward)
+// Build: bench/gpu_kernels.sh (nvcc against the build directory's libattnviz).
+#include <attnviz_kernels.h>
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#define CUDA_CHECK(call)                                                                                       \
+    do {                                                                                                       \
+        cudaError_t err_ = (call);                                                                             \
+        if (err_ != cudaSuccess) {                                                                             \
+            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_));            \
+            exit(1);                                                                                           \
+        }                                                                                                      \
+    } while (0)
+#define AV_CHECK(call)                                                                                         \
+    do {                                                                                                       \
+        av_status st_ = (call);                                                                                \
+        if (st_ != AV_SUCCESS) {                                                                               \
+            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, av_last_error());                     \
+            exit(1);                                                                                           \
+        }                                                                                                      \
+    } while (0)
+#define CUBLAS_CHECK(call)                                                                                     \
+    do {                                                                                                       \
+        cublasStatus_t st_ = (call);                                                                           \
+        if (st_ != CUBLAS_STATUS_SUCCESS) {                                                                    \
+            fprintf(stderr, "%s:%d %s: cuBLAS status %d\n", __FILE__, __LINE__, #call, (int)st_);              \
+            exit(1);                                                                                           \
+        }                                                                                                      \
+    } while (0)
+
+static const int WARMUP = 3, REPS = 20, SETS = 3;
+
+struct timing {
+    double median, min, max; // milliseconds
+};
+
+// Times RUN(rep) REPS times (after WARMUP untimed calls), one event pair per repetition.
+template <typename F> static timing time_ms(F run) {
+    for (int i = 0; i < WARMUP; i++) run(i);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<cudaEvent_t> start(REPS), stop(REPS);
+    for (int i = 0; i < REPS; i++) {
+        CUDA_CHECK(cudaEventCreate(&start[i]));
+        CUDA_CHECK(cudaEventCreate(&stop[i]));
+    }
+    for (int i = 0; i < REPS; i++) {
+        CUDA_CHECK(cudaEventRecord(start[i]));
+        run(i);
+        CUDA_CHECK(cudaEventRecord(stop[i]));
+    }
+    CUDA_CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaGetLastError());
+    std::vector<double> ms(REPS);
+    for (int i = 0; i < REPS; i++) {
+        float t;
+        CUDA_CHECK(cudaEventElapsedTime(&t, start[i], stop[i]));
+        ms[i] = t;
+        cudaEventDestroy(start[i]);
+        cudaEventDestroy(stop[i]);
+    }
+    std::sort(ms.begin(), ms.end());
+    return {ms[REPS / 2], ms.front(), ms.back()};
+}
+
+static void emit(const char *name, const char *shape, const char *dtype, timing t, const char *unit, double value,
+                 double value_min, double value_max, double baseline, double floor) {
+    double ratio = baseline > 0 ? (strcmp(unit, "ms") == 0 ? baseline / value : value / baseline) : 0.0;
+    double pct = floor > 0 ? (strcmp(unit, "ms") == 0 ? 100.0 * floor / value : 100.0 * value / floor) : 0.0;
+    printf("{\"name\": \"%s\", \"shape\": \"%s\", \"dtype\": \"%s\", \"median\": %.6g, \"min\": %.6g, \"max\": %.6g, "
+           "\"unit\": \"%s\", \"baseline\": %.6g, \"ratio\": %.4g, \"floor\": %.6g, \"pct_of_floor\": %.4g, "
+           "\"median_ms\": %.6g}\n",
+           name, shape, dtype, value, value_min, value_max, unit, baseline, ratio, floor, pct, t.median);
+    fflush(stdout);
+}
+
+// Never time zeros: uniform values in [-1, 1) as bf16.
+__global__ void fill_random_bf16(__nv_bfloat16 *x, size_t n, unsigned seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        unsigned h = (unsigned)i * 2654435761u ^ seed * 97531u;
+        h ^= h >> 15;
+        h *= 2246822519u;
+        h ^= h >> 13;
+        x[i] = __float2bfloat16((h & 0xffffff) / 8388608.0f - 1.0f);
+    }
+}
+
+static __nv_bfloat16 *random_buffer(size_t n, unsigned seed) {
+    __nv_bfloat16 *x;
+    CUDA_CHECK(cudaMalloc(&x, n * sizeof *x));
+    fill_random_bf16<<<1024, 256>>>(x, n, seed);
+    CUDA_CHECK(cudaGetLastError());
+    return x;
+}
+
+// Row softmax of the plain path: s (rows, n) fp32 scores -> p (rows, n) bf16, causal rows masked past the diagonal.
+__global__ void softmax_rows(const float *s, __nv_bfloat16 *p, int n, float scale, int causal) {
+    int row = blockIdx.x, i = row % n;
+    const float *sr = s + (size_t)row * n;
+    __nv_bfloat16 *pr = p + (size_t)row * n;
+    int visible = causal ? i + 1 : n;
+    __shared__ float red[32];
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < visible; j += blockDim.x) m = fmaxf(m, sr[j] * scale);
+    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = m;
+    __syncthreads();
+    m = red[0];
+    for (int w = 1; w < (int)blockDim.x / 32; w++) m = fmaxf(m, red[w]);
+    __syncthreads();
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < visible; j += blockDim.x) sum += __expf(sr[j] * scale - m);
+    for (int o = 16; o; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = sum;
+    __syncthreads();
+    sum = 0.0f;
+    for (int w = 0; w < (int)blockDim.x / 32; w++) sum += red[w];
+    float inv = 1.0f / sum;
+    for (int j = threadIdx.x; j < n; j += blockDim.x)
+        pr[j] = __float2bfloat16(j < visible ? __expf(sr[j] * scale - m) * inv : 0.0f);
+}
+
+struct problem {
+    int batch, heads, n, d;
+    std::vector<__nv_bfloat16 *> q, k, v; // SETS input sets, (B, H, n, d) each
+    __nv_bfloat16 *o;
+    float *lse;
+    av_attention_shape shape;
+    av_attention_tensor tensor(void *data) const {
+        return {data, (int64_t)heads * n * d, (int64_t)n * d, d};
+    }
+};
+
+static problem make_problem(int batch, int heads, int n, int d) {
+    problem p{batch, heads, n, d, {}, {}, {}, nullptr, nullptr, {}};
+    size_t elems = (size_t)batch * heads * n * d;
+    for (int s = 0; s < SETS; s++) {
+        p.q.push_back(random_buffer(elems, 3 * s + 1));
+        p.k.push_back(random_buffer(elems, 3 * s + 2));
+        p.v.push_back(random_buffer(elems, 3 * s + 3));
+    }
+    CUDA_CHECK(cudaMalloc(&p.o, elems * 2));
+    CUDA_CHECK(cudaMalloc(&p.lse, (size_t)batch * heads * n * sizeof(float)));
+    p.shape = {batch, heads, heads, n, d, AV_DTYPE_BF16, 1, 0.0f};
+    return p;
+}
+
+static void free_problem(problem &p) {
+    for (int s = 0; s < SETS; s++) {
+        cudaFree(p.q[s]);
+        cudaFree(p.k[s]);
+        cudaFree(p.v[s]);
+    }
+    cudaFree(p.o);
+    cudaFree(p.lse);
+}
+
+static void forward(problem &p, int set) {
+    AV_CHECK(av_attention_forward(&p.shape, p.tensor(p.q[set]), p.tensor(p.k[set]), p.tensor(p.v[set]),
+                                  p.tensor(p.o), p.lse, nullptr));
+}
+
+// The plain path: batched cuBLAS S = Q K^T (fp32 out), row softmax to bf16 P, batched cuBLAS O = P V.
+static timing time_plain(cublasHandle_t handle, problem &p, float *s, __nv_bfloat16 *probs) {
+    int n = p.n, d = p.d, batches = p.batch * p.heads;
+    float one = 1.0f, zero = 0.0f, scale = 1.0f / sqrtf((float)d);
+    return time_ms([&](int rep) {
+        int set = rep % SETS;
+        // Column-major view: S^T (n x n) = K (n x d as d x n col-major)^T ... row-major S = Q K^T.
+        CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, n, d, &one, p.k[set],
+                                                CUDA_R_16BF, d, (int64_t)n * d, p.q[set], CUDA_R_16BF, d,
+                                                (int64_t)n * d, &zero, s, CUDA_R_32F, n, (int64_t)n * n, batches,
+                                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        softmax_rows<<<batches * n, 256>>>(s, probs, n, scale, 1);
+        CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, d, n, n, &one, p.v[set],
+                                                CUDA_R_16BF, d, (int64_t)n * d, probs, CUDA_R_16BF, n,
+                                                (int64_t)n * n, &zero, p.o, CUDA_R_16BF, d, (int64_t)n * d, batches,
+                                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    });
+}
+
+static double copy_bandwidth_gbs() {
+    size_t bytes = (size_t)1 << 30;
+    void *a, *b;
+    CUDA_CHECK(cudaMalloc(&a, bytes));
+    CUDA_CHECK(cudaMalloc(&b, bytes));
+    CUDA_CHECK(cudaMemset(a, 1, bytes));
+    timing t = time_ms([&](int) { CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); });
+    double gbs = 2.0 * bytes / (t.median * 1e6);
+    emit("copy_bandwidth", "1 GiB d2d, read + write", "u8", t, "GB/s", gbs, 2.0 * bytes / (t.max * 1e6),
+         2.0 * bytes / (t.min * 1e6), 0, 0);
+    cudaFree(a);
+    cudaFree(b);
+    return gbs;
+}
+
+static double gemm_tflops(cublasHandle_t handle) {
+    int n = 8192;
+    __nv_bfloat16 *a = random_buffer((size_t)n * n, 11), *b = random_buffer((size_t)n * n, 12), *c;
+    CUDA_CHECK(cudaMalloc(&c, (size_t)n * n * 2));
+    float one = 1.0f, zero = 0.0f;
+    timing t = time_ms([&](int) {
+        CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, CUDA_R_16BF, n, b, CUDA_R_16BF,
+                                  n, &zero, c, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    });
+    double flops = 2.0 * n * n * (double)n;
+    double rate = flops / (t.median * 1e9);
+    emit("gemm_rate", "8192^3", "bf16", t, "TFLOP/s", rate, flops / (t.max * 1e9), flops / (t.min * 1e9), 0, 0);
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
+    return rate;
+}
+
+int main(int argc, char **argv) {
+    bool quick = argc > 1 && !strcmp(argv[1], "--quick"); // one size per measurement
+    cublasHandle_t handle;
+    CUBLAS_CHECK(cublasCreate(&handle));
+    double copy_gbs = copy_bandwidth_gbs(), peak_tflops = gemm_tflops(handle);
+
+    const int dims[] = {64, 128};
+    const int lengths[] = {4096, 8192};
+    for (int d : dims) {
+        for (int n : lengths) {
+            if (quick && n != 4096) continue;
+            // B * H = 32 sequences-heads: 2 x 16 heads.
+            problem p = make_problem(2, 16, n, d);
+            char shape[96];
+            snprintf(shape, sizeof shape, "B=2 H=16 n=%d d=%d causal", n, d);
+            double flops = 4.0 * p.batch * p.heads * (double)n * n * d / 2.0; // causal: half of QK^T and PV
+            timing fwd = time_ms([&](int rep) { forward(p, rep % SETS); });
+
+            float *s;
+            __nv_bfloat16 *probs;
+            size_t nn = (size_t)p.batch * p.heads * n * n;
+            timing plain{0, 0, 0};
+            if (cudaMalloc(&s, nn * sizeof(float)) == cudaSuccess) {
+                CUDA_CHECK(cudaMalloc(&probs, nn * 2));
+                plain = time_plain(handle, p, s, probs);
+                cudaFree(s);
+                cudaFree(probs);
+            } else {
+                cudaGetLastError();
+            }
+            double floor_ms = flops / (peak_tflops * 1e9);
+            emit("forward", shape, "bf16", fwd, "ms", fwd.median, fwd.min, fwd.max, plain.median, floor_ms);
+            emit("forward_tflops", shape, "bf16", fwd, "TFLOP/s", flops / (fwd.median * 1e9),
+                 flops / (fwd.max * 1e9), flops / (fwd.min * 1e9), plain.median > 0 ? flops / (plain.median * 1e9) : 0,
+                 peak_tflops);
+
+            // Pooled 512 x 512 maps of every head: the forward (for LSE) plus the pooling pass.
+            av_probs_request pooled_rq = {};
+            pooled_rq.pool = n / 512;
+            float *pooled;
+            CUDA_CHECK(cudaMalloc(&pooled, (size_t)p.batch * p.heads * 512 * 512 * sizeof(float)));
+            pooled_rq.pooled = pooled;
+            size_t ws_bytes;
+            AV_CHECK(av_attention_probs_workspace(&p.shape, &pooled_rq, &ws_bytes));
+            void *ws;
+            CUDA_CHECK(cudaMalloc(&ws, ws_bytes));
+            timing with_forward = time_ms([&](int rep) {
+                int set = rep % SETS;
+                forward(p, set);
+                AV_CHECK(av_attention_probs(&p.shape, p.tensor(p.q[set]), p.tensor(p.k[set]), p.lse, &pooled_rq, ws,
+                                            ws_bytes, nullptr));
+            });
+            emit("pooled_512_with_forward", shape, "bf16", with_forward, "ms", with_forward.median,
+                 with_forward.min, with_forward.max, fwd.median, 0);
+            // The pass alone reads the LSE of the last forward above for every input set: same work, other values.
+            timing pass = time_ms([&](int rep) {
+                int set = rep % SETS;
+                AV_CHECK(av_attention_probs(&p.shape, p.tensor(p.q[set]), p.tensor(p.k[set]), p.lse, &pooled_rq, ws,
+                                            ws_bytes, nullptr));
+            });
+            emit("pooled_512_pass", shape, "bf16", pass, "ms", pass.median, pass.min, pass.max, fwd.median, 0);
+            cudaFree(ws);
+            cudaFree(pooled);
+
+            // Exact fp16 packed-causal dump of every P (after the forward, which is not timed here).
+            av_probs_request dump_rq = {};
+            dump_rq.probs_dtype = AV_DTYPE_FP16;
+            dump_rq.layout = AV_PROBS_PACKED_CAUSAL;
+            size_t entries = (size_t)p.batch * p.heads * n * (size_t)(n + 1) / 2;
+            void *dump;
+            if (cudaMalloc(&dump, entries * 2) == cudaSuccess) {
+                dump_rq.probs = dump;
+                for (int set = 0; set < SETS; set++) forward(p, set); // the LSE of the last set is used for all
+                timing dump_t = time_ms([&](int rep) {
+                    int set = rep % SETS;
+                    AV_CHECK(av_attention_probs(&p.shape, p.tensor(p.q[set]), p.tensor(p.k[set]), p.lse, &dump_rq,
+                                                nullptr, 0, nullptr));
+                });
+                double bytes = entries * 2.0;
+                emit("probs_packed_fp16", shape, "fp16", dump_t, "GB/s", bytes / (dump_t.median * 1e6),
+                     bytes / (dump_t.max * 1e6), bytes / (dump_t.min * 1e6), copy_gbs, copy_gbs);
+                cudaFree(dump);
+            } else {
+                cudaGetLastError();
+            }
+            free_problem(p);
+        }
+    }
+    cublasDestroy(handle);
+    return 0;
+}
