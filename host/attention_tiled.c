@@ -135,54 +135,10 @@ int64_t av_probs_map_entries(av_probs_layout layout, int T) {
     return layout == AV_PROBS_PACKED_CAUSAL ? (int64_t)T * (T + 1) / 2 : (int64_t)T * T;
 }
 
-static uint32_t float_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static float bits_float(uint32_t u) {
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-uint16_t av_float_to_half(float x) {
-    uint32_t u = float_bits(x);
-    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
-    uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return sign | 0x7e00u;                 // NaN stays NaN
-    if (a >= 0x477ff000u) return sign | 0x7c00u;                // at or past the midpoint above 65504: inf
-    if (a < 0x38800000u)                                        // below 2^-14: subnormal, units of 2^-24
-        return sign | (uint16_t)rintf(bits_float(a) * 0x1p24f); // scaling by 2^24 is exact; rintf rounds to even
-    uint32_t rounded = a + 0xfffu + ((a >> 13) & 1u);
-    return sign | (uint16_t)((rounded - 0x38000000u) >> 13);
-}
-
-float av_half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exponent = (h >> 10) & 0x1fu;
-    uint32_t mantissa = h & 0x3ffu;
-    if (exponent == 0) {
-        float magnitude = (float)mantissa * 0x1p-24f;
-        return sign ? -magnitude : magnitude;
-    }
-    if (exponent == 31) return bits_float(sign | 0x7f800000u | (mantissa << 13));
-    return bits_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
-}
-
-uint16_t av_float_to_bfloat16(float x) {
-    uint32_t u = float_bits(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
-float av_bfloat16_to_float(uint16_t h) { return bits_float((uint32_t)h << 16); }
-
 float av_round_to_dtype(float x, av_dtype dtype) {
     switch (dtype) {
-    case AV_DTYPE_FP16: return av_half_to_float(av_float_to_half(x));
-    case AV_DTYPE_BF16: return av_bfloat16_to_float(av_float_to_bfloat16(x));
+    case AV_DTYPE_FP16: return av_f16_to_f32(av_f32_to_f16(x));
+    case AV_DTYPE_BF16: return av_bf16_to_f32(av_f32_to_bf16(x));
     case AV_DTYPE_FP32: break;
     }
     return x;
@@ -192,8 +148,8 @@ size_t av_dtype_size(av_dtype dtype) { return dtype == AV_DTYPE_FP32 ? 4 : 2; }
 
 float av_load_as_float(const void *data, av_dtype dtype, size_t index) {
     switch (dtype) {
-    case AV_DTYPE_FP16: return av_half_to_float(((const uint16_t *)data)[index]);
-    case AV_DTYPE_BF16: return av_bfloat16_to_float(((const uint16_t *)data)[index]);
+    case AV_DTYPE_FP16: return av_f16_to_f32(((const uint16_t *)data)[index]);
+    case AV_DTYPE_BF16: return av_bf16_to_f32(((const uint16_t *)data)[index]);
     case AV_DTYPE_FP32: break;
     }
     return ((const float *)data)[index];
@@ -201,8 +157,8 @@ float av_load_as_float(const void *data, av_dtype dtype, size_t index) {
 
 void av_store_from_float(void *data, av_dtype dtype, size_t index, float x) {
     switch (dtype) {
-    case AV_DTYPE_FP16: ((uint16_t *)data)[index] = av_float_to_half(x); return;
-    case AV_DTYPE_BF16: ((uint16_t *)data)[index] = av_float_to_bfloat16(x); return;
+    case AV_DTYPE_FP16: ((uint16_t *)data)[index] = av_f32_to_f16(x); return;
+    case AV_DTYPE_BF16: ((uint16_t *)data)[index] = av_f32_to_bf16(x); return;
     case AV_DTYPE_FP32: ((float *)data)[index] = x; return;
     }
 }

@@ -9,6 +9,7 @@
 #define AV_ATTENTION_TILED_H
 
 #include "attnviz_kernels.h"
+#include "half.h"
 #include "internal.h"
 
 // Checks SHAPE and REQUEST (request may be NULL) with the rules of the kernel API, recording what is wrong.
@@ -36,11 +37,6 @@ void av_packed_causal_position(int64_t index, int64_t *i, int64_t *j);
 // Entries of one (T, T) map in LAYOUT.
 int64_t av_probs_map_entries(av_probs_layout layout, int T);
 
-// Round-to-nearest-even conversions, bit-exact with __float2half_rn / __float2bfloat16_rn.
-uint16_t av_float_to_half(float x);
-float av_half_to_float(uint16_t h);
-uint16_t av_float_to_bfloat16(float x);
-float av_bfloat16_to_float(uint16_t h);
 // x rounded to DTYPE and back (identity for fp32).
 float av_round_to_dtype(float x, av_dtype dtype);
 // Element INDEX of an array of DTYPE, as float; and the store of x rounded to DTYPE.

@@ -57,6 +57,10 @@ struct av_backend {
 
     // Bytes the backend can still allocate (free device memory; MemAvailable for the CPU).
     av_status (*memory_available)(av_backend *be, size_t *bytes);
+    // Bytes a forward pass of T tokens takes from the backend beyond the buffers model code allocates: the ops' own
+    // scratch, and the copies upload_tensor makes of parameters (param_bytes float32 bytes in all, matrix_bytes of
+    // them matmul weights). Lets a run be refused before anything is allocated.
+    size_t (*extra_bytes)(av_backend *be, int T, int C, int NH, int inner, size_t param_bytes, size_t matrix_bytes);
 
     // Hands probs (n_slots, T, T), in backend memory, to SINK in host memory. The backend must finish reading probs
     // before a later op on it writes there again (the next layer's attention reuses the buffer). A backend may defer the call (the CUDA

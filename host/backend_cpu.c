@@ -192,6 +192,12 @@ av_status host_memory_available(size_t *bytes) {
 
 static av_status cpu_memory_available(av_backend *be, size_t *bytes) { return host_memory_available(bytes); }
 
+// Parameters stay where the loader put them; attention needs one block of score rows.
+static size_t cpu_extra_bytes(av_backend *be, int T, int C, int NH, int inner, size_t param_bytes,
+                              size_t matrix_bytes) {
+    return (size_t)ATTENTION_BLOCK * (size_t)T * sizeof(float);
+}
+
 // Host memory already: the sink reads the buffer in place.
 static av_status cpu_emit_probs(av_backend *be, const float *probs, int layer, int n_slots, int T,
                                 av_probs_sink sink, void *user) {
@@ -219,6 +225,7 @@ av_status backend_cpu_create(av_backend **out) {
         .activation = cpu_activation,
         .residual = cpu_residual,
         .memory_available = cpu_memory_available,
+        .extra_bytes = cpu_extra_bytes,
         .emit_probs = cpu_emit_probs,
         .flush_probs = cpu_flush_probs,
         .destroy = cpu_destroy,

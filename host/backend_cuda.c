@@ -3,6 +3,7 @@
 // accumulation and TF32 off, everything else through the hand-written kernels in kernels/. All work is queued on
 // one compute stream; the captured attention probabilities stream out to pinned host memory on a second stream.
 #include "backend.h"
+#include "half.h"
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -71,39 +72,6 @@ static cuda_impl *impl_of(av_backend *be) { return be->impl; }
 
 static size_t attn_element_bytes(av_attn_dtype dtype) { return dtype == AV_ATTN_FP32 ? sizeof(float) : 2; }
 
-// Host-side conversions (IEEE bit layouts).
-
-// Round to nearest even; NaN stays a (quiet) NaN instead of rounding into infinity.
-static uint16_t bf16_from_float(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static float float_from_bf16(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static float float_from_half(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
-    if (exponent == 0) {
-        // Zero or subnormal: mantissa * 2^-24, exact in float.
-        float v = ldexpf((float)mantissa, -24);
-        return sign ? -v : v;
-    }
-    uint32_t u = exponent == 0x1f ? sign | 0x7f800000u | (mantissa << 13)
-                                  : sign | ((exponent - 15 + 127) << 23) | (mantissa << 13);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 // Device scratch that grows to the largest request and is kept: buffers sized by T are asked for once per op.
 static av_status grow_device_buffer(cuda_impl *impl, void **buffer, size_t *have, size_t need, const char *what) {
     if (need <= *have) return AV_SUCCESS;
@@ -160,6 +128,17 @@ static av_status cuda_memory_available(av_backend *be, size_t *bytes) {
     return AV_SUCCESS;
 }
 
+// The scores of every head, the bf16 operand of the widest product, and the weight arena (bf16 matmul weights in
+// bf16 mode; one chunk of slack for the arena's rounding).
+static size_t cuda_extra_bytes(av_backend *be, int T, int C, int NH, int inner, size_t param_bytes,
+                               size_t matrix_bytes) {
+    bool bf16 = impl_of(be)->options.compute == AV_COMPUTE_BF16;
+    size_t scores = (size_t)NH * T * T * sizeof(float);
+    size_t operand = bf16 ? (size_t)T * (size_t)(C > inner ? C : inner) * sizeof(uint16_t) : 0;
+    size_t weights = bf16 ? param_bytes - matrix_bytes / 2 : param_bytes;
+    return scores + operand + weights + ARENA_CHUNK_BYTES;
+}
+
 // The weight arena.
 
 static av_status arena_take(weight_arena *arena, size_t bytes, void **out) {
@@ -214,7 +193,7 @@ static av_status upload_as_bf16(cuda_impl *impl, uint16_t *dst, const float *src
     av_status st = AV_SUCCESS;
     for (size_t start = 0; start < numel && st == AV_SUCCESS; start += chunk) {
         size_t n = numel - start < chunk ? numel - start : chunk;
-        for (size_t i = 0; i < n; i++) staging[i] = bf16_from_float(src[start + i]);
+        for (size_t i = 0; i < n; i++) staging[i] = av_f32_to_bf16(src[start + i]);
         st = copy_to_device(impl, dst + start, staging, n * sizeof *staging);
     }
     free(staging);
@@ -352,9 +331,9 @@ static av_status deliver_pending(cuda_impl *impl) {
     }
     const uint16_t *h = host;
     if (impl->options.attn == AV_ATTN_FP16)
-        for (size_t i = 0; i < n; i++) ps->converted[i] = float_from_half(h[i]);
+        for (size_t i = 0; i < n; i++) ps->converted[i] = av_f16_to_f32(h[i]);
     else
-        for (size_t i = 0; i < n; i++) ps->converted[i] = float_from_bf16(h[i]);
+        for (size_t i = 0; i < n; i++) ps->converted[i] = av_bf16_to_f32(h[i]);
     return ps->sink(ps->user, ps->layer, ps->converted, ps->n_slots, ps->T);
 }
 
@@ -470,6 +449,7 @@ av_status backend_cuda_create(av_backend **out, const backend_options *options) 
         .activation = cuda_activation,
         .residual = cuda_residual,
         .memory_available = cuda_memory_available,
+        .extra_bytes = cuda_extra_bytes,
         .emit_probs = cuda_emit_probs,
         .flush_probs = cuda_flush_probs,
         .destroy = cuda_destroy,

@@ -176,6 +176,21 @@ av_status model_weights_upload(const av_model *model, av_backend *be, model_weig
     return st;
 }
 
+void model_parameter_bytes(const av_model *model, size_t *all, size_t *matrices) {
+    size_t count = GLOBAL_WEIGHT_FIELDS + (size_t)model->cfg.n_layer * LAYER_WEIGHT_FIELDS;
+    weight_field *fields = av_malloc(count * sizeof *fields, "weight list");
+    *all = *matrices = 0;
+    if (!fields) return;
+    model_weights w = model->w; // list_weight_fields takes slots it could write; this copy keeps the model const
+    int n = list_weight_fields(&model->cfg, &w, fields);
+    for (int i = 0; i < n; i++) {
+        if (!*fields[i].slot) continue;
+        *all += fields[i].numel * sizeof(float);
+        if (fields[i].matrix) *matrices += fields[i].numel * sizeof(float);
+    }
+    free(fields);
+}
+
 void model_weights_free(model_weights *w) {
     free(w->layers);
     w->layers = NULL;

@@ -68,6 +68,8 @@ typedef struct forward_request {
 // Hands every parameter of MODEL to BE (be->upload_tensor); dev->layers is malloc'ed, free with model_weights_free.
 av_status model_weights_upload(const av_model *model, av_backend *be, model_weights *dev);
 void model_weights_free(model_weights *w);
+// float32 bytes of every parameter MODEL has, and of the matmul weights among them (*all is 0 when out of memory).
+void model_parameter_bytes(const av_model *model, size_t *all, size_t *matrices);
 
 // Runs the forward pass of MODEL's architecture on BE with the parameters W (from model_weights_upload).
 av_status model_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req);

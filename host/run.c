@@ -83,8 +83,12 @@ static double gib(size_t bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
 // Refuses, before anything large is allocated, a run whose buffers would not fit.
 static av_status check_memory(av_backend *be, const av_model *m, const capture_plan *plan, int T, int logits_rows,
                               size_t max_memory) {
+    const model_config *c = &m->cfg;
     size_t layer = capture_plan_layer_bytes(plan, T);
-    size_t need = model_forward_bytes(&m->cfg, T, plan->n_slots, logits_rows);
+    size_t params, matrices;
+    model_parameter_bytes(m, &params, &matrices);
+    size_t need = model_forward_bytes(c, T, plan->n_slots, logits_rows) +
+                  be->extra_bytes(be, T, c->n_embd, c->n_head, c->n_inner, params, matrices);
     size_t host_need = layer / (size_t)(plan->n_slots ? plan->n_slots : 1); // the head mean for the PNGs
     if (strcmp(be->name, "cpu")) host_need += 2 * layer;                  // the pinned double buffer
     else need += host_need;

@@ -3,6 +3,7 @@
 // the data section. Every file is mmap'ed read-only once and validated entirely at open, so st_tensor.data can be
 // trusted afterwards.
 #include "safetensors.h"
+#include "half.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -40,38 +41,6 @@ const char *st_dtype_name(st_dtype dtype) {
 
 size_t st_dtype_size(st_dtype dtype) {
     return (int)dtype >= 0 && (int)dtype < ST_DTYPE_COUNT ? dtype_sizes[dtype] : 0;
-}
-
-float av_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31;
-    uint32_t exponent = (h >> 10) & 0x1f;
-    uint32_t mantissa = h & 0x3ff;
-    uint32_t bits;
-    if (exponent == 0x1f) {
-        bits = sign | 0x7f800000u | (mantissa << 13); // inf, or NaN keeping its payload
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign; // signed zero
-    } else {
-        // Subnormal half: shift the leading 1 into the implicit position; every half subnormal is a normal float.
-        uint32_t e = 127 - 15 + 1;
-        while (!(mantissa & 0x400)) {
-            mantissa <<= 1;
-            e--;
-        }
-        bits = sign | (e << 23) | ((mantissa & 0x3ff) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-float av_bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

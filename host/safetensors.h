@@ -48,8 +48,4 @@ size_t st_dtype_size(st_dtype dtype);
 // Converts a floating tensor (F32, F16, BF16) to float32; other dtypes fail with AV_ERROR_UNSUPPORTED.
 av_status st_tensor_to_f32(const st_tensor *t, float *dst);
 
-// Half-precision helpers shared with fixtures and the CUDA glue.
-float av_f16_to_f32(uint16_t h);
-float av_bf16_to_f32(uint16_t h);
-
 #endif

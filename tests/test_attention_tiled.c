@@ -370,25 +370,25 @@ Test(attention_tiled, packed_equals_square_lower_triangle) {
 }
 
 Test(attention_tiled, half_and_bfloat16_round_to_nearest_even) {
-    cr_assert_eq(av_float_to_half(1.0f), 0x3c00);
-    cr_assert_eq(av_float_to_half(-2.0f), 0xc000);
-    cr_assert_eq(av_float_to_half(65504.0f), 0x7bff);
-    cr_assert_eq(av_float_to_half(65519.0f), 0x7bff);
-    cr_assert_eq(av_float_to_half(65520.0f), 0x7c00);
-    cr_assert_eq(av_float_to_half(0x1p-24f), 0x0001);
-    cr_assert_eq(av_float_to_half(0x1p-25f), 0x0000);      // tie to even: 0
-    cr_assert_eq(av_float_to_half(0x1.8p-24f), 0x0002);    // 1.5 units: tie to even, up
-    cr_assert_eq(av_float_to_half(1.0f + 0x1p-11f), 0x3c00); // tie: stays even
-    cr_assert_eq(av_float_to_half(1.0f + 0x3p-11f), 0x3c02); // tie: up to even
-    cr_assert_eq(av_float_to_half(0x1.ffcp-15f), 0x0400);  // rounds up into the smallest normal
-    cr_assert_eq(av_float_to_bfloat16(1.0f + 0x1p-8f), 0x3f80);
-    cr_assert_eq(av_float_to_bfloat16(1.0f + 0x3p-8f), 0x3f82);
-    cr_assert_eq(av_float_to_bfloat16(-3.0f), 0xc040);
+    cr_assert_eq(av_f32_to_f16(1.0f), 0x3c00);
+    cr_assert_eq(av_f32_to_f16(-2.0f), 0xc000);
+    cr_assert_eq(av_f32_to_f16(65504.0f), 0x7bff);
+    cr_assert_eq(av_f32_to_f16(65519.0f), 0x7bff);
+    cr_assert_eq(av_f32_to_f16(65520.0f), 0x7c00);
+    cr_assert_eq(av_f32_to_f16(0x1p-24f), 0x0001);
+    cr_assert_eq(av_f32_to_f16(0x1p-25f), 0x0000);      // tie to even: 0
+    cr_assert_eq(av_f32_to_f16(0x1.8p-24f), 0x0002);    // 1.5 units: tie to even, up
+    cr_assert_eq(av_f32_to_f16(1.0f + 0x1p-11f), 0x3c00); // tie: stays even
+    cr_assert_eq(av_f32_to_f16(1.0f + 0x3p-11f), 0x3c02); // tie: up to even
+    cr_assert_eq(av_f32_to_f16(0x1.ffcp-15f), 0x0400);  // rounds up into the smallest normal
+    cr_assert_eq(av_f32_to_bf16(1.0f + 0x1p-8f), 0x3f80);
+    cr_assert_eq(av_f32_to_bf16(1.0f + 0x3p-8f), 0x3f82);
+    cr_assert_eq(av_f32_to_bf16(-3.0f), 0xc040);
     for (uint32_t h = 0; h < 0x10000; h++) {
         if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) continue; // NaN payloads need not survive
-        cr_assert_eq(av_float_to_half(av_half_to_float((uint16_t)h)), h, "half 0x%04x", h);
+        cr_assert_eq(av_f32_to_f16(av_f16_to_f32((uint16_t)h)), h, "half 0x%04x", h);
         if (((h >> 7) & 0xff) == 0xff && (h & 0x7f)) continue;
-        cr_assert_eq(av_float_to_bfloat16(av_bfloat16_to_float((uint16_t)h)), h, "bfloat16 0x%04x", h);
+        cr_assert_eq(av_f32_to_bf16(av_bf16_to_f32((uint16_t)h)), h, "bfloat16 0x%04x", h);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
 #include "safetensors.h"
 #include "support.h"
 
