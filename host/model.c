@@ -196,6 +196,12 @@ void model_weights_free(model_weights *w) {
     w->layers = NULL;
 }
 
+void *model_carve(char **cursor, size_t bytes) {
+    void *p = *cursor;
+    *cursor += (bytes + 255) & ~(size_t)255;
+    return p;
+}
+
 size_t model_forward_bytes(const model_config *cfg, int T, int n_slots, int logits_rows) {
     size_t C = (size_t)cfg->n_embd, I = (size_t)cfg->n_inner, t = (size_t)T;
     // x, ln, att, tmp (T, C); qkv (T, 3C); fc (T, I); ids; probs (n_slots, T, T); logits (rows, V)

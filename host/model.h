@@ -73,6 +73,9 @@ void model_parameter_bytes(const av_model *model, size_t *all, size_t *matrices)
 
 // Runs the forward pass of MODEL's architecture on BE with the parameters W (from model_weights_upload).
 av_status model_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req);
+// Takes the next BYTES of a forward pass's single allocation at *cursor (256-byte aligned, as model_forward_bytes
+// budgets).
+void *model_carve(char **cursor, size_t bytes);
 // Backend bytes one forward pass allocates: activations, the captured probs of one layer, the logits rows.
 size_t model_forward_bytes(const model_config *cfg, int T, int n_slots, int logits_rows);
 

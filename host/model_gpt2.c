@@ -61,12 +61,6 @@ typedef struct gpt2_buffers {
     float *logits; // (rows, V) or NULL
 } gpt2_buffers;
 
-static void *carve(char **cursor, size_t bytes) {
-    void *p = *cursor;
-    *cursor += (bytes + 255) & ~(size_t)255;
-    return p;
-}
-
 static av_status gpt2_alloc(av_backend *be, const model_config *cfg, const forward_request *req, void **block,
                             gpt2_buffers *b) {
     size_t T = (size_t)req->T, C = (size_t)cfg->n_embd, I = (size_t)cfg->n_inner;
@@ -74,15 +68,15 @@ static av_status gpt2_alloc(av_backend *be, const model_config *cfg, const forwa
     int rows = req->logits ? req->logits_rows : 0;
     AV_TRY(be->alloc(be, block, model_forward_bytes(cfg, req->T, n_slots, rows), "activations"));
     char *cursor = *block;
-    b->ids = carve(&cursor, T * sizeof(int32_t));
-    b->x = carve(&cursor, T * C * sizeof(float));
-    b->ln = carve(&cursor, T * C * sizeof(float));
-    b->qkv = carve(&cursor, 3 * T * C * sizeof(float));
-    b->att = carve(&cursor, T * C * sizeof(float));
-    b->tmp = carve(&cursor, T * C * sizeof(float));
-    b->fc = carve(&cursor, T * I * sizeof(float));
-    b->probs = n_slots ? carve(&cursor, (size_t)n_slots * T * T * sizeof(float)) : NULL;
-    b->logits = rows ? carve(&cursor, (size_t)rows * (size_t)cfg->vocab_size * sizeof(float)) : NULL;
+    b->ids = model_carve(&cursor, T * sizeof(int32_t));
+    b->x = model_carve(&cursor, T * C * sizeof(float));
+    b->ln = model_carve(&cursor, T * C * sizeof(float));
+    b->qkv = model_carve(&cursor, 3 * T * C * sizeof(float));
+    b->att = model_carve(&cursor, T * C * sizeof(float));
+    b->tmp = model_carve(&cursor, T * C * sizeof(float));
+    b->fc = model_carve(&cursor, T * I * sizeof(float));
+    b->probs = n_slots ? model_carve(&cursor, (size_t)n_slots * T * T * sizeof(float)) : NULL;
+    b->logits = rows ? model_carve(&cursor, (size_t)rows * (size_t)cfg->vocab_size * sizeof(float)) : NULL;
     return AV_SUCCESS;
 }
 

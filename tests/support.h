@@ -2,6 +2,8 @@
 #ifndef AV_TEST_SUPPORT_H
 #define AV_TEST_SUPPORT_H
 
+#include "attnviz.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +53,13 @@ void copy_tree(const char *src, const char *dst);
 
 // Deterministic uniform random floats in [lo, hi) (xorshift; never zeros-only).
 void fill_random(float *x, size_t n, uint64_t seed, float lo, float hi);
+
+// Asserts that an av_status call succeeded, printing the call and av_last_error().
+#define AV_OK(call)                                                                                                   \
+    do {                                                                                                              \
+        int st_ = (int)(call);                                                                                        \
+        cr_assert_eq(st_, 0, "%s failed: %s", #call, av_last_error());                                                \
+    } while (0)
 
 // The repository's paths, for fixtures.
 #define FIXTURE(rel) AV_TEST_DATA_DIR "/" rel

@@ -4,7 +4,7 @@
 // bitwise determinism of the reductions, and the API's refusals. Without a device the GPU tests skip.
 #include "attention_tiled.h"
 #include "backend.h"
-#include "support.h"
+#include "support_cuda.h"
 
 #include <criterion/criterion.h>
 #include <cuda_runtime.h>
@@ -18,20 +18,6 @@
 #define GUARD_BYTES 256
 #define POISON 0xff
 
-#define CUDA_OK(call)                                                                                          \
-    do {                                                                                                       \
-        cudaError_t err_ = (call);                                                                             \
-        cr_assert_eq(err_, cudaSuccess, "%s failed: %s", #call, cudaGetErrorString(err_));                     \
-    } while (0)
-#define AV_OK(call)                                                                                            \
-    do {                                                                                                       \
-        av_status st_ = (call);                                                                                \
-        cr_assert_eq(st_, AV_SUCCESS, "%s failed: %s", #call, av_last_error());                                \
-    } while (0)
-#define NEED_DEVICE()                                                                                          \
-    do {                                                                                                       \
-        if (!backend_cuda_available()) cr_skip_test("no CUDA device");                                         \
-    } while (0)
 
 static uint64_t fresh_seed(void) {
     static uint64_t counter;

@@ -14,7 +14,7 @@
 #include "layernorm.cuh"
 #include "residual.cuh"
 #include "softmax.cuh"
-#include "support.h"
+#include "support_cuda.h"
 
 #define GUARD_FLOATS 64
 // A NaN with a payload no kernel produces: a guard float that still holds it was not written.
@@ -23,16 +23,6 @@
 static const int ragged_T[] = {1, 31, 33, 1000};
 #define N_RAGGED (sizeof ragged_T / sizeof ragged_T[0])
 
-#define CUDA_OK(call)                                                                        \
-    do {                                                                                     \
-        cudaError_t err_ = (call);                                                           \
-        cr_assert_eq(err_, cudaSuccess, "%s failed: %s", #call, cudaGetErrorString(err_));   \
-    } while (0)
-#define AV_OK(call)                                                                         \
-    do {                                                                                    \
-        av_status st_ = (call);                                                             \
-        cr_assert_eq(st_, AV_SUCCESS, "%s failed: %s", #call, av_last_error());             \
-    } while (0)
 
 static float poison_value(void) {
     uint32_t bits = POISON_BITS;
@@ -86,16 +76,6 @@ static void download_guarded(void *host, const void *dev, size_t bytes, const ch
         cr_assert(is_poison(all[i]), "%s: guard float %zu after the output was overwritten", what, i - guard_start);
     memcpy(host, all, bytes);
     free(all);
-}
-
-// Host bf16 rounding (nearest even), for references of bf16 products.
-static float round_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&f, &u, sizeof f);
-    return f;
 }
 
 // Error paths: these run without a device too.
@@ -283,7 +263,7 @@ Test(cuda_kernels, bf16_conversion_rounds_to_nearest_even) {
     download_guarded(got, d_out, n * sizeof *got, "bf16");
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
-        float want = round_to_bf16(inp[i]);
+        float want = av_round_bf16(inp[i]);
         memcpy(&u, &want, sizeof u);
         cr_assert_eq(got[i], (uint16_t)(u >> 16), "element %zu: %g -> 0x%04x, want 0x%04x", i, inp[i], got[i],
                      (unsigned)(u >> 16));
@@ -379,8 +359,8 @@ static void check_matmul(av_backend *be, bool bf16, int T, int C, int OC, av_wei
     download_guarded(got, d_out, n_out * 4, "matmul");
     if (bf16) {
         // The same product on bf16-rounded operands: only the summation order may differ.
-        for (size_t i = 0; i < n_in; i++) inp[i] = round_to_bf16(inp[i]);
-        for (size_t i = 0; i < n_w; i++) weight[i] = round_to_bf16(weight[i]);
+        for (size_t i = 0; i < n_in; i++) inp[i] = av_round_bf16(inp[i]);
+        for (size_t i = 0; i < n_w; i++) weight[i] = av_round_bf16(weight[i]);
     }
     av_matmul_cpu(want, inp, weight, with_bias ? bias : NULL, T, C, OC, layout);
     // Tensor cores may round the bf16 path's fp32 accumulation differently: a looser bound, still far below the
@@ -433,7 +413,7 @@ Test(cuda_backend, upload_tensor_keeps_fp32_tables_and_rounds_matmul_weights_to_
     for (size_t i = 0; i < n; i++) {
         uint32_t u = (uint32_t)bits[i] << 16;
         memcpy(&got[i], &u, sizeof u);
-        cr_assert_eq(got[i], round_to_bf16(w[i]), "element %zu: %g stored as %g", i, w[i], got[i]);
+        cr_assert_eq(got[i], av_round_bf16(w[i]), "element %zu: %g stored as %g", i, w[i], got[i]);
     }
     free(bits);
     free(got);

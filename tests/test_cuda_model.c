@@ -16,31 +16,17 @@
 #include <string.h>
 
 #include "model.h"
-#include "support.h"
+#include "support_cuda.h"
 
 #define N_PROMPTS 4
 
 static const char *const fixtures[] = {"gpt2-tiny", "gpt2-tiny-bf16", "gpt2-tiny-sharded"};
 #define N_FIXTURES (sizeof fixtures / sizeof fixtures[0])
 
-#define AV_OK(call)                                                                         \
-    do {                                                                                    \
-        av_status st_ = (call);                                                             \
-        cr_assert_eq(st_, AV_SUCCESS, "%s failed: %s", #call, av_last_error());             \
-    } while (0)
-
-static float round_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
 
 static float *rounded_copy(const float *x, size_t n) {
     float *r = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) r[i] = round_to_bf16(x[i]);
+    for (size_t i = 0; i < n; i++) r[i] = av_round_bf16(x[i]);
     return r;
 }
 

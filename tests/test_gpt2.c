@@ -30,6 +30,13 @@ static expected_run load_expected(const char *name, int k) {
     return e;
 }
 
+// The expected ids (int64 in the fixture) as the int32 the model takes; caller frees.
+static int32_t *ids_of(const expected_run *e) {
+    int32_t *ids = malloc((size_t)e->T * sizeof(int32_t));
+    for (int t = 0; t < e->T; t++) ids[t] = (int32_t)((const int64_t *)e->ids.data)[t];
+    return ids;
+}
+
 static void free_expected(expected_run *e) {
     npy_free(&e->ids);
     npy_free(&e->attn);
@@ -77,8 +84,7 @@ static void check_fixture(const char *name) {
         expected_run e = load_expected(name, k);
         int T = e.T, L = cfg->n_layer, NH = cfg->n_head, V = cfg->vocab_size;
         cr_assert_eq(e.attn.shape[1], NH);
-        int32_t *ids = malloc((size_t)T * sizeof(int32_t));
-        for (int t = 0; t < T; t++) ids[t] = (int32_t)((int64_t *)e.ids.data)[t];
+        int32_t *ids = ids_of(&e);
         collected c = {.all = malloc((size_t)L * NH * T * T * sizeof(float)), .L = L, .NH = NH};
         float *logits = malloc((size_t)T * V * sizeof(float));
         forward_request req = {.ids = ids, .T = T, .plan = &plan, .sink = collect_layer, .sink_user = &c,
@@ -164,8 +170,7 @@ Test(gpt2, selected_layers_and_heads_are_the_only_ones_kept) {
     cr_assert_eq(plan.n_slots, 2);
     expected_run e = load_expected("gpt2-tiny", 0);
     int T = e.T, NH = model->cfg.n_head;
-    int32_t *ids = malloc((size_t)T * sizeof(int32_t));
-    for (int t = 0; t < T; t++) ids[t] = (int32_t)((int64_t *)e.ids.data)[t];
+    int32_t *ids = ids_of(&e);
     int layers_seen = 0;
     forward_request req = {.ids = ids, .T = T, .plan = &plan, .sink = keep_subset, .sink_user = &layers_seen};
     cr_assert_eq(model_forward(model, be, &w, &req), AV_SUCCESS, "%s", av_last_error());
