@@ -36,6 +36,13 @@ static const char *const run_usage =
     "  --dtype NAME         fp32 (default) or bf16 matmul inputs (cuda only; fp32 accumulation either way)\n"
     "  --attn-dtype NAME    fp32 (default), fp16 or bf16 device buffer for the probabilities (cuda only)\n"
     "  --png MODE           all (default), mean (head means only) or none\n"
+    "  --capture LIST       what to keep of each captured layer, any of (comma-separated):\n"
+    "                         full      P itself: attention/layer_XX.npy (default)\n"
+    "                         rows:W    the last W query rows: layer_XX_rows.npy (heads, W, n)\n"
+    "                         colsum    attention each key receives: layer_XX_colsum.npy and _colmean.npy (heads, n)\n"
+    "                         pool:B    B x B block-pooled maps (rows still sum to 1): layer_XX_pool.npy\n"
+    "                         headmean  mean and max over the captured heads: layer_XX_headmean.npy, _headmax.npy\n"
+    "  --packed-causal      write full P of a causal model as its packed lower triangle (half the bytes)\n"
     "  --max-memory SIZE    refuse runs needing more than SIZE bytes (suffixes K, M, G); default: what is free\n"
     "  --threads N          CPU threads (default: OpenMP's default, all cores)\n"
     "  --help               this text\n";
@@ -121,7 +128,7 @@ static int check_prompt_choice(const prompt_source *p, const char *usage) {
 }
 
 static int command_run(int argc, char **argv) {
-    enum { OPT_PROMPT_FILE = 256, OPT_ATTN_DTYPE, OPT_MAX_MEMORY };
+    enum { OPT_PROMPT_FILE = 256, OPT_ATTN_DTYPE, OPT_MAX_MEMORY, OPT_CAPTURE, OPT_PACKED };
     static const struct option options[] = {
         {"model", required_argument, NULL, 'm'},       {"prompt", required_argument, NULL, 'p'},
         {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
@@ -129,7 +136,8 @@ static int command_run(int argc, char **argv) {
         {"heads", required_argument, NULL, 'H'},       {"device", required_argument, NULL, 'd'},
         {"dtype", required_argument, NULL, 't'},       {"attn-dtype", required_argument, NULL, OPT_ATTN_DTYPE},
         {"png", required_argument, NULL, 'g'},         {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
-        {"threads", required_argument, NULL, 'j'},     {"help", no_argument, NULL, 'h'},
+        {"threads", required_argument, NULL, 'j'},     {"capture", required_argument, NULL, OPT_CAPTURE},
+        {"packed-causal", no_argument, NULL, OPT_PACKED}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     av_run_options opt;
     av_run_options_default(&opt);
@@ -148,6 +156,8 @@ static int command_run(int argc, char **argv) {
         case 't': opt.dtype = optarg; break;
         case OPT_ATTN_DTYPE: opt.attn_dtype = optarg; break;
         case 'g': opt.png = optarg; break;
+        case OPT_CAPTURE: opt.capture = optarg; break;
+        case OPT_PACKED: opt.packed_causal = 1; break;
         case OPT_MAX_MEMORY:
             if (!parse_size(optarg, &opt.max_memory)) return usage_error(run_usage, "--max-memory: expected a size");
             break;

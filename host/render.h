@@ -12,6 +12,7 @@ typedef struct heatmap_spec {
     const char *title;              // one line, e.g. "gpt2-tiny  layer 3  head 5"
     float vmin, vmax;               // colour scale; vmax <= vmin means "from the data"
     bool mask_upper;                // causal maps: cells with col > row are drawn as background, not as 0
+    int mask_row_offset;            // with mask_upper, row r is query r + mask_row_offset (a slice of last rows)
 } heatmap_spec;
 
 // Colours outside the colour map: the canvas, and masked cells (also pooled bins with no unmasked cell).

@@ -83,7 +83,7 @@ static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 // Keys a query may attend to: all of them, or 0..row under the causal mask.
 static int unmasked_cols(const heatmap_spec *spec, int row) {
-    return spec->mask_upper ? min_int(spec->cols, row + 1) : spec->cols;
+    return spec->mask_upper ? min_int(spec->cols, row + spec->mask_row_offset + 1) : spec->cols;
 }
 
 // ---------------------------------------------------------------------------------------------- validation

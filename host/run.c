@@ -1,9 +1,8 @@
 // av_run: prompt -> tokens -> forward with capture -> meta.json, .npy dumps and PNG heatmaps, written atomically.
 #include "attnviz.h"
+#include "layer_writer.h"
 #include "model.h"
-#include "npy.h"
 #include "output_dir.h"
-#include "render.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -12,8 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-typedef enum png_mode { PNG_ALL, PNG_MEAN, PNG_NONE } png_mode;
-
 void av_run_options_default(av_run_options *o) {
     *o = (av_run_options){.device = "auto",
                           .layers = "all",
@@ -21,21 +18,11 @@ void av_run_options_default(av_run_options *o) {
                           .dtype = "fp32",
                           .attn_dtype = "fp32",
                           .png = "all",
+                          .capture = "full",
+                          .packed_causal = 0,
                           .max_memory = 0,
                           .top_k = 5};
 }
-
-// Writes one captured layer as it arrives from the backend.
-typedef struct layer_writer {
-    const av_model *model;
-    const token_list *tokens;
-    const capture_plan *plan;
-    const char *dir;   // the temporary output directory
-    png_mode png;
-    float *mean;       // (T, T) head mean of the captured heads
-    cJSON *files;      // paths relative to the output directory
-    int *slot_head;    // (n_slots) head index of each slot
-} layer_writer;
 
 static double now_ms(void) {
     struct timespec ts;
@@ -81,15 +68,15 @@ static av_status tokenize_prompt(const av_model *m, const char *prompt, size_t l
 static double gib(size_t bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
 
 // Refuses, before anything large is allocated, a run whose buffers would not fit.
-static av_status check_memory(av_backend *be, const av_model *m, const capture_plan *plan, int T, int logits_rows,
-                              size_t max_memory) {
+static av_status check_memory(av_backend *be, const av_model *m, const capture_plan *plan,
+                              const capture_kinds *kinds, png_mode png, int T, int logits_rows, size_t max_memory) {
     const model_config *c = &m->cfg;
     size_t layer = capture_plan_layer_bytes(plan, T);
     size_t params, matrices;
     model_parameter_bytes(m, &params, &matrices);
     size_t need = model_forward_bytes(c, T, plan->n_slots, logits_rows) +
                   be->extra_bytes(be, T, c->n_embd, c->n_head, c->n_inner, params, matrices);
-    size_t host_need = layer / (size_t)(plan->n_slots ? plan->n_slots : 1); // the head mean for the PNGs
+    size_t host_need = layer_writer_bytes(kinds, plan->n_slots, T, png); // reductions and head means
     if (strcmp(be->name, "cpu")) host_need += 2 * layer;                  // the pinned double buffer
     else need += host_need;
     size_t avail = max_memory;
@@ -109,93 +96,6 @@ static av_status check_memory(av_backend *be, const av_model *m, const capture_p
                            "capture fewer heads (--heads)",
                            gib(host_need), gib(host_avail));
     }
-    return AV_SUCCESS;
-}
-
-static av_status add_file(layer_writer *w, const char *relative) {
-    cJSON *s = cJSON_CreateString(relative);
-    if (!s) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory");
-    cJSON_AddItemToArray(w->files, s);
-    return AV_SUCCESS;
-}
-
-static av_status write_layer_npy(layer_writer *w, int layer, const float *probs, int n_slots, int T) {
-    char rel[64], *path;
-    snprintf(rel, sizeof rel, "attention/layer_%02d.npy", layer);
-    if (!(path = av_path_join(w->dir, rel))) return AV_ERROR_OUT_OF_MEMORY;
-    int64_t shape[3] = {n_slots, T, T};
-    av_status st = npy_write_f32(path, probs, 3, shape);
-    free(path);
-    return st == AV_SUCCESS ? add_file(w, rel) : st;
-}
-
-static av_status render_map(layer_writer *w, const char *rel, const float *values, int T, const char *title) {
-    char *path = av_path_join(w->dir, rel);
-    if (!path) return AV_ERROR_OUT_OF_MEMORY;
-    const char *const *labels = (const char *const *)w->tokens->display;
-    heatmap_spec spec = {.values = values,
-                         .rows = T,
-                         .cols = T,
-                         .row_labels = labels,
-                         .col_labels = labels,
-                         .title = title,
-                         .vmin = 0.0f,
-                         .vmax = 0.0f,
-                         .mask_upper = w->model->cfg.arch == AV_ARCH_GPT2};
-    av_status st = render_heatmap_png(path, &spec);
-    free(path);
-    return st;
-}
-
-// Heads render in parallel; the first failure's message is carried back from its thread.
-static av_status render_heads(layer_writer *w, int layer, const float *probs, int n_slots, int T) {
-    av_status first = AV_SUCCESS;
-    char message[1024] = "";
-#pragma omp parallel for schedule(dynamic)
-    for (int s = 0; s < n_slots; s++) {
-        char rel[64], title[256];
-        snprintf(rel, sizeof rel, "heatmaps/layer_%02d_head_%02d.png", layer, w->slot_head[s]);
-        snprintf(title, sizeof title, "%s  layer %d  head %d", w->model->name, layer, w->slot_head[s]);
-        av_status st = render_map(w, rel, probs + (size_t)s * T * T, T, title);
-        if (st != AV_SUCCESS) {
-#pragma omp critical(render_failure)
-            if (first == AV_SUCCESS) {
-                first = st;
-                snprintf(message, sizeof message, "%s", av_last_error());
-            }
-        }
-    }
-    if (first != AV_SUCCESS) return av_fail(first, "%s", message);
-    for (int s = 0; s < n_slots; s++) {
-        char rel[64];
-        snprintf(rel, sizeof rel, "heatmaps/layer_%02d_head_%02d.png", layer, w->slot_head[s]);
-        AV_TRY(add_file(w, rel));
-    }
-    return AV_SUCCESS;
-}
-
-static av_status render_mean(layer_writer *w, int layer, const float *probs, int n_slots, int T) {
-    size_t TT = (size_t)T * T;
-    float inv = 1.0f / (float)n_slots;
-#pragma omp parallel for
-    for (size_t i = 0; i < TT; i++) {
-        float sum = 0.0f;
-        for (int s = 0; s < n_slots; s++) sum += probs[(size_t)s * TT + i];
-        w->mean[i] = sum * inv;
-    }
-    char rel[64], title[256];
-    snprintf(rel, sizeof rel, "heatmaps/layer_%02d_mean.png", layer);
-    snprintf(title, sizeof title, "%s  layer %d  mean of %d head%s", w->model->name, layer, n_slots,
-             n_slots == 1 ? "" : "s");
-    AV_TRY(render_map(w, rel, w->mean, T, title));
-    return add_file(w, rel);
-}
-
-static av_status write_layer(void *user, int layer, const float *probs, int n_slots, int T) {
-    layer_writer *w = user;
-    AV_TRY(write_layer_npy(w, layer, probs, n_slots, T));
-    if (w->png == PNG_ALL) AV_TRY(render_heads(w, layer, probs, n_slots, T));
-    if (w->png != PNG_NONE) AV_TRY(render_mean(w, layer, probs, n_slots, T));
     return AV_SUCCESS;
 }
 
@@ -232,7 +132,8 @@ static cJSON *tokens_json(const token_list *t, cJSON *meta) {
     return meta;
 }
 
-static cJSON *capture_json(const av_model *m, const capture_plan *plan, const av_run_options *o, int T) {
+static cJSON *capture_json(const av_model *m, const capture_plan *plan, const capture_kinds *kinds,
+                           const av_run_options *o, int T) {
     cJSON *j = cJSON_CreateObject();
     cJSON *layers = cJSON_CreateArray(), *heads = cJSON_CreateArray();
     for (int l = 0; l < m->cfg.n_layer; l++)
@@ -241,10 +142,8 @@ static cJSON *capture_json(const av_model *m, const capture_plan *plan, const av
         if (plan->head_slot[h] >= 0) cJSON_AddItemToArray(heads, cJSON_CreateNumber(h));
     cJSON_AddItemToObject(j, "layers", layers);
     cJSON_AddItemToObject(j, "heads", heads);
-    cJSON_AddStringToObject(j, "kind", "full");
+    cJSON_AddItemToObject(j, "kinds", capture_kinds_json(kinds, T));
     cJSON_AddBoolToObject(j, "causal", m->cfg.arch == AV_ARCH_GPT2);
-    int shape[3] = {plan->n_slots, T, T};
-    cJSON_AddItemToObject(j, "array_shape", int_array(shape, 3));
     cJSON_AddStringToObject(j, "array_dtype", "float32");
     cJSON_AddStringToObject(j, "device_dtype", o->attn_dtype);
     cJSON_AddStringToObject(j, "png", o->png);
@@ -271,7 +170,11 @@ static cJSON *next_token_json(const av_model *m, const float *logits, int k) {
         cJSON_AddNumberToObject(item, "id", best);
         char *text = NULL;
         size_t len;
-        if (tokenizer_decode(m->tok, &best, 1, &text, &len) == AV_SUCCESS) cJSON_AddStringToObject(item, "text", text);
+        if (tokenizer_decode(m->tok, &best, 1, &text, &len) == AV_SUCCESS) {
+            char *display = token_display_string(text, len); // a lone token can be half a UTF-8 character
+            if (display) cJSON_AddStringToObject(item, "token", display);
+            free(display);
+        }
         free(text);
         cJSON_AddNumberToObject(item, "prob", exp(logits[best] - max) / sum);
         cJSON_AddItemToArray(list, item);
@@ -285,6 +188,7 @@ typedef struct run_state {
     const av_run_options *options;
     backend_options backend;
     png_mode png;
+    capture_kinds kinds;
     token_list tokens;
     capture_plan plan;
     av_backend *be;
@@ -313,7 +217,7 @@ static av_status write_meta(run_state *s, const char *prompt, size_t len) {
     free(text);
     cJSON_AddNumberToObject(meta, "n_tokens", s->tokens.n);
     tokens_json(&s->tokens, meta);
-    cJSON_AddItemToObject(meta, "captured", capture_json(s->model, &s->plan, s->options, s->tokens.n));
+    cJSON_AddItemToObject(meta, "captured", capture_json(s->model, &s->plan, &s->kinds, s->options, s->tokens.n));
     if (s->logits) cJSON_AddItemToObject(meta, "next_token", next_token_json(s->model, s->logits, s->options->top_k));
     cJSON *timing = cJSON_CreateObject();
     cJSON_AddNumberToObject(timing, "tokenize", s->ms_tokenize);
@@ -335,29 +239,12 @@ static av_status write_meta(run_state *s, const char *prompt, size_t len) {
     return st;
 }
 
-static av_status prepare_writer(run_state *s) {
-    layer_writer *w = &s->writer;
-    int T = s->tokens.n;
-    w->model = s->model;
-    w->tokens = &s->tokens;
-    w->plan = &s->plan;
-    w->dir = s->tmp;
-    w->png = s->png;
-    w->files = cJSON_CreateArray();
-    w->slot_head = av_malloc((size_t)(s->plan.n_slots ? s->plan.n_slots : 1) * sizeof(int), "slot table");
-    w->mean = s->png != PNG_NONE ? av_malloc((size_t)T * T * sizeof(float), "head mean") : NULL;
-    if (!w->files || !w->slot_head || (s->png != PNG_NONE && !w->mean)) return AV_ERROR_OUT_OF_MEMORY;
-    for (int h = 0; h < s->model->cfg.n_head; h++)
-        if (s->plan.head_slot[h] >= 0) w->slot_head[s->plan.head_slot[h]] = h;
-    return AV_SUCCESS;
-}
-
 static av_status run_forward(run_state *s) {
     const model_config *cfg = &s->model->cfg;
     int T = s->tokens.n;
     bool next_token = cfg->arch == AV_ARCH_GPT2 && s->options->top_k > 0;
     AV_TRY(backend_create(&s->be, s->options->device, &s->backend));
-    AV_TRY(check_memory(s->be, s->model, &s->plan, T, next_token, s->options->max_memory));
+    AV_TRY(check_memory(s->be, s->model, &s->plan, &s->kinds, s->png, T, next_token, s->options->max_memory));
     if (next_token && !(s->logits = av_malloc((size_t)cfg->vocab_size * sizeof(float), "logits")))
         return AV_ERROR_OUT_OF_MEMORY;
     AV_TRY(model_weights_upload(s->model, s->be, &s->weights));
@@ -365,7 +252,7 @@ static av_status run_forward(run_state *s) {
     forward_request req = {.ids = s->tokens.ids,
                            .T = T,
                            .plan = &s->plan,
-                           .sink = write_layer,
+                           .sink = layer_writer_write,
                            .sink_user = &s->writer,
                            .logits = s->logits,
                            .logits_rows = next_token ? 1 : 0};
@@ -378,9 +265,11 @@ static av_status run_steps(run_state *s, const char *prompt, size_t len, const c
     AV_TRY(tokenize_prompt(s->model, prompt, len, &s->tokens));
     s->ms_tokenize = now_ms() - t0;
     AV_TRY(capture_plan_parse(&s->plan, &s->model->cfg, s->options->layers, s->options->heads));
+    AV_TRY(capture_kinds_parse(&s->kinds, s->options->capture, s->options->packed_causal,
+                               s->model->cfg.arch == AV_ARCH_GPT2));
     static const char *const subdirs[] = {"attention", "heatmaps", NULL};
     AV_TRY(output_dir_begin(out_dir, subdirs, &s->tmp));
-    AV_TRY(prepare_writer(s));
+    AV_TRY(layer_writer_init(&s->writer, s->model, &s->tokens, &s->plan, &s->kinds, s->png, s->tmp));
     t0 = now_ms();
     AV_TRY(run_forward(s));
     s->ms_forward = now_ms() - t0;
@@ -395,9 +284,7 @@ av_status av_run(av_model *model, const char *prompt, size_t len, const av_run_o
     if (st != AV_SUCCESS && s.tmp) output_dir_abort(s.tmp);
     if (s.weights_ready) model_weights_free(&s.weights);
     if (s.be) s.be->destroy(s.be);
-    cJSON_Delete(s.writer.files);
-    free(s.writer.slot_head);
-    free(s.writer.mean);
+    layer_writer_free(&s.writer);
     free(s.logits);
     free(s.tmp);
     capture_plan_free(&s.plan);

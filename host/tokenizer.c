@@ -3,6 +3,7 @@
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,35 @@ static const char *utf8_problem(const unsigned char *s, size_t len) {
     if ((lead == 0xE0 && s[1] < 0xA0) || (lead == 0xF0 && s[1] < 0x90)) return "overlong encoding";
     if (lead == 0xED && s[1] >= 0xA0) return "UTF-16 surrogate";
     return "code point beyond U+10FFFF";
+}
+
+// Bytes that are not a complete UTF-8 character on their own (part of a character split across tokens) and
+// control characters show as <0xE2>; whitespace is made visible so that axis labels can be told apart.
+static void build_display(const char *bytes, size_t len, char *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)bytes[i];
+        int step = utf8_char_length(bytes + i, len - i);
+        if (c == ' ') n += (size_t)sprintf(out + n, "\xC2\xB7");
+        else if (c == '\n') n += (size_t)sprintf(out + n, "\\n");
+        else if (c == '\t') n += (size_t)sprintf(out + n, "\\t");
+        else if (c == '\r') n += (size_t)sprintf(out + n, "\\r");
+        else if (step == 0 || c < 0x20 || c == 0x7F) n += (size_t)sprintf(out + n, "<0x%02X>", c);
+        else {
+            memcpy(out + n, bytes + i, (size_t)step);
+            n += (size_t)step;
+            i += (size_t)step;
+            continue;
+        }
+        i++;
+    }
+    out[n] = '\0';
+}
+
+char *token_display_string(const char *bytes, size_t len) {
+    char *display = av_malloc(6 * len + 1, "token display string"); // "<0xAB>" is the widest form of a byte
+    if (display) build_display(bytes, len, display);
+    return display;
 }
 
 av_status utf8_validate(const char *text, size_t len) {

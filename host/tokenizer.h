@@ -40,6 +40,10 @@ av_status wordpiece_tokenizer_load(tokenizer **out, const char *dir);
 // Grows LIST by one token (the encoders' shared append).
 av_status token_list_push(token_list *list, int32_t id, int64_t start, int64_t end, const char *display);
 
+// A token's bytes as a one-line label (malloc'ed, NULL when out of memory): spaces as U+00B7, \n \t \r spelled
+// out, and bytes that are not a complete UTF-8 character (half of a split character) or control bytes as <0xE2>.
+char *token_display_string(const char *bytes, size_t len);
+
 // Checks that TEXT is valid UTF-8; fails with AV_ERROR_PROMPT naming the byte offset otherwise.
 av_status utf8_validate(const char *text, size_t len);
 // Length (1-4) of the valid UTF-8 character that starts TEXT, or 0 when it is invalid or cut off by LEN.

@@ -400,34 +400,10 @@ static av_status compile_pattern(bpe_model *m) {
 
 // ---- encoding ----
 
-// Bytes that are not a complete UTF-8 character on their own (part of a character split across tokens) and
-// control characters show as <0xE2>; whitespace is made visible so that axis labels can be told apart.
-static void build_display(const char *bytes, size_t len, char *out) {
-    size_t n = 0;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)bytes[i];
-        int step = utf8_char_length(bytes + i, len - i);
-        if (c == ' ') n += (size_t)sprintf(out + n, "\xC2\xB7");
-        else if (c == '\n') n += (size_t)sprintf(out + n, "\\n");
-        else if (c == '\t') n += (size_t)sprintf(out + n, "\\t");
-        else if (c == '\r') n += (size_t)sprintf(out + n, "\\r");
-        else if (step == 0 || c < 0x20 || c == 0x7F) n += (size_t)sprintf(out + n, "<0x%02X>", c);
-        else {
-            memcpy(out + n, bytes + i, (size_t)step);
-            n += (size_t)step;
-            i += (size_t)step;
-            continue;
-        }
-        i++;
-    }
-    out[n] = '\0';
-}
-
 static av_status push_token(const bpe_model *m, int32_t id, int64_t start, token_list *out) {
     size_t len = m->byte_lens[id];
-    char *display = av_malloc(6 * len + 1, "token display string"); // "<0xAB>" is the widest form of a byte
+    char *display = token_display_string(m->bytes[id], len);
     if (!display) return AV_ERROR_OUT_OF_MEMORY;
-    build_display(m->bytes[id], len, display);
     av_status status = token_list_push(out, id, start, start + (int64_t)len, display);
     free(display);
     return status;

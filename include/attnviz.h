@@ -51,6 +51,8 @@ typedef struct av_run_options {
     const char *dtype;      // "fp32" or "bf16": matmul inputs on the GPU (fp32 accumulation either way)
     const char *attn_dtype; // "fp32", "fp16" or "bf16": the device side buffer of P
     const char *png;        // "all" (every head and the head mean), "mean" (head mean only), "none"
+    const char *capture;    // comma list of full, rows:W (last W query rows), colsum, pool:B, headmean
+    int packed_causal;      // nonzero: full P of a causal model as its packed triangle (half the bytes)
     size_t max_memory;      // refuse runs needing more bytes than this; 0: what the backend reports as free
     int top_k;              // next-token predictions recorded in meta.json (causal LMs); 0 for none
 } av_run_options;
@@ -59,7 +61,7 @@ void av_run_options_default(av_run_options *options);
 
 // Tokenizes PROMPT (UTF-8, LEN bytes), runs MODEL, and writes OUT_DIR:
 //   meta.json, attention/layer_XX.npy (float32, (n_heads_captured, n, n)), heatmaps/layer_XX_head_YY.png and
-//   heatmaps/layer_XX_mean.png. Everything is written under a temporary name and renamed into place at the end, so a
+//   heatmaps/layer_XX_mean.png, plus the files of the other --capture kinds (see the README). Everything is written under a temporary name and renamed into place at the end, so a
 //   failed run leaves no OUT_DIR behind. An existing OUT_DIR is replaced only when it is empty or an earlier attnviz
 //   output (it holds meta.json).
 av_status av_run(av_model *model, const char *prompt, size_t len, const av_run_options *options,

@@ -113,7 +113,7 @@ Test(cli, numpy_loads_the_dump_and_png_has_the_layout_size) {
                          .title = "x", .mask_upper = true};
     heatmap_layout layout;
     cr_assert_eq(render_heatmap_layout(&spec, &layout), AV_SUCCESS);
-    char command[9000];
+    static char command[32768];
     snprintf(command, sizeof command,
              "'%s' -c \"import numpy as np, struct, sys\n"
              "a = np.load('%s/attention/layer_00.npy')\n"
@@ -123,8 +123,9 @@ Test(cli, numpy_loads_the_dump_and_png_has_the_layout_size) {
              "assert h[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n"
              "w, hh = struct.unpack('>II', h[16:24])\n"
              "assert (w, hh) == (%d, %d), (w, hh)\n"
+             "import json; json.load(open('%s/meta.json', encoding='utf-8'))\n"
              "print('ok')\"",
-             AV_PYTHON, out, T, T, out, layout.width, layout.height);
+             AV_PYTHON, out, T, T, out, layout.width, layout.height, out);
     cr_assert_eq(run_command(command, &text), 0, "%s", text);
     cr_assert(strstr(text, "ok"));
     free(text);
@@ -310,4 +311,72 @@ Test(cli_bad_input, earlier_output_is_replaced_whole) {
     free(text);
     cr_assert(!path_exists(stale), "the earlier output should be replaced, not merged");
     cr_assert_eq(count_dir_entries(outs_dir()), 1);
+}
+
+// Every --capture kind against numpy computing the same reduction from Hugging Face's attentions independently.
+Test(cli, capture_kinds_match_numpy_reductions_of_hugging_face_attentions) {
+    char *dir = make_scratch_dir("cli-capture"), out[4200], *text;
+    snprintf(out, sizeof out, "%s/out", dir);
+    cr_assert_eq(cli(&text, "run --model %s --prompt '%s' --out %s --device cpu --layers 1 --heads 0,2,3 "
+                            "--capture full,rows:5,colsum,pool:4,headmean --packed-causal --png mean",
+                     FIXTURE("gpt2-tiny"), prompt0, out),
+                 0, "%s", text);
+    free(text);
+    static char command[32768];
+    snprintf(command, sizeof command,
+             "'%s' -c \"import json, numpy as np\n"
+             "d = '%s/attention/'\n"
+             "P = np.load('%s')[1][[0, 2, 3]].astype(np.float64)\n"
+             "NS, T, _ = P.shape\n"
+             "def close(name, got, want):\n"
+             "    assert got.dtype == np.float32 and got.shape == want.shape, (name, got.shape, want.shape)\n"
+             "    err = np.abs(got - want).max()\n"
+             "    assert err <= 1e-5, (name, err)\n"
+             "i, j = np.tril_indices(T)\n"
+             "close('packed', np.load(d + 'layer_01.npy'), P[:, i, j])\n"
+             "close('rows', np.load(d + 'layer_01_rows.npy'), P[:, T - 5:, :])\n"
+             "close('colsum', np.load(d + 'layer_01_colsum.npy'), P.sum(1))\n"
+             "close('colmean', np.load(d + 'layer_01_colmean.npy'), P.sum(1) / (T - np.arange(T)))\n"
+             "nb = -(-T // 4)\n"
+             "pad = np.zeros((NS, nb * 4, nb * 4)); pad[:, :T, :T] = P\n"
+             "counts = np.minimum(4, T - 4 * np.arange(nb))\n"
+             "pool = pad.reshape(NS, nb, 4, nb, 4).sum((2, 4)) / counts[None, :, None]\n"
+             "close('pool', np.load(d + 'layer_01_pool.npy'), pool)\n"
+             "close('headmean', np.load(d + 'layer_01_headmean.npy'), P.mean(0))\n"
+             "close('headmax', np.load(d + 'layer_01_headmax.npy'), P.max(0))\n"
+             "meta = json.load(open('%s/meta.json', encoding='utf-8'))\n"
+             "kinds = [k['kind'] for k in meta['captured']['kinds']]\n"
+             "assert kinds == ['full', 'rows', 'colsum', 'pool', 'headmean'], kinds\n"
+             "for f in meta['files']:\n"
+             "    open('%s/' + f, 'rb').close()\n"
+             "print('ok')\"",
+             AV_PYTHON, out, FIXTURE("gpt2-tiny-expected/p0_attn.npy"), out, out);
+    cr_assert_eq(run_command(command, &text), 0, "%s", text);
+    cr_assert(strstr(text, "ok"), "%s", text);
+    free(text);
+    remove_tree(dir);
+    free(dir);
+}
+
+Test(cli_bad_input, malformed_capture_lists_are_usage_errors) {
+    const char *bad[] = {"pool", "pool:0", "rows:x", "colsum:3", "fancy", "full,", "rows:5,pool:-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *text;
+        int code = cli(&text, "run --model %s --prompt hi --out %s --device cpu --capture '%s'", FIXTURE("gpt2-tiny"),
+                       out_dir, bad[i]);
+        cr_assert_eq(code, 2, "--capture %s: exit %d: %s", bad[i], code, text);
+        cr_assert(strstr(text, "--capture"), "%s", text);
+        free(text);
+    }
+    cr_assert_eq(count_dir_entries(outs_dir()), 0);
+}
+
+Test(cli_bad_input, packed_causal_needs_full_and_a_causal_model) {
+    char *text;
+    int code = cli(&text, "run --model %s --prompt hi --out %s --device cpu --capture pool:2 --packed-causal",
+                   FIXTURE("gpt2-tiny"), out_dir);
+    expect_failure(outs_dir(), code, "--packed-causal", text);
+    code = cli(&text, "run --model %s --prompt hi --out %s --device cpu --packed-causal", FIXTURE("bert-tiny"),
+               out_dir);
+    expect_failure(outs_dir(), code, "not causal", text);
 }

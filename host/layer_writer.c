@@ -1,0 +1,337 @@
+#include "layer_writer.h"
+
+#include "npy.h"
+#include "reduce.h"
+#include "render.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// One "kind[:N]" item of --capture.
+static av_status parse_capture_item(capture_kinds *k, const char *item, size_t len) {
+    char name[32];
+    const char *colon = memchr(item, ':', len);
+    size_t name_len = colon ? (size_t)(colon - item) : len;
+    if (name_len == 0 || name_len >= sizeof name)
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "--capture: empty or overlong item '%.*s'", (int)len, item);
+    memcpy(name, item, name_len);
+    name[name_len] = '\0';
+    bool takes_number = !strcmp(name, "rows") || !strcmp(name, "pool");
+    if (takes_number != (colon != NULL))
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "--capture %.*s: %s", (int)len, item,
+                       takes_number ? "needs a number (rows:W, pool:B)" : "takes no number");
+    long number = 0;
+    if (colon) {
+        char *end;
+        number = strtol(colon + 1, &end, 10);
+        if (!isdigit((unsigned char)colon[1]) || end != item + len || number < 1 || number > 1 << 30)
+            return av_fail(AV_ERROR_INVALID_ARGUMENT, "--capture %.*s: expected a positive number after ':'",
+                           (int)len, item);
+    }
+    if (!strcmp(name, "full")) k->full = true;
+    else if (!strcmp(name, "rows")) k->rows = true, k->rows_w = (int)number;
+    else if (!strcmp(name, "colsum")) k->colsum = true;
+    else if (!strcmp(name, "pool")) k->pool = true, k->pool_b = (int)number;
+    else if (!strcmp(name, "headmean")) k->headmean = true;
+    else
+        return av_fail(AV_ERROR_INVALID_ARGUMENT,
+                       "--capture: unknown kind '%s' (expected full, rows:W, colsum, pool:B, headmean)", name);
+    return AV_SUCCESS;
+}
+
+av_status capture_kinds_parse(capture_kinds *k, const char *spec, bool packed, bool causal) {
+    memset(k, 0, sizeof *k);
+    for (const char *p = spec;;) {
+        size_t len = strcspn(p, ",");
+        AV_TRY(parse_capture_item(k, p, len));
+        if (!p[len]) break;
+        p += len + 1;
+    }
+    if (packed && !causal)
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "--packed-causal: this model's attention is not causal");
+    if (packed && !k->full) return av_fail(AV_ERROR_INVALID_ARGUMENT, "--packed-causal applies to --capture full");
+    k->packed = packed;
+    return AV_SUCCESS;
+}
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+static size_t scratch_floats(const capture_kinds *k, int n_slots, int T) {
+    size_t NS = (size_t)n_slots, t = (size_t)T, floats = 0;
+    if (k->rows) floats = max_size(floats, NS * (size_t)(k->rows_w < T ? k->rows_w : T) * t);
+    if (k->colsum) floats = max_size(floats, 2 * NS * t);
+    if (k->pool) floats = max_size(floats, NS * (size_t)reduce_pool_bins(T, k->pool_b) * reduce_pool_bins(T, k->pool_b));
+    if (k->headmean) floats = max_size(floats, t * t); // the head max (the mean goes to w->mean)
+    if (k->packed) floats = max_size(floats, NS * t * (t + 1) / 2);
+    return floats;
+}
+
+size_t layer_writer_bytes(const capture_kinds *k, int n_slots, int T, png_mode png) {
+    bool mean = k->headmean || png != PNG_NONE;
+    return (scratch_floats(k, n_slots, T) + (mean ? (size_t)T * T : 0)) * sizeof(float);
+}
+
+av_status layer_writer_init(layer_writer *w, const av_model *model, const token_list *tokens,
+                            const capture_plan *plan, const capture_kinds *kinds, png_mode png, const char *dir) {
+    int T = tokens->n, NS = plan->n_slots ? plan->n_slots : 1;
+    *w = (layer_writer){.model = model, .tokens = tokens, .plan = plan, .kinds = *kinds, .dir = dir, .png = png,
+                        .causal = model->cfg.arch == AV_ARCH_GPT2};
+    w->files = cJSON_CreateArray();
+    w->slot_head = av_malloc((size_t)NS * sizeof(int), "slot table");
+    w->head_labels = av_calloc((size_t)NS, sizeof(char *), "head labels");
+    if (!w->files || !w->slot_head || !w->head_labels) return AV_ERROR_OUT_OF_MEMORY;
+    for (int h = 0; h < model->cfg.n_head; h++)
+        if (plan->head_slot[h] >= 0) w->slot_head[plan->head_slot[h]] = h;
+    for (int s = 0; s < plan->n_slots; s++) {
+        if (!(w->head_labels[s] = av_malloc(16, "head label"))) return AV_ERROR_OUT_OF_MEMORY;
+        snprintf(w->head_labels[s], 16, "head %d", w->slot_head[s]);
+    }
+    if (kinds->headmean || png != PNG_NONE) {
+        if (!(w->mean = av_malloc((size_t)T * T * sizeof(float), "head mean"))) return AV_ERROR_OUT_OF_MEMORY;
+    }
+    size_t floats = scratch_floats(kinds, NS, T);
+    if (floats && !(w->scratch = av_malloc(floats * sizeof(float), "reductions"))) return AV_ERROR_OUT_OF_MEMORY;
+    if (kinds->pool) {
+        int pool = kinds->pool_b < T ? kinds->pool_b : T, bins = reduce_pool_bins(T, kinds->pool_b);
+        if (!(w->bin_labels = av_malloc((size_t)bins * sizeof(char *), "bin labels"))) return AV_ERROR_OUT_OF_MEMORY;
+        for (int b = 0; b < bins; b++) w->bin_labels[b] = tokens->display[b * pool];
+    }
+    return AV_SUCCESS;
+}
+
+void layer_writer_free(layer_writer *w) {
+    cJSON_Delete(w->files);
+    if (w->head_labels)
+        for (int s = 0; s < w->plan->n_slots; s++) free(w->head_labels[s]);
+    free(w->head_labels);
+    free(w->slot_head);
+    free(w->mean);
+    free(w->scratch);
+    free(w->bin_labels);
+    memset(w, 0, sizeof *w);
+}
+
+static av_status add_file(layer_writer *w, const char *relative) {
+    cJSON *s = cJSON_CreateString(relative);
+    if (!s) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory");
+    cJSON_AddItemToArray(w->files, s);
+    return AV_SUCCESS;
+}
+
+static av_status write_npy(layer_writer *w, const char *rel, const float *data, int ndim, const int64_t *shape) {
+    char *path = av_path_join(w->dir, rel);
+    if (!path) return AV_ERROR_OUT_OF_MEMORY;
+    av_status st = npy_write_f32(path, data, ndim, shape);
+    free(path);
+    return st == AV_SUCCESS ? add_file(w, rel) : st;
+}
+
+// A family of maps: NS per-head maps (rows, cols) and the labels and masking they share.
+typedef struct map_family {
+    const float *maps;             // (NS, rows, cols)
+    int rows, cols;
+    const char *const *row_labels; // (rows)
+    const char *const *col_labels; // (cols)
+    bool mask_upper;
+    int mask_row_offset;
+    const char *suffix;            // "" for full P, "_rows", "_pool"
+    const char *what;              // in titles: "", "  last 8 rows", "  pooled x 8"
+} map_family;
+
+static av_status render_map(layer_writer *w, const char *rel, const map_family *f, const float *values,
+                            const char *title) {
+    char *path = av_path_join(w->dir, rel);
+    if (!path) return AV_ERROR_OUT_OF_MEMORY;
+    heatmap_spec spec = {.values = values,
+                         .rows = f->rows,
+                         .cols = f->cols,
+                         .row_labels = f->row_labels,
+                         .col_labels = f->col_labels,
+                         .title = title,
+                         .mask_upper = f->mask_upper,
+                         .mask_row_offset = f->mask_row_offset};
+    av_status st = render_heatmap_png(path, &spec);
+    free(path);
+    return st;
+}
+
+static void head_png_name(char *rel, size_t size, int layer, int head, const char *suffix) {
+    snprintf(rel, size, "heatmaps/layer_%02d_head_%02d%s.png", layer, head, suffix);
+}
+
+// Heads render in parallel; the first failure's message is carried back from its thread.
+static av_status render_heads(layer_writer *w, int layer, const map_family *f, int n_slots) {
+    av_status first = AV_SUCCESS;
+    char message[1024] = "";
+    size_t map = (size_t)f->rows * f->cols;
+#pragma omp parallel for schedule(dynamic)
+    for (int s = 0; s < n_slots; s++) {
+        char rel[96], title[256];
+        head_png_name(rel, sizeof rel, layer, w->slot_head[s], f->suffix);
+        snprintf(title, sizeof title, "%s  layer %d  head %d%s", w->model->name, layer, w->slot_head[s], f->what);
+        av_status st = render_map(w, rel, f, f->maps + s * map, title);
+        if (st != AV_SUCCESS) {
+#pragma omp critical(render_failure)
+            if (first == AV_SUCCESS) {
+                first = st;
+                snprintf(message, sizeof message, "%s", av_last_error());
+            }
+        }
+    }
+    if (first != AV_SUCCESS) return av_fail(first, "%s", message);
+    for (int s = 0; s < n_slots; s++) {
+        char rel[96];
+        head_png_name(rel, sizeof rel, layer, w->slot_head[s], f->suffix);
+        AV_TRY(add_file(w, rel));
+    }
+    return AV_SUCCESS;
+}
+
+static av_status render_mean(layer_writer *w, int layer, const map_family *f, int n_slots) {
+    reduce_head_mean_max(w->mean, NULL, f->maps, n_slots, (size_t)f->rows * f->cols);
+    char rel[96], title[256];
+    snprintf(rel, sizeof rel, "heatmaps/layer_%02d_mean%s.png", layer, f->suffix);
+    snprintf(title, sizeof title, "%s  layer %d  mean of %d head%s%s", w->model->name, layer, n_slots,
+             n_slots == 1 ? "" : "s", f->what);
+    AV_TRY(render_map(w, rel, f, w->mean, title));
+    return add_file(w, rel);
+}
+
+static av_status render_family(layer_writer *w, int layer, const map_family *f, int n_slots) {
+    if (w->png == PNG_ALL) AV_TRY(render_heads(w, layer, f, n_slots));
+    if (w->png != PNG_NONE) AV_TRY(render_mean(w, layer, f, n_slots));
+    return AV_SUCCESS;
+}
+
+static void layer_npy_name(char *rel, size_t size, int layer, const char *suffix) {
+    snprintf(rel, size, "attention/layer_%02d%s.npy", layer, suffix);
+}
+
+static const char *const *token_labels(const layer_writer *w) { return (const char *const *)w->tokens->display; }
+
+static av_status write_full(layer_writer *w, int layer, const float *probs, int NS, int T) {
+    char rel[96];
+    layer_npy_name(rel, sizeof rel, layer, "");
+    if (w->kinds.packed) {
+        reduce_pack_causal(w->scratch, probs, NS, T);
+        int64_t shape[2] = {NS, (int64_t)T * (T + 1) / 2};
+        AV_TRY(write_npy(w, rel, w->scratch, 2, shape));
+    } else {
+        int64_t shape[3] = {NS, T, T};
+        AV_TRY(write_npy(w, rel, probs, 3, shape));
+    }
+    map_family f = {.maps = probs, .rows = T, .cols = T, .row_labels = token_labels(w), .col_labels = token_labels(w),
+                    .mask_upper = w->causal, .suffix = "", .what = ""};
+    return render_family(w, layer, &f, NS);
+}
+
+static av_status write_rows(layer_writer *w, int layer, const float *probs, int NS, int T) {
+    int W = w->kinds.rows_w < T ? w->kinds.rows_w : T;
+    reduce_last_rows(w->scratch, probs, NS, T, W);
+    char rel[96], what[64];
+    layer_npy_name(rel, sizeof rel, layer, "_rows");
+    int64_t shape[3] = {NS, W, T};
+    AV_TRY(write_npy(w, rel, w->scratch, 3, shape));
+    snprintf(what, sizeof what, "  last %d row%s", W, W == 1 ? "" : "s");
+    map_family f = {.maps = w->scratch, .rows = W, .cols = T, .row_labels = token_labels(w) + (T - W),
+                    .col_labels = token_labels(w), .mask_upper = w->causal, .mask_row_offset = T - W,
+                    .suffix = "_rows", .what = what};
+    return render_family(w, layer, &f, NS);
+}
+
+static av_status write_column_sums(layer_writer *w, int layer, const float *probs, int NS, int T) {
+    float *colsum = w->scratch, *colmean = w->scratch + (size_t)NS * T;
+    reduce_column_sums(colsum, colmean, probs, NS, T, w->causal);
+    char rel[96];
+    int64_t shape[2] = {NS, T};
+    layer_npy_name(rel, sizeof rel, layer, "_colsum");
+    AV_TRY(write_npy(w, rel, colsum, 2, shape));
+    layer_npy_name(rel, sizeof rel, layer, "_colmean");
+    AV_TRY(write_npy(w, rel, colmean, 2, shape));
+    if (w->png == PNG_NONE) return AV_SUCCESS;
+    // One map per layer: heads down, keys across, each key's mean attention received (comparable across keys).
+    map_family f = {.maps = colmean, .rows = NS, .cols = T, .row_labels = (const char *const *)w->head_labels,
+                    .col_labels = token_labels(w)};
+    char title[256];
+    snprintf(rel, sizeof rel, "heatmaps/layer_%02d_colmean.png", layer);
+    snprintf(title, sizeof title, "%s  layer %d  attention received (column mean)", w->model->name, layer);
+    AV_TRY(render_map(w, rel, &f, colmean, title));
+    return add_file(w, rel);
+}
+
+static av_status write_pool(layer_writer *w, int layer, const float *probs, int NS, int T) {
+    int bins = reduce_pool_bins(T, w->kinds.pool_b);
+    reduce_pool(w->scratch, probs, NS, T, w->kinds.pool_b);
+    char rel[96], what[64];
+    layer_npy_name(rel, sizeof rel, layer, "_pool");
+    int64_t shape[3] = {NS, bins, bins};
+    AV_TRY(write_npy(w, rel, w->scratch, 3, shape));
+    snprintf(what, sizeof what, "  pooled x %d", w->kinds.pool_b < T ? w->kinds.pool_b : T);
+    map_family f = {.maps = w->scratch, .rows = bins, .cols = bins, .row_labels = w->bin_labels,
+                    .col_labels = w->bin_labels, .mask_upper = w->causal, .suffix = "_pool", .what = what};
+    return render_family(w, layer, &f, NS);
+}
+
+static av_status write_head_mean_max(layer_writer *w, int layer, const float *probs, int NS, int T) {
+    reduce_head_mean_max(w->mean, w->scratch, probs, NS, (size_t)T * T);
+    char rel[96];
+    int64_t shape[2] = {T, T};
+    layer_npy_name(rel, sizeof rel, layer, "_headmean");
+    AV_TRY(write_npy(w, rel, w->mean, 2, shape));
+    layer_npy_name(rel, sizeof rel, layer, "_headmax");
+    AV_TRY(write_npy(w, rel, w->scratch, 2, shape));
+    if (w->kinds.full || w->png == PNG_NONE) return AV_SUCCESS; // full already drew the mean map
+    map_family f = {.maps = probs, .rows = T, .cols = T, .row_labels = token_labels(w), .col_labels = token_labels(w),
+                    .mask_upper = w->causal, .suffix = "", .what = ""};
+    return render_mean(w, layer, &f, NS);
+}
+
+av_status layer_writer_write(void *user, int layer, const float *probs, int n_slots, int T) {
+    layer_writer *w = user;
+    if (w->kinds.full) AV_TRY(write_full(w, layer, probs, n_slots, T));
+    if (w->kinds.rows) AV_TRY(write_rows(w, layer, probs, n_slots, T));
+    if (w->kinds.colsum) AV_TRY(write_column_sums(w, layer, probs, n_slots, T));
+    if (w->kinds.pool) AV_TRY(write_pool(w, layer, probs, n_slots, T));
+    if (w->kinds.headmean) AV_TRY(write_head_mean_max(w, layer, probs, n_slots, T));
+    return AV_SUCCESS;
+}
+
+cJSON *capture_kinds_json(const capture_kinds *k, int T) {
+    cJSON *kinds = cJSON_CreateArray();
+    if (k->full) {
+        cJSON *full = cJSON_CreateObject();
+        cJSON_AddStringToObject(full, "kind", "full");
+        cJSON_AddStringToObject(full, "layout", k->packed ? "packed_causal" : "square");
+        cJSON_AddItemToArray(kinds, full);
+    }
+    if (k->rows) {
+        cJSON *rows = cJSON_CreateObject();
+        cJSON_AddStringToObject(rows, "kind", "rows");
+        cJSON_AddNumberToObject(rows, "first_row", T - (k->rows_w < T ? k->rows_w : T));
+        cJSON_AddNumberToObject(rows, "count", k->rows_w < T ? k->rows_w : T);
+        cJSON_AddItemToArray(kinds, rows);
+    }
+    if (k->colsum) {
+        cJSON *colsum = cJSON_CreateObject();
+        cJSON_AddStringToObject(colsum, "kind", "colsum");
+        cJSON_AddStringToObject(colsum, "colmean", "colsum / number of queries that see the key");
+        cJSON_AddItemToArray(kinds, colsum);
+    }
+    if (k->pool) {
+        cJSON *pool = cJSON_CreateObject();
+        cJSON_AddStringToObject(pool, "kind", "pool");
+        cJSON_AddNumberToObject(pool, "pool", k->pool_b < T ? k->pool_b : T);
+        cJSON_AddNumberToObject(pool, "bins", reduce_pool_bins(T, k->pool_b));
+        cJSON_AddStringToObject(pool, "reduction", "sum over key bins, mean over query bins (rows sum to 1)");
+        cJSON_AddItemToArray(kinds, pool);
+    }
+    if (k->headmean) {
+        cJSON *mean = cJSON_CreateObject();
+        cJSON_AddStringToObject(mean, "kind", "headmean");
+        cJSON_AddStringToObject(mean, "over", "the captured heads (headmean and headmax files)");
+        cJSON_AddItemToArray(kinds, mean);
+    }
+    return kinds;
+}

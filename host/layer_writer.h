@@ -1,0 +1,48 @@
+// Writes each captured layer as it streams out of the backend: .npy dumps and PNG heatmaps of full P and of the
+// reductions the user asked for (--capture).
+#ifndef AV_LAYER_WRITER_H
+#define AV_LAYER_WRITER_H
+
+#include "model.h"
+
+#include <cjson/cJSON.h>
+
+typedef enum png_mode { PNG_ALL, PNG_MEAN, PNG_NONE } png_mode;
+
+// What --capture asks for: any combination of full, rows:W, colsum, pool:B, headmean.
+typedef struct capture_kinds {
+    bool full, rows, colsum, pool, headmean;
+    int rows_w, pool_b;
+    bool packed; // full P as the packed causal triangle (--packed-causal)
+} capture_kinds;
+
+// Parses "full", "pool:8,colsum", ...; PACKED is --packed-causal (needs full and a causal model).
+av_status capture_kinds_parse(capture_kinds *kinds, const char *spec, bool packed, bool causal);
+
+typedef struct layer_writer {
+    const av_model *model;
+    const token_list *tokens;
+    const capture_plan *plan;
+    capture_kinds kinds;
+    const char *dir;         // the temporary output directory
+    png_mode png;
+    bool causal;
+    cJSON *files;            // paths relative to the output directory, in the order written
+    int *slot_head;          // (n_slots) head index of each slot
+    float *mean;             // (T, T) head mean (and the mean map of a reduction)
+    float *scratch;          // the largest reduction of one layer
+    char **head_labels;      // (n_slots) "head 3" row labels of the column-sum map
+    const char **bin_labels; // (bins) first token of each pool bin
+} layer_writer;
+
+av_status layer_writer_init(layer_writer *w, const av_model *model, const token_list *tokens,
+                            const capture_plan *plan, const capture_kinds *kinds, png_mode png, const char *dir);
+void layer_writer_free(layer_writer *w);
+// The av_probs_sink: USER is a layer_writer.
+av_status layer_writer_write(void *user, int layer, const float *probs, int n_slots, int T);
+// Host bytes the writer needs beyond P itself.
+size_t layer_writer_bytes(const capture_kinds *kinds, int n_slots, int T, png_mode png);
+// meta.json's description of the kinds written.
+cJSON *capture_kinds_json(const capture_kinds *kinds, int T);
+
+#endif

@@ -1,0 +1,24 @@
+// Reductions of captured attention probabilities, computed on the host from a layer's P as it streams out: the
+// views people plot for long prompts (selected rows, attention received, pooled maps, head mean and max) and the
+// packed causal layout. Same definitions as the kernel API's av_probs_request (include/attnviz_kernels.h).
+#ifndef AV_REDUCE_H
+#define AV_REDUCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+// out (NS, W, T): the last W query rows of p (NS, T, T), W <= T.
+void reduce_last_rows(float *out, const float *p, int NS, int T, int W);
+// colsum (NS, T) = sum_i P_ij; colmean (NS, T) = colsum / the number of queries that see key j (T - j when causal).
+void reduce_column_sums(float *colsum, float *colmean, const float *p, int NS, int T, bool causal);
+// Bins per axis of a pool factor B (clamped to T): ceil(T / B).
+int reduce_pool_bins(int T, int B);
+// out (NS, NB, NB): P summed over key bins of B columns and averaged over query bins of B rows (the last bin may be
+// short), so each pooled row still sums to 1.
+void reduce_pool(float *out, const float *p, int NS, int T, int B);
+// mean, max (N) over the NS maps of p (NS, N); either may be NULL.
+void reduce_head_mean_max(float *mean, float *max, const float *p, int NS, size_t N);
+// out (NS, T (T + 1) / 2): the causal triangle of each map, row i (keys 0..i) starting at i (i + 1) / 2.
+void reduce_pack_causal(float *out, const float *p, int NS, int T);
+
+#endif
