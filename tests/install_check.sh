@@ -25,4 +25,11 @@ LD_LIBRARY_PATH="$work/prefix/lib" "$work/consumer-pc" "$model" "$work/out-pc"
 for out in out-shared out-static out-pc; do
   [ -f "$work/$out/meta.json" ] && [ -f "$work/$out/attention/layer_00.npy" ] || { echo "$out incomplete"; exit 1; }
 done
+# With the CUDA backend, the kernel-API example builds against the same install (it needs a GPU to run).
+if grep -q -- -lcudart "$work/prefix/lib/pkgconfig/attnviz.pc"; then
+  cmake -S "$here/../examples/kernel_api" -B "$work/kernel-example" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+  cmake --build "$work/kernel-example" >/dev/null
+  [ -x "$work/kernel-example/attention_example" ] || { echo "kernel example did not build"; exit 1; }
+  echo "kernel API example built"
+fi
 echo "install check passed"

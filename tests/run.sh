@@ -12,5 +12,4 @@ echo "== again under AddressSanitizer + UndefinedBehaviorSanitizer =="
 cmake -B build-asan -S . -DCMAKE_BUILD_TYPE=Debug -DAV_SANITIZE=ON -DAV_CUDA=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -E install_check # uninstrumented consumers
