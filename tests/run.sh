@@ -3,6 +3,9 @@
 # runs the whole suite, then runs it again under AddressSanitizer + UndefinedBehaviorSanitizer (CPU build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where nvcc exists (CI has it), the CUDA backend must build: every kernel is compiled for sm_90 in every run.
+[ -d /usr/local/cuda/bin ] && export PATH="/usr/local/cuda/bin:$PATH"
+if command -v nvcc >/dev/null; then export AV_CMAKE_ARGS="-DAV_REQUIRE_CUDA=ON"; fi
 bash weights/setup.sh
 bash weights/install_default_model.sh
 jobs=$(nproc)
