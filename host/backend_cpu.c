@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +46,16 @@ void av_matmul_cpu(float *out, const float *inp, const float *weight, const floa
         beta = 1.0f;
     }
     bool transposed = layout == AV_WEIGHT_OUT_IN;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, transposed ? CblasTrans : CblasNoTrans, T, OC, C, 1.0f, inp, C, weight,
-                transposed ? C : OC, beta, out, OC);
+    // One thread pool: OpenBLAS runs single-threaded (backend_cpu_create) and each OpenMP thread multiplies its
+    // share of the rows, so no second pool spins while this one works.
+#pragma omp parallel
+    {
+        int n_threads = omp_get_num_threads(), id = omp_get_thread_num();
+        int r0 = (int)((long)T * id / n_threads), r1 = (int)((long)T * (id + 1) / n_threads);
+        if (r1 > r0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, transposed ? CblasTrans : CblasNoTrans, r1 - r0, OC, C, 1.0f,
+                        inp + (size_t)r0 * C, C, weight, transposed ? C : OC, beta, out + (size_t)r0 * OC, OC);
+    }
 }
 
 // Softmax of one score row in place: s (T) holds raw q.k; entries past `visible` are masked and written as 0.
@@ -75,7 +84,6 @@ static void attention_block(float *out, float *rows, const float *qkv, int T, in
     float scale = 1.0f / sqrtf((float)HS);
     // rows (n, T): S for this block, then P in place.
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, keys, HS, 1.0f, q, 3 * C, k, 3 * C, 0.0f, rows, T);
-#pragma omp parallel for
     for (int i = 0; i < n; i++) softmax_row(rows + (size_t)i * T, causal ? r0 + i + 1 : T, T, scale);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, HS, keys, 1.0f, rows, T, v, 3 * C, 0.0f,
                 out + (size_t)r0 * C + h * HS, C);
@@ -84,26 +92,47 @@ static void attention_block(float *out, float *rows, const float *qkv, int T, in
 av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, int C, int NH, bool causal,
                            const int *head_slot) {
     int block = T < ATTENTION_BLOCK ? T : ATTENTION_BLOCK;
-    float *scratch = NULL;
-    for (int h = 0; h < NH; h++) {
+    int n_blocks = (T + block - 1) / block;
+    // scratch (threads, block, T): each thread's S/P rows for heads that are not captured.
+    float *scratch = av_malloc((size_t)omp_get_max_threads() * block * T * sizeof(float), "attention scratch");
+    if (!scratch) return AV_ERROR_OUT_OF_MEMORY;
+    // (head, row block) jobs in parallel, each one serial inside: small sgemms and softmax rows no longer switch
+    // between thread pools. Causal blocks differ in cost, hence dynamic.
+#pragma omp parallel for schedule(dynamic)
+    for (int job = 0; job < NH * n_blocks; job++) {
+        int h = job / n_blocks, r0 = (job % n_blocks) * block;
+        int r1 = r0 + block < T ? r0 + block : T;
         int slot = head_slot && probs ? head_slot[h] : -1;
-        if (slot < 0 && !scratch) {
-            scratch = av_malloc((size_t)block * T * sizeof(float), "attention scratch");
-            if (!scratch) return AV_ERROR_OUT_OF_MEMORY;
-        }
-        for (int r0 = 0; r0 < T; r0 += block) {
-            int r1 = r0 + block < T ? r0 + block : T;
-            float *rows = slot >= 0 ? probs + ((size_t)slot * T + r0) * T : scratch;
-            attention_block(out, rows, qkv, T, C, NH, h, r0, r1, causal);
-        }
+        float *rows = slot >= 0 ? probs + ((size_t)slot * T + r0) * T
+                                : scratch + (size_t)omp_get_thread_num() * block * T;
+        attention_block(out, rows, qkv, T, C, NH, h, r0, r1, causal);
     }
     free(scratch);
     return AV_SUCCESS;
 }
 
+// Rational approximation of tanh (Eigen's generic_fast_tanh_float, error ~1e-7): no libm call, so the GELU loop
+// vectorizes; glibc's tanhf was 18% of a T=1024 run.
+static inline float fast_tanh(float x) {
+    const float clamp = 7.90531110763549805f;
+    x = x > clamp ? clamp : (x < -clamp ? -clamp : x);
+    float x2 = x * x;
+    float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+    p = x2 * p + -8.60467152213735e-11f;
+    p = x2 * p + 5.12229709037114e-08f;
+    p = x2 * p + 1.48572235717979e-05f;
+    p = x2 * p + 6.37261928875436e-04f;
+    p = x2 * p + 4.89352455891786e-03f;
+    p = x * p;
+    float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+    q = x2 * q + 2.26843463243900e-03f;
+    q = x2 * q + 4.89352518554385e-03f;
+    return p / q;
+}
+
 static float gelu_tanh(float x) {
     const float sqrt_2_over_pi = 0.7978845608028654f;
-    return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
+    return 0.5f * x * (1.0f + fast_tanh(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
 }
 
 void av_activation_cpu(float *out, const float *inp, size_t N, av_activation act) {
@@ -208,7 +237,30 @@ static av_status cpu_flush_probs(av_backend *be) { return AV_SUCCESS; }
 
 static void cpu_destroy(av_backend *be) { free(be); }
 
+// OpenBLAS extensions: which kernels it picked, and (DYNAMIC_ARCH builds only, Debian's among them) its kernel
+// selection. Weak, so that attnviz still links against an OpenBLAS without them and simply keeps its choice.
+char *openblas_get_corename(void) __attribute__((weak));
+void gotoblas_dynamic_init(void) __attribute__((weak));
+void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+// OpenBLAS 0.3.21 does not know newer CPUs (family 6 model 207 here) and falls back to its SSE3 "Prescott" kernels,
+// 4-7x slower than the AVX-512 ones; pick those again, as OPENBLAS_CORETYPE=SkylakeX would, unless the user chose.
+static void fix_openblas_kernels(void) {
+    if (!openblas_get_corename || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+    if (getenv("OPENBLAS_CORETYPE") || strcmp(openblas_get_corename(), "Prescott") != 0) return;
+    const char *core = __builtin_cpu_supports("avx512f") ? "SkylakeX"
+                       : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "Haswell"
+                                                                                          : NULL;
+    if (!core) return;
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init(); // reads OPENBLAS_CORETYPE
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
 av_status backend_cpu_create(av_backend **out) {
+    fix_openblas_kernels();
+    openblas_set_num_threads(1); // see av_matmul_cpu: OpenMP is the only thread pool
     av_backend *be = av_calloc(1, sizeof *be, "CPU backend");
     if (!be) return AV_ERROR_OUT_OF_MEMORY;
     *be = (av_backend){

@@ -3,7 +3,6 @@
 #include "internal.h"
 #include "tokenizer.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <omp.h>
@@ -164,8 +163,7 @@ static int command_run(int argc, char **argv) {
         case 'j': {
             int threads = atoi(optarg);
             if (threads < 1) return usage_error(run_usage, "--threads: expected a positive number");
-            omp_set_num_threads(threads);
-            openblas_set_num_threads(threads);
+            omp_set_num_threads(threads); // the CPU backend's only pool: OpenBLAS runs inside its threads
             break;
         }
         case 'h': fputs(run_usage, stdout); return EXIT_OK;
