@@ -80,3 +80,15 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=fals
     --sgemm-bin "$cache/sgemm_rate" --workdir "$cache/run" \
     --results "$repo/bench/results/cpu-$(date -u +%Y-%m-%d).jsonl" \
     --threads "$threads" --runs "$runs" --tokens "$tokens" --tuned-env "${BENCH_TUNED_ENV:-auto}"
+
+# Every run is recorded in bench/RESULTS.md (machine, date, commit, table) unless BENCH_RECORD=0.
+if [[ ${BENCH_RECORD:-1} != 0 ]]; then
+    {
+        printf '\n### %s, commit %s, %s, %s threads\n\n' "$(date -u +%Y-%m-%dT%H:%MZ)" \
+            "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+            "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads"
+        cat "$cache/run/table.md"
+    } >>"$repo/bench/RESULTS.md"
+    say "recorded in bench/RESULTS.md"
+fi
+
