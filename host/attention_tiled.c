@@ -652,18 +652,3 @@ av_status av_attention_probs_plain(const av_attention_shape *shape, const float 
     free(max);
     return AV_SUCCESS;
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// The kernel API in a build without CUDA: present, so that programs link, and refusing with a reason.
-#ifndef AV_HAVE_CUDA
-av_status av_attention_forward(const av_attention_shape *shape, av_attention_tensor q, av_attention_tensor k,
-                               av_attention_tensor v, av_attention_tensor o, float *lse, cudaStream_t stream) {
-    return av_fail(AV_ERROR_UNSUPPORTED, "av_attention_forward: this attnviz was built without CUDA");
-}
-
-av_status av_attention_probs(const av_attention_shape *shape, av_attention_tensor q, av_attention_tensor k,
-                             const float *lse, const av_probs_request *request, void *workspace,
-                             size_t workspace_bytes, cudaStream_t stream) {
-    return av_fail(AV_ERROR_UNSUPPORTED, "av_attention_probs: this attnviz was built without CUDA");
-}
-#endif

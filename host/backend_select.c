@@ -1,4 +1,5 @@
 // Picking a backend by name, and the CUDA entry points of a build without CUDA.
+#include "attnviz_kernels.h"
 #include "backend.h"
 
 #include <string.h>
@@ -10,6 +11,18 @@ av_status backend_cuda_create(av_backend **out, const backend_options *options) 
     (void)out;
     (void)options;
     return av_fail(AV_ERROR_UNSUPPORTED, "--device cuda: this attnviz was built without CUDA (nvcc was not found)");
+}
+
+// The kernel API (include/attnviz_kernels.h) is in every build; without CUDA its launches say why they cannot run.
+av_status av_attention_forward(const av_attention_shape *shape, av_attention_tensor q, av_attention_tensor k,
+                               av_attention_tensor v, av_attention_tensor o, float *lse, cudaStream_t stream) {
+    return av_fail(AV_ERROR_UNSUPPORTED, "av_attention_forward: this attnviz was built without CUDA");
+}
+
+av_status av_attention_probs(const av_attention_shape *shape, av_attention_tensor q, av_attention_tensor k,
+                             const float *lse, const av_probs_request *request, void *workspace,
+                             size_t workspace_bytes, cudaStream_t stream) {
+    return av_fail(AV_ERROR_UNSUPPORTED, "av_attention_probs: this attnviz was built without CUDA");
 }
 #endif
 
