@@ -18,8 +18,8 @@ install(FILES ${CMAKE_BINARY_DIR}/attnvizConfig.cmake ${CMAKE_BINARY_DIR}/attnvi
   DESTINATION ${AV_CMAKE_DIR})
 
 if(AV_CUDA)
-  set(AV_PC_CUDA_LIBS "-L${CUDAToolkit_LIBRARY_DIR} -lcublas -lcudart")
-  set(AV_PC_CUDA_PRIVATE "-lstdc++")
+  set(AV_PC_CUDA_LIBS "-L${CUDAToolkit_LIBRARY_DIR} -lcudart")
+  set(AV_PC_CUDA_PRIVATE "-lstdc++ -ldl")
   set(AV_PC_CUDA_CFLAGS "-I${CUDAToolkit_INCLUDE_DIRS}")
 endif()
 configure_file(${CMAKE_SOURCE_DIR}/cmake/attnviz.pc.in ${CMAKE_BINARY_DIR}/attnviz.pc @ONLY)

@@ -3,6 +3,7 @@
 // accumulation and TF32 off, everything else through the hand-written kernels in kernels/. All work is queued on
 // one compute stream; the captured attention probabilities stream out to pinned host memory on a second stream.
 #include "backend.h"
+#include "cublas_loader.h"
 #include "half.h"
 
 #include <cublas_v2.h>
@@ -55,6 +56,7 @@ typedef struct probs_stream {
 typedef struct cuda_impl {
     backend_options options;
     cudaStream_t compute, copy;
+    const av_cublas_api *blas; // loaded by cuda_init
     cublasHandle_t cublas;
     weight_arena arena;
     // The weights stored as bf16, so that a matmul can tell them from fp32 ones (GPT-2's wte is both: an fp32 table
@@ -244,13 +246,13 @@ static av_status cuda_matmul(av_backend *be, float *out, const float *inp, const
         AV_TRY(grow_device_buffer(impl, (void **)&impl->bf16_operand, &impl->bf16_operand_bytes, n * sizeof(uint16_t),
                                   "the bf16 matmul operand"));
         AV_TRY(av_f32_to_bf16_cuda(impl->bf16_operand, inp, n, impl->compute));
-        AV_CUBLAS_CHECK(cublasGemmEx(impl->cublas, op_w, CUBLAS_OP_N, OC, T, C, &one, weight, CUDA_R_16BF, ld_w,
-                                     impl->bf16_operand, CUDA_R_16BF, C, &zero, out, CUDA_R_32F, OC,
-                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        AV_CUBLAS_CHECK(impl->blas->gemm_ex(impl->cublas, op_w, CUBLAS_OP_N, OC, T, C, &one, weight, CUDA_R_16BF,
+                                            ld_w, impl->bf16_operand, CUDA_R_16BF, C, &zero, out, CUDA_R_32F, OC,
+                                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     } else {
-        AV_CUBLAS_CHECK(cublasGemmEx(impl->cublas, op_w, CUBLAS_OP_N, OC, T, C, &one, weight, CUDA_R_32F, ld_w, inp,
-                                     CUDA_R_32F, C, &zero, out, CUDA_R_32F, OC, CUBLAS_COMPUTE_32F,
-                                     CUBLAS_GEMM_DEFAULT));
+        AV_CUBLAS_CHECK(impl->blas->gemm_ex(impl->cublas, op_w, CUBLAS_OP_N, OC, T, C, &one, weight, CUDA_R_32F,
+                                            ld_w, inp, CUDA_R_32F, C, &zero, out, CUDA_R_32F, OC, CUBLAS_COMPUTE_32F,
+                                            CUBLAS_GEMM_DEFAULT));
     }
     if (bias) AV_TRY(av_add_bias_cuda(out, bias, T, OC, impl->compute));
     return AV_SUCCESS;
@@ -268,9 +270,11 @@ static av_status cuda_attention(av_backend *be, float *out, float *probs, const 
     const float one = 1.0f, zero = 0.0f;
     AV_TRY(grow_device_buffer(impl, (void **)&impl->scores, &impl->scores_bytes, (size_t)NH * TT * sizeof(float),
                               "attention scores"));
-    AV_CUBLAS_CHECK(cublasGemmStridedBatchedEx(impl->cublas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, &one, qkv + C,
-                                               CUDA_R_32F, 3 * C, HS, qkv, CUDA_R_32F, 3 * C, HS, &zero, impl->scores,
-                                               CUDA_R_32F, T, TT, NH, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    const av_cublas_api *blas = impl->blas;
+    AV_CUBLAS_CHECK(blas->gemm_strided_batched_ex(impl->cublas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, &one, qkv + C,
+                                                  CUDA_R_32F, 3 * C, HS, qkv, CUDA_R_32F, 3 * C, HS, &zero,
+                                                  impl->scores, CUDA_R_32F, T, TT, NH, CUBLAS_COMPUTE_32F,
+                                                  CUBLAS_GEMM_DEFAULT));
     bool capture = probs && head_slot;
     // The previous layer's P may still be on its way to the host from the buffer this call overwrites.
     if (capture && impl->probs.copy_issued)
@@ -282,9 +286,10 @@ static av_status cuda_attention(av_backend *be, float *out, float *probs, const 
         AV_TRY(av_attention_softmax_cuda(impl->scores + (size_t)h * TT, side, T, scale, causal, impl->options.attn,
                                          impl->compute));
     }
-    AV_CUBLAS_CHECK(cublasGemmStridedBatchedEx(impl->cublas, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, &one, qkv + 2 * C,
-                                               CUDA_R_32F, 3 * C, HS, impl->scores, CUDA_R_32F, T, TT, &zero, out,
-                                               CUDA_R_32F, C, HS, NH, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    AV_CUBLAS_CHECK(blas->gemm_strided_batched_ex(impl->cublas, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, &one,
+                                                  qkv + 2 * C, CUDA_R_32F, 3 * C, HS, impl->scores, CUDA_R_32F, T,
+                                                  TT, &zero, out, CUDA_R_32F, C, HS, NH, CUBLAS_COMPUTE_32F,
+                                                  CUBLAS_GEMM_DEFAULT));
     return AV_SUCCESS;
 }
 
@@ -391,7 +396,7 @@ static void cuda_destroy(av_backend *be) {
         }
         if (ps->computed) cudaEventDestroy(ps->computed);
         free(ps->converted);
-        if (impl->cublas) cublasDestroy(impl->cublas);
+        if (impl->cublas) impl->blas->destroy(impl->cublas);
         if (impl->copy) cudaStreamDestroy(impl->copy);
         if (impl->compute) cudaStreamDestroy(impl->compute);
         free(impl);
@@ -406,10 +411,11 @@ static av_status cuda_init(cuda_impl *impl) {
     AV_CUDA_CHECK(cudaStreamCreateWithFlags(&impl->copy, cudaStreamNonBlocking));
     AV_CUDA_CHECK(cudaEventCreateWithFlags(&impl->probs.computed, cudaEventDisableTiming));
     for (int b = 0; b < 2; b++) AV_CUDA_CHECK(cudaEventCreateWithFlags(&impl->probs.copied[b], cudaEventDisableTiming));
-    AV_CUBLAS_CHECK(cublasCreate(&impl->cublas));
-    AV_CUBLAS_CHECK(cublasSetStream(impl->cublas, impl->compute));
+    AV_TRY(av_cublas_load(&impl->blas));
+    AV_CUBLAS_CHECK(impl->blas->create(&impl->cublas));
+    AV_CUBLAS_CHECK(impl->blas->set_stream(impl->cublas, impl->compute));
     // Plain fp32 products: no TF32 tensor-core shortcut, whatever the library's default becomes.
-    AV_CUBLAS_CHECK(cublasSetMathMode(impl->cublas, CUBLAS_DEFAULT_MATH));
+    AV_CUBLAS_CHECK(impl->blas->set_math_mode(impl->cublas, CUBLAS_DEFAULT_MATH));
     return AV_SUCCESS;
 }
 

@@ -15,6 +15,8 @@
 extern "C" {
 #endif
 #include "internal.h"
+// Records a failed cuBLAS call (host/cublas_loader.c: the status is named through the loaded library).
+av_status av_cublas_fail(cublasStatus_t err, const char *statement, const char *file, int line, const char *function);
 #ifdef __cplusplus
 }
 #endif
@@ -23,12 +25,6 @@ static inline av_status av_cuda_fail(cudaError_t err, const char *statement, con
                                      const char *function) {
     return av_fail(AV_ERROR_CUDA, "%s:%d: %s: %s failed: %s (%s)", file, line, function, statement,
                    cudaGetErrorName(err), cudaGetErrorString(err));
-}
-
-static inline av_status av_cublas_fail(cublasStatus_t err, const char *statement, const char *file, int line,
-                                       const char *function) {
-    return av_fail(AV_ERROR_CUDA, "%s:%d: %s: %s failed: %s (%s)", file, line, function, statement,
-                   cublasGetStatusName(err), cublasGetStatusString(err));
 }
 
 #define AV_CUDA_CHECK(call)                                                               \

@@ -3,12 +3,14 @@
 // fails), ragged sizes (T = 1, 31, 33, 1000). Without a device the GPU tests skip; the error-path tests still run.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "activation.cuh"
 #include "backend.h"
 #include "convert.cuh"
+#include "cublas_loader.h"
 #include "cuda_check.cuh"
 #include "embedding.cuh"
 #include "layernorm.cuh"
@@ -97,6 +99,28 @@ Test(cuda_errors, cuda_check_names_statement_file_line_and_function) {
     cr_assert(strstr(msg, "test_cuda_kernels.c:"), "file missing: %s", msg);
     cr_assert(strstr(msg, "failing_cuda_call"), "function missing: %s", msg);
     cr_assert(strstr(msg, "cudaError"), "error name missing: %s", msg);
+}
+
+static bool cublas_is_mapped(void) {
+    FILE *maps = fopen("/proc/self/maps", "r");
+    cr_assert(maps);
+    char line[1024];
+    bool found = false;
+    while (fgets(line, sizeof line, maps)) found |= strstr(line, "libcublas.so") != NULL;
+    fclose(maps);
+    return found;
+}
+
+// cuBLAS is mapped only when asked for (a CPU run never pays for it), then with every entry point resolved. Needs
+// the library, not a device.
+Test(cuda_errors, cublas_loads_on_demand_with_every_entry_point) {
+    cr_assert(!cublas_is_mapped(), "libcublas is mapped before anything asked for it");
+    const av_cublas_api *blas = NULL;
+    AV_OK(av_cublas_load(&blas));
+    cr_assert(blas->create && blas->destroy && blas->set_stream && blas->set_math_mode && blas->gemm_ex &&
+              blas->gemm_strided_batched_ex && blas->status_name && blas->status_string);
+    cr_assert_str_eq(blas->status_name(CUBLAS_STATUS_INVALID_VALUE), "CUBLAS_STATUS_INVALID_VALUE");
+    cr_assert(cublas_is_mapped());
 }
 
 Test(cuda_errors, cublas_check_names_the_status) {
