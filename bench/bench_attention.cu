@@ -8,6 +8,8 @@
 //   pooled_512      pooled 512 x 512 maps of every head: the pooling pass alone (LSE from an earlier forward) and
 //                   forward + pass; baseline the forward alone, so ratio = forward / this (target: pass alone
 //                   >= 1 / 1.5, i.e. at most 1.5x the forward)
+// Shapes: GPT-2 small (12 heads, d 64) and Llama-3-8B (32 query heads, 8 key/value heads, d 128), one causal
+// sequence of n = 512, 2048, 8192, 32768 (--quick: 8192 only).
 // Build: bench/gpu_kernels.sh (nvcc against the build directory's libattnviz).
 #include <attnviz_kernels.h>
 
@@ -139,27 +141,29 @@ __global__ void softmax_rows(const float *s, __nv_bfloat16 *p, int n, float scal
 }
 
 struct problem {
-    int batch, heads, n, d;
-    std::vector<__nv_bfloat16 *> q, k, v; // SETS input sets, (B, H, n, d) each
+    int batch, heads, kv_heads, n, d;
+    std::vector<__nv_bfloat16 *> q, k, v; // SETS input sets: q (B, H, n, d), k and v (B, KV, n, d)
     __nv_bfloat16 *o;
     float *lse;
     av_attention_shape shape;
-    av_attention_tensor tensor(void *data) const {
-        return {data, (int64_t)heads * n * d, (int64_t)n * d, d};
+    av_attention_tensor tensor(void *data, int tensor_heads) const {
+        return {data, (int64_t)tensor_heads * n * d, (int64_t)n * d, d};
     }
+    av_attention_tensor q_tensor(void *data) const { return tensor(data, heads); }
+    av_attention_tensor kv_tensor(void *data) const { return tensor(data, kv_heads); }
 };
 
-static problem make_problem(int batch, int heads, int n, int d) {
-    problem p{batch, heads, n, d, {}, {}, {}, nullptr, nullptr, {}};
-    size_t elems = (size_t)batch * heads * n * d;
+static problem make_problem(int batch, int heads, int kv_heads, int n, int d) {
+    problem p{batch, heads, kv_heads, n, d, {}, {}, {}, nullptr, nullptr, {}};
+    size_t q_elems = (size_t)batch * heads * n * d, kv_elems = (size_t)batch * kv_heads * n * d;
     for (int s = 0; s < SETS; s++) {
-        p.q.push_back(random_buffer(elems, 3 * s + 1));
-        p.k.push_back(random_buffer(elems, 3 * s + 2));
-        p.v.push_back(random_buffer(elems, 3 * s + 3));
+        p.q.push_back(random_buffer(q_elems, 3 * s + 1));
+        p.k.push_back(random_buffer(kv_elems, 3 * s + 2));
+        p.v.push_back(random_buffer(kv_elems, 3 * s + 3));
     }
-    CUDA_CHECK(cudaMalloc(&p.o, elems * 2));
+    CUDA_CHECK(cudaMalloc(&p.o, q_elems * 2));
     CUDA_CHECK(cudaMalloc(&p.lse, (size_t)batch * heads * n * sizeof(float)));
-    p.shape = {batch, heads, heads, n, d, AV_DTYPE_BF16, 1, 0.0f};
+    p.shape = {batch, heads, kv_heads, n, d, AV_DTYPE_BF16, 1, 0.0f};
     return p;
 }
 
@@ -174,26 +178,35 @@ static void free_problem(problem &p) {
 }
 
 static void forward(problem &p, int set) {
-    AV_CHECK(av_attention_forward(&p.shape, p.tensor(p.q[set]), p.tensor(p.k[set]), p.tensor(p.v[set]),
-                                  p.tensor(p.o), p.lse, nullptr));
+    AV_CHECK(av_attention_forward(&p.shape, p.q_tensor(p.q[set]), p.kv_tensor(p.k[set]), p.kv_tensor(p.v[set]),
+                                  p.q_tensor(p.o), p.lse, nullptr));
 }
 
-// The plain path: batched cuBLAS S = Q K^T (fp32 out), row softmax to bf16 P, batched cuBLAS O = P V.
+// The plain path: batched cuBLAS S = Q K^T (fp32 out), row softmax to bf16 P, batched cuBLAS O = P V. With grouped
+// heads, one batched call per key/value head covers the G query heads that share it (stride 0 on K and V).
 static timing time_plain(cublasHandle_t handle, problem &p, float *s, __nv_bfloat16 *probs) {
-    int n = p.n, d = p.d, batches = p.batch * p.heads;
+    int n = p.n, d = p.d, G = p.heads / p.kv_heads, groups = p.batch * p.kv_heads;
     float one = 1.0f, zero = 0.0f, scale = 1.0f / sqrtf((float)d);
+    int64_t nd = (int64_t)n * d, nn = (int64_t)n * n;
+    // Without grouping every head is its own group: one call for all of them.
+    int calls = G == 1 ? 1 : groups, batch = G == 1 ? groups : G;
+    int64_t kv_stride = G == 1 ? nd : 0;
     return time_ms([&](int rep) {
         int set = rep % SETS;
-        // Column-major view: S^T (n x n) = K (n x d as d x n col-major)^T ... row-major S = Q K^T.
-        CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, n, d, &one, p.k[set],
-                                                CUDA_R_16BF, d, (int64_t)n * d, p.q[set], CUDA_R_16BF, d,
-                                                (int64_t)n * d, &zero, s, CUDA_R_32F, n, (int64_t)n * n, batches,
-                                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-        softmax_rows<<<batches * n, 256>>>(s, probs, n, scale, 1);
-        CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, d, n, n, &one, p.v[set],
-                                                CUDA_R_16BF, d, (int64_t)n * d, probs, CUDA_R_16BF, n,
-                                                (int64_t)n * n, &zero, p.o, CUDA_R_16BF, d, (int64_t)n * d, batches,
-                                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        for (int c = 0; c < calls; c++) {
+            const __nv_bfloat16 *q = p.q[set] + (size_t)c * G * nd, *k = p.k[set] + (size_t)c * nd;
+            const __nv_bfloat16 *v = p.v[set] + (size_t)c * nd;
+            float *sc = s + (size_t)c * G * nn;
+            __nv_bfloat16 *pc = probs + (size_t)c * G * nn, *oc = p.o + (size_t)c * G * nd;
+            // Column-major view of row-major S = Q K^T: S^T (n x n) = K Q^T.
+            CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, n, d, &one, k, CUDA_R_16BF,
+                                                    d, kv_stride, q, CUDA_R_16BF, d, nd, &zero, sc, CUDA_R_32F, n,
+                                                    nn, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            softmax_rows<<<batch * n, 256>>>(sc, pc, n, scale, 1);
+            CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, d, n, n, &one, v, CUDA_R_16BF,
+                                                    d, kv_stride, pc, CUDA_R_16BF, n, nn, &zero, oc, CUDA_R_16BF, d,
+                                                    nd, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        }
     });
 }
 
@@ -236,30 +249,33 @@ int main(int argc, char **argv) {
     CUBLAS_CHECK(cublasCreate(&handle));
     double copy_gbs = copy_bandwidth_gbs(), peak_tflops = gemm_tflops(handle);
 
-    const int dims[] = {64, 128};
-    const int lengths[] = {4096, 8192};
-    for (int d : dims) {
+    // The attention shapes of GPT-2 small and Llama-3-8B (grouped-query), causal, one sequence.
+    struct model_shape {
+        const char *name;
+        int heads, kv_heads, d;
+    };
+    const model_shape models[] = {{"gpt2-small", 12, 12, 64}, {"llama3-8b", 32, 8, 128}};
+    const int lengths[] = {512, 2048, 8192, 32768};
+    for (const model_shape &m : models) {
         for (int n : lengths) {
-            if (quick && n != 4096) continue;
-            // B * H = 32 sequences-heads: 2 x 16 heads.
-            problem p = make_problem(2, 16, n, d);
+            if (quick && n != 8192) continue;
+            problem p = make_problem(1, m.heads, m.kv_heads, n, m.d);
+            int d = m.d;
             char shape[96];
-            snprintf(shape, sizeof shape, "B=2 H=16 n=%d d=%d causal", n, d);
+            snprintf(shape, sizeof shape, "%s H=%d KV=%d n=%d d=%d causal", m.name, m.heads, m.kv_heads, n, d);
             double flops = 4.0 * p.batch * p.heads * (double)n * n * d / 2.0; // causal: half of QK^T and PV
             timing fwd = time_ms([&](int rep) { forward(p, rep % SETS); });
 
-            float *s;
-            __nv_bfloat16 *probs;
+            // The plain path needs S and P in full: at long n it does not fit, and is reported as 0 (not run).
+            float *s = nullptr;
+            __nv_bfloat16 *probs = nullptr;
             size_t nn = (size_t)p.batch * p.heads * n * n;
             timing plain{0, 0, 0};
-            if (cudaMalloc(&s, nn * sizeof(float)) == cudaSuccess) {
-                CUDA_CHECK(cudaMalloc(&probs, nn * 2));
+            if (cudaMalloc(&s, nn * sizeof(float)) == cudaSuccess && cudaMalloc(&probs, nn * 2) == cudaSuccess)
                 plain = time_plain(handle, p, s, probs);
-                cudaFree(s);
-                cudaFree(probs);
-            } else {
-                cudaGetLastError();
-            }
+            cudaGetLastError();
+            cudaFree(s);
+            cudaFree(probs);
             double floor_ms = flops / (peak_tflops * 1e9);
             emit("forward", shape, "bf16", fwd, "ms", fwd.median, fwd.min, fwd.max, plain.median, floor_ms);
             emit("forward_tflops", shape, "bf16", fwd, "TFLOP/s", flops / (fwd.median * 1e9),
@@ -279,16 +295,16 @@ int main(int argc, char **argv) {
             timing with_forward = time_ms([&](int rep) {
                 int set = rep % SETS;
                 forward(p, set);
-                AV_CHECK(av_attention_probs(&p.shape, p.tensor(p.q[set]), p.tensor(p.k[set]), p.lse, &pooled_rq, ws,
-                                            ws_bytes, nullptr));
+                AV_CHECK(av_attention_probs(&p.shape, p.q_tensor(p.q[set]), p.kv_tensor(p.k[set]), p.lse, &pooled_rq,
+                                            ws, ws_bytes, nullptr));
             });
             emit("pooled_512_with_forward", shape, "bf16", with_forward, "ms", with_forward.median,
                  with_forward.min, with_forward.max, fwd.median, 0);
             // The pass alone reads the LSE of the last forward above for every input set: same work, other values.
             timing pass = time_ms([&](int rep) {
                 int set = rep % SETS;
-                AV_CHECK(av_attention_probs(&p.shape, p.tensor(p.q[set]), p.tensor(p.k[set]), p.lse, &pooled_rq, ws,
-                                            ws_bytes, nullptr));
+                AV_CHECK(av_attention_probs(&p.shape, p.q_tensor(p.q[set]), p.kv_tensor(p.k[set]), p.lse, &pooled_rq,
+                                            ws, ws_bytes, nullptr));
             });
             emit("pooled_512_pass", shape, "bf16", pass, "ms", pass.median, pass.min, pass.max, fwd.median, 0);
             cudaFree(ws);
@@ -305,8 +321,8 @@ int main(int argc, char **argv) {
                 for (int set = 0; set < SETS; set++) forward(p, set); // the LSE of the last set is used for all
                 timing dump_t = time_ms([&](int rep) {
                     int set = rep % SETS;
-                    AV_CHECK(av_attention_probs(&p.shape, p.tensor(p.q[set]), p.tensor(p.k[set]), p.lse, &dump_rq,
-                                                nullptr, 0, nullptr));
+                    AV_CHECK(av_attention_probs(&p.shape, p.q_tensor(p.q[set]), p.kv_tensor(p.k[set]), p.lse,
+                                                &dump_rq, nullptr, 0, nullptr));
                 });
                 double bytes = entries * 2.0;
                 emit("probs_packed_fp16", shape, "fp16", dump_t, "GB/s", bytes / (dump_t.median * 1e6),
