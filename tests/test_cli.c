@@ -1,4 +1,5 @@
 // The attnviz command line end to end: outputs, interop with numpy, and one test per kind of bad input.
+#include "backend.h"
 #include "render.h"
 #include "support.h"
 
@@ -379,4 +380,19 @@ Test(cli_bad_input, packed_causal_needs_full_and_a_causal_model) {
     code = cli(&text, "run --model %s --prompt hi --out %s --device cpu --packed-causal", FIXTURE("bert-tiny"),
                out_dir);
     expect_failure(outs_dir(), code, "not causal", text);
+}
+
+// --device auto (the default) picks cuda exactly when a device exists, and meta.json says which ran.
+Test(cli, default_device_is_cuda_when_present_else_cpu) {
+    char *dir = make_scratch_dir("cli-auto"), out[4200], path[4300], *text;
+    snprintf(out, sizeof out, "%s/out", dir);
+    cr_assert_eq(cli(&text, "run --model %s --prompt hi --out %s --png none --threads 1", FIXTURE("gpt2-tiny"), out),
+                 0, "%s", text);
+    free(text);
+    snprintf(path, sizeof path, "%s/meta.json", out);
+    cJSON *meta = read_json(path);
+    cr_assert_str_eq(cJSON_GetObjectItem(meta, "device")->valuestring, backend_cuda_available() ? "cuda" : "cpu");
+    cJSON_Delete(meta);
+    remove_tree(dir);
+    free(dir);
 }
