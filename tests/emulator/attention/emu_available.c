@@ -1,0 +1,2 @@
+#include <stdbool.h>
+bool emu_backend_cuda_available(void) { return true; }

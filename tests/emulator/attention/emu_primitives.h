@@ -1,0 +1,95 @@
+// Emulated replacements of the inline-PTX primitives of attention_tiles.cuh (inside namespace avk).
+inline uint32_t smem_address(const void *) { return 0; }
+// EMU_DEFERRED=1: copies land only at the wait that covers their group (a read before the wait sees stale
+// bytes); otherwise they land at once (a write racing with other warps' reads shows).
+inline void cp_async_16(void *dst, const void *src, bool valid) { ::emu_cp_async(dst, src, valid); }
+inline void cp_async_commit() { ::emu_cp_commit(); }
+template <int PENDING> inline void cp_async_wait() { ::emu_cp_wait(PENDING); }
+
+inline uint16_t emu_bits16(const unsigned char *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+inline void emu_ldmatrix(uint32_t r[4], const void *p, bool trans) {
+    emu_post_slot()[0] = (uint64_t)(uintptr_t)p;
+    emu_barrier();
+    int t = emu_lane();
+    for (int i = 0; i < 4; i++) {
+        const unsigned char *row[8];
+        for (int k = 0; k < 8; k++) row[k] = (const unsigned char *)(uintptr_t)emu_peer_slot(8 * i + k)[0];
+        uint16_t lo, hi;
+        if (!trans) {
+            lo = emu_bits16(row[t / 4] + 2 * (2 * (t % 4)));
+            hi = emu_bits16(row[t / 4] + 2 * (2 * (t % 4) + 1));
+        } else {
+            lo = emu_bits16(row[2 * (t % 4)] + 2 * (t / 4));
+            hi = emu_bits16(row[2 * (t % 4) + 1] + 2 * (t / 4));
+        }
+        r[i] = lo | ((uint32_t)hi << 16);
+    }
+    emu_next_collective();
+}
+inline void ldmatrix_x4(uint32_t r[4], const void *p) { emu_ldmatrix(r, p, false); }
+inline void ldmatrix_x4_trans(uint32_t r[4], const void *p) { emu_ldmatrix(r, p, true); }
+
+inline float emu_to_float(uint16_t b, bool bf16) {
+    if (bf16) {
+        uint32_t u = (uint32_t)b << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    __half_raw raw;
+    raw.x = b;
+    return __half2float(__half(raw));
+}
+
+inline void emu_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1, bool bf16) {
+    uint64_t *slot = emu_post_slot();
+    for (int i = 0; i < 4; i++) slot[i] = a[i];
+    slot[4] = b0;
+    slot[5] = b1;
+    emu_barrier();
+    float A[16][16], B[16][8];
+    for (int l = 0; l < 32; l++) {
+        const uint64_t *s = emu_peer_slot(l);
+        int g = l / 4, t = l % 4;
+        for (int j = 0; j < 2; j++) {
+            A[g][2 * t + j] = emu_to_float((uint16_t)(s[0] >> (16 * j)), bf16);
+            A[g + 8][2 * t + j] = emu_to_float((uint16_t)(s[1] >> (16 * j)), bf16);
+            A[g][2 * t + 8 + j] = emu_to_float((uint16_t)(s[2] >> (16 * j)), bf16);
+            A[g + 8][2 * t + 8 + j] = emu_to_float((uint16_t)(s[3] >> (16 * j)), bf16);
+            B[2 * t + j][g] = emu_to_float((uint16_t)(s[4] >> (16 * j)), bf16);
+            B[2 * t + 8 + j][g] = emu_to_float((uint16_t)(s[5] >> (16 * j)), bf16);
+        }
+    }
+    int g = emu_lane() / 4, t = emu_lane() % 4;
+    for (int e = 0; e < 4; e++) {
+        int row = g + (e / 2) * 8, col = 2 * t + e % 2;
+        float acc = c[e];
+        for (int k = 0; k < 16; k++) acc += A[row][k] * B[k][col];
+        c[e] = acc;
+    }
+    emu_next_collective();
+}
+
+template <typename T> struct mma_op;
+template <> struct mma_op<__half> {
+    static void run(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) { emu_mma(c, a, b0, b1, false); }
+    static uint32_t pack(float lo, float hi) {
+        __half2 h = __floats2half2_rn(lo, hi);
+        uint32_t u;
+        memcpy(&u, &h, 4);
+        return u;
+    }
+};
+template <> struct mma_op<__nv_bfloat16> {
+    static void run(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) { emu_mma(c, a, b0, b1, true); }
+    static uint32_t pack(float lo, float hi) {
+        __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+        uint32_t u;
+        memcpy(&u, &h, 4);
+        return u;
+    }
+};

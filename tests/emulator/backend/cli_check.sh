@@ -1,0 +1,21 @@
+# Whole CLI runs on the emulated device against --device cpu, same options: GPT-2 and BERT fixtures, layer/head
+# subsets (captured heads out of the slot order), fp16/bf16 probability buffers, bf16 products (looser bound).
+HERE=$(cd "$(dirname "$0")" && pwd); R=${R:-$(cd "$HERE/../../.." && pwd)}
+EMU=${EMU:-$R/build/emulator-backend}; D=$R/tests/data; O=$EMU/cli; export LD_LIBRARY_PATH=$EMU/lib
+rm -rf $O; mkdir -p $O; rc=0; n=0
+P="Hello world, attention is all you need."
+check() { # model, tol, options...
+  m=$1 tol=$2; shift 2; n=$((n+1)); r=
+  $EMU/attnviz run --model $D/$m --prompt "$P" --out $O/$n-cpu --device cpu --png none $(echo "$@" | sed 's/--dtype [a-z0-9]*//; s/--attn-dtype [a-z0-9]*//') > $O/$n.log 2>&1 &&
+  $EMU/attnviz run --model $D/$m --prompt "$P" --out $O/$n-cuda --device cuda --png none "$@" >> $O/$n.log 2>&1 &&
+  r=$(/usr/bin/python3 $HERE/compare_runs.py $O/$n-cpu $O/$n-cuda $tol | tail -1) || { rc=1; r="FAIL $r $(tail -2 $O/$n.log)"; }
+  echo "$m $*: $r"
+}
+for m in gpt2-tiny gpt2-tiny-bf16 gpt2-tiny-sharded bert-tiny bert-tiny-legacy; do
+  check $m 1e-5
+  check $m 1e-5 --layers 1 --heads 2,0
+  check $m 1e-3 --attn-dtype fp16 --heads 2
+  check $m 8e-3 --attn-dtype bf16
+  check $m 5e-2 --dtype bf16
+done
+exit $rc
