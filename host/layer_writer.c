@@ -189,14 +189,19 @@ static av_status render_heads(layer_writer *w, int layer, const map_family *f, i
     return AV_SUCCESS;
 }
 
-static av_status render_mean(layer_writer *w, int layer, const map_family *f, int n_slots) {
-    reduce_head_mean_max(w->mean, NULL, f->maps, n_slots, (size_t)f->rows * f->cols);
+// Draws w->mean, the mean of F's maps already computed there.
+static av_status draw_mean(layer_writer *w, int layer, const map_family *f, int n_slots) {
     char rel[96], title[256];
     snprintf(rel, sizeof rel, "heatmaps/layer_%02d_mean%s.png", layer, f->suffix);
     snprintf(title, sizeof title, "%s  layer %d  mean of %d head%s%s", w->model->name, layer, n_slots,
              n_slots == 1 ? "" : "s", f->what);
     AV_TRY(render_map(w, rel, f, w->mean, title));
     return add_file(w, rel);
+}
+
+static av_status render_mean(layer_writer *w, int layer, const map_family *f, int n_slots) {
+    reduce_head_mean_max(w->mean, NULL, f->maps, n_slots, (size_t)f->rows * f->cols);
+    return draw_mean(w, layer, f, n_slots);
 }
 
 static av_status render_family(layer_writer *w, int layer, const map_family *f, int n_slots) {
@@ -211,7 +216,13 @@ static void layer_npy_name(char *rel, size_t size, int layer, const char *suffix
 
 static const char *const *token_labels(const layer_writer *w) { return (const char *const *)w->tokens->display; }
 
-static av_status write_full(layer_writer *w, int layer, const float *probs, int NS, int T) {
+static map_family full_family(const layer_writer *w, const float *probs, int T) {
+    return (map_family){.maps = probs, .rows = T, .cols = T, .row_labels = token_labels(w),
+                        .col_labels = token_labels(w), .mask_upper = w->causal, .suffix = "", .what = ""};
+}
+
+// MEAN_READY: w->mean already holds the head mean of PROBS (headmean computed it), so it is drawn, not recomputed.
+static av_status write_full(layer_writer *w, int layer, const float *probs, int NS, int T, bool mean_ready) {
     char rel[96];
     layer_npy_name(rel, sizeof rel, layer, "");
     if (w->kinds.packed) {
@@ -222,9 +233,10 @@ static av_status write_full(layer_writer *w, int layer, const float *probs, int 
         int64_t shape[3] = {NS, T, T};
         AV_TRY(write_npy(w, rel, probs, 3, shape));
     }
-    map_family f = {.maps = probs, .rows = T, .cols = T, .row_labels = token_labels(w), .col_labels = token_labels(w),
-                    .mask_upper = w->causal, .suffix = "", .what = ""};
-    return render_family(w, layer, &f, NS);
+    map_family f = full_family(w, probs, T);
+    if (!mean_ready) return render_family(w, layer, &f, NS);
+    if (w->png == PNG_ALL) AV_TRY(render_heads(w, layer, &f, NS));
+    return w->png == PNG_NONE ? AV_SUCCESS : draw_mean(w, layer, &f, NS);
 }
 
 static av_status write_rows(layer_writer *w, int layer, const float *probs, int NS, int T) {
@@ -274,6 +286,7 @@ static av_status write_pool(layer_writer *w, int layer, const float *probs, int 
     return render_family(w, layer, &f, NS);
 }
 
+// Leaves the head mean in w->mean for write_full's mean map.
 static av_status write_head_mean_max(layer_writer *w, int layer, const float *probs, int NS, int T) {
     reduce_head_mean_max(w->mean, w->scratch, probs, NS, (size_t)T * T);
     char rel[96];
@@ -281,20 +294,22 @@ static av_status write_head_mean_max(layer_writer *w, int layer, const float *pr
     layer_npy_name(rel, sizeof rel, layer, "_headmean");
     AV_TRY(write_npy(w, rel, w->mean, 2, shape));
     layer_npy_name(rel, sizeof rel, layer, "_headmax");
-    AV_TRY(write_npy(w, rel, w->scratch, 2, shape));
-    if (w->kinds.full || w->png == PNG_NONE) return AV_SUCCESS; // full already drew the mean map
-    map_family f = {.maps = probs, .rows = T, .cols = T, .row_labels = token_labels(w), .col_labels = token_labels(w),
-                    .mask_upper = w->causal, .suffix = "", .what = ""};
-    return render_mean(w, layer, &f, NS);
+    return write_npy(w, rel, w->scratch, 2, shape);
 }
 
 av_status layer_writer_write(void *user, int layer, const float *probs, int n_slots, int T) {
     layer_writer *w = user;
-    if (w->kinds.full) AV_TRY(write_full(w, layer, probs, n_slots, T));
+    // The head mean first: full P's mean map reuses it before the other kinds use w->mean for their own means.
+    if (w->kinds.headmean) AV_TRY(write_head_mean_max(w, layer, probs, n_slots, T));
+    if (w->kinds.full) {
+        AV_TRY(write_full(w, layer, probs, n_slots, T, w->kinds.headmean));
+    } else if (w->kinds.headmean && w->png != PNG_NONE) {
+        map_family f = full_family(w, probs, T);
+        AV_TRY(draw_mean(w, layer, &f, n_slots));
+    }
     if (w->kinds.rows) AV_TRY(write_rows(w, layer, probs, n_slots, T));
     if (w->kinds.colsum) AV_TRY(write_column_sums(w, layer, probs, n_slots, T));
     if (w->kinds.pool) AV_TRY(write_pool(w, layer, probs, n_slots, T));
-    if (w->kinds.headmean) AV_TRY(write_head_mean_max(w, layer, probs, n_slots, T));
     return AV_SUCCESS;
 }
 
