@@ -89,12 +89,17 @@ static void attention_block(float *out, float *rows, const float *qkv, int T, in
                 out + (size_t)r0 * C + h * HS, C);
 }
 
+// scratch (threads, block, T): each thread's S/P rows for heads that are not captured.
+static size_t attention_scratch_floats(int T) {
+    int block = T < ATTENTION_BLOCK ? T : ATTENTION_BLOCK;
+    return (size_t)omp_get_max_threads() * (size_t)block * (size_t)T;
+}
+
 av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, int C, int NH, bool causal,
                            const int *head_slot) {
     int block = T < ATTENTION_BLOCK ? T : ATTENTION_BLOCK;
     int n_blocks = (T + block - 1) / block;
-    // scratch (threads, block, T): each thread's S/P rows for heads that are not captured.
-    float *scratch = av_malloc((size_t)omp_get_max_threads() * block * T * sizeof(float), "attention scratch");
+    float *scratch = av_malloc(attention_scratch_floats(T) * sizeof(float), "attention scratch");
     if (!scratch) return AV_ERROR_OUT_OF_MEMORY;
     // (head, row block) jobs in parallel, each one serial inside: small sgemms and softmax rows no longer switch
     // between thread pools. Causal blocks differ in cost, hence dynamic.
@@ -221,10 +226,10 @@ av_status host_memory_available(size_t *bytes) {
 
 static av_status cpu_memory_available(av_backend *be, size_t *bytes) { return host_memory_available(bytes); }
 
-// Parameters stay where the loader put them; attention needs one block of score rows.
+// Parameters stay where the loader put them; attention needs one block of score rows per thread (as it allocates).
 static size_t cpu_extra_bytes(av_backend *be, int T, int C, int NH, int inner, size_t param_bytes,
                               size_t matrix_bytes) {
-    return (size_t)ATTENTION_BLOCK * (size_t)T * sizeof(float);
+    return attention_scratch_floats(T) * sizeof(float);
 }
 
 // Host memory already: the sink reads the buffer in place.
