@@ -131,6 +131,15 @@ use_carried_deps() {
     rm -rf "$root" && mkdir -p "$root"
     for f in "$deps"/debs/*.deb; do dpkg-deb -x "$f" "$root" || return 1; done
     local lib=$root/usr/lib/x86_64-linux-gnu
+    # Debian 12 merges /lib into /usr/lib, and zlib1g-dev's libz.so points at the absolute /lib/.../libz.so.1.2.13,
+    # which the device image (another zlib) lacks: ld then falls back to the non-PIC libz.a. Merge and relink inside.
+    if [ -d "$root/lib/x86_64-linux-gnu" ]; then
+        cp -a "$root/lib/x86_64-linux-gnu/." "$lib/" && rm -rf "$root/lib"
+    fi
+    local link
+    while IFS= read -r link; do
+        ln -sf "$(basename "$(readlink "$link")")" "$link"
+    done < <(find "$lib" -maxdepth 1 -type l -lname '/*')
     # What Debian's postinst scripts would have made: the alternatives link of OpenBLAS.
     ln -sf openblas-pthread/libopenblas.so.0 "$lib/libopenblas.so.0"
     # Criterion's private requirements matter only to static links; their .pc files are not carried.
