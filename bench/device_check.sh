@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The one prepared check for a lent GPU (H100 or H200; 15 minutes of device time in all, so this stays under 8):
 #   1. builds attnviz for sm_90 (Release) and runs the whole ctest suite, the GPU tests included;
-#   2. compute-sanitizer memcheck on small `attnviz run --device cuda` runs (tests/data/gpt2-tiny);
+#   2. compute-sanitizer memcheck on small `attnviz run --device cuda` runs (tests/data/gpt2-tiny), racecheck on the
+#      small attention kernel tests;
 #   3. the end-to-end benchmark: GPT-2-small shape (random weights, weights/gen_gpt2_small.py), 1024 tokens, every
 #      layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention with
 #      output_attentions=True on the same GPU, and max |dP| between the two;
-#   4. bench/gpu_kernels.sh and bench/gpu_e2e.py when they exist;
+#   4. bench/gpu_kernels.sh and bench/gpu_e2e.py when they exist, and Nsight Compute on one launch of each attention
+#      kernel (ncu, when installed; its report is in logs.tar.gz);
 # and prints a short table LAST. $OUT (./device-out when OUT is unset) receives at most 8 files, as the run tool
 # brings back no more: summary.txt (the table), ctest.log, memcheck.log, the two GPU suites' verbose logs, gpu_e2e.log,
 # logs.tar.gz (every step's log), and gpu_kernels.sh's gpu_kernels.jsonl.
@@ -224,6 +226,32 @@ memcheck() {
     return "$rc"
 }
 
+# Shared-memory races (and barrier misuse) in the attention kernels: the small GPU tests of the flash forward and the
+# probability kernel, every block checked.
+racecheck() {
+    local t rc=0
+    for t in forward_gqa_batched_both_dtypes head_mean_and_max_gqa rows_colsums_pooled_ragged; do
+        compute-sanitizer --tool racecheck --error-exitcode 99 "$build/tests/test_cuda_attention" --jobs 1 \
+            --filter "cuda_attention/$t" || rc=$?
+    done
+    return "$rc"
+}
+
+# Nsight Compute on one launch of each attention kernel at the Llama-3-8B shape, n = 8192 (bench --quick runs GPT-2
+# then Llama at that n; per model 49 forward launches and 69 of the probability kernel, the last 23 of those the
+# fp16 packed dump): where the time goes, for the next round of tuning. Reports in ncu_profile.log.
+ncu_profile() {
+    local bin=$work/bench_attention rc=0
+    [ -x "$bin" ] || { echo "ncu_profile: $bin missing (gpu_kernels did not build it)"; return 1; }
+    local sections=(--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats
+        --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis)
+    ncu --kernel-name regex:attention_fwd_kernel --launch-skip 54 --launch-count 1 "${sections[@]}" "$bin" --quick ||
+        rc=$?
+    ncu --kernel-name regex:attention_probs_kernel --launch-skip 130 --launch-count 1 "${sections[@]}" "$bin" \
+        --quick || rc=$?
+    return "$rc"
+}
+
 # --- end-to-end benchmark -------------------------------------------------------------------------------------------
 
 checkpoint=$work/gpt2-small-random
@@ -296,7 +324,7 @@ json_field() { python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).r
 
 # --- the run --------------------------------------------------------------------------------------------------------
 
-export -f say configure_and_build memcheck write_prompt prepare_benchmark bench_ours bench_hf compare_probs
+export -f say configure_and_build memcheck racecheck ncu_profile write_prompt prepare_benchmark bench_ours bench_hf compare_probs
 export checkpoint prompt
 rm -rf "$logs" && mkdir -p "$logs" "$OUT"
 # What an earlier run left in $OUT must not pass for this run's (the device tool empties it; a local run may not).
@@ -359,6 +387,12 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
     record memcheck "$(step_status $rc)" "$STEP_SECONDS" \
         "$(grep -ohE 'ERROR SUMMARY: [0-9]+ errors?' "$logs/memcheck.log" 2>/dev/null | paste -sd';' -)"
 
+    step_in_budget racecheck 90 racecheck
+    rc=$?
+    record racecheck "$(step_status $rc)" "$STEP_SECONDS" \
+        "$(grep -ohE 'RACECHECK SUMMARY: [0-9]+ hazards?[^,]*' "$logs/racecheck.log" 2>/dev/null | sort | uniq -c |
+            sed 's/^ *//' | paste -sd';' -)"
+
     step_in_budget bench_prepare 120 prepare_benchmark
     prepared=$?
     record bench_prepare "$(step_status $prepared)" "$STEP_SECONDS" "GPT-2-small random, $tokens tokens"
@@ -366,6 +400,11 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
         step_in_budget gpu_kernels 150 bash "$repo/bench/gpu_kernels.sh"
         rc=$?
         record gpu_kernels "$(step_status $rc)" "$STEP_SECONDS" "$(tail -1 "$logs/gpu_kernels.log" 2>/dev/null)"
+        if command -v ncu >/dev/null; then
+            step_in_budget ncu_profile 90 ncu_profile
+            rc=$?
+            record ncu_profile "$(step_status $rc)" "$STEP_SECONDS" "in logs.tar.gz: logs/ncu_profile.log"
+        fi
     fi
     if [ $prepared -eq 0 ] && [ -f "$repo/bench/gpu_e2e.py" ]; then
         # The fuller end-to-end benchmark (more runs, bf16 HF, memory, floors) replaces the quick one below.

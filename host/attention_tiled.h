@@ -1,7 +1,8 @@
 // Tiled CPU mirrors of kernels/attention_fwd.cu and kernels/attention_probs.cu, and plain references.
 //
 // A mirror walks the same AV_ATTENTION_TILE_M x AV_ATTENTION_TILE_N tiles in the same order as its kernel and
-// reduces in the same order, so that a kernel is a transliteration checked against its mirror on the GPU, and the
+// reduces in the same order (the forward kernel takes two query tiles per block, which changes no row's key tiles,
+// their order or the arithmetic), so that a kernel is a transliteration checked against its mirror on the GPU, and the
 // mirror is checked here against the plain (untiled, double precision) reference. Host memory, batch-contiguous:
 // q (B, NH, T, D), k and v (B, NKV, T, D), o (B, NH, T, D), lse (B, NH, T). The request's output pointers are host
 // pointers with the shapes documented in include/attnviz_kernels.h.

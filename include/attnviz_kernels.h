@@ -30,7 +30,8 @@ typedef struct CUstream_st *cudaStream_t;
 
 typedef enum av_dtype { AV_DTYPE_FP32, AV_DTYPE_FP16, AV_DTYPE_BF16 } av_dtype;
 
-// Query and key tiles of both kernels (the tiled CPU mirrors use the same).
+// Query and key tiles of the probability kernel and of the tiled CPU mirrors. The forward's query tile is two of
+// these (each warp owns 32 rows); every row still sees the same key tiles in the same order.
 #define AV_ATTENTION_TILE_M 64
 #define AV_ATTENTION_TILE_N 64
 

@@ -1,21 +1,154 @@
 // attention_fwd: O = softmax(Q K^T * scale) V and LSE, one block of 4 warps per (query tile, head, batch).
 //
-// Transliteration of forward_query_tile in host/attention_tiled.c: the same 64 x 64 tiles, key tiles in ascending
-// order up to the diagonal tile when causal, online softmax in the log2 domain with fp32 statistics, P rounded to
-// the input dtype as the A operand of P V. Each warp owns 16 query rows; S and O live in mma.m16n8k16 fragments.
-// K and V stream through shared memory with cp.async: V of tile kt loads while S = Q K^T runs, K of tile kt + 1
-// while the softmax and P V run.
+// Transliteration of forward_query_tile in host/attention_tiled.c: every query row sees the same 64-key tiles in
+// the same ascending order (up to the tile holding its diagonal when causal), online softmax in the log2 domain
+// with fp32 statistics, P rounded to the input dtype as the A operand of P V. The kernel's query tile is two of the
+// mirror's: each warp owns 32 rows as two 16-row mma blocks, so every K and V fragment read from shared memory
+// feeds two products (with one block per warp, shared memory bandwidth capped the tensor cores near half rate).
+// Only tiles on the causal diagonal or past the end of the sequence pay for masking. K and V stream through shared
+// memory with cp.async: V of tile kt loads while S = Q K^T and the softmax run, K of tile kt + 1 while P V runs. At
+// D = 128 the accumulators leave no registers for Q's fragments, which are re-read from shared memory every tile.
 #include "attention_fwd.cuh"
 #include "attention_tiles.cuh"
 
 namespace avk {
 
+constexpr int ROW_BLOCKS = 2;                       // 16-row mma blocks per warp
+constexpr int FWD_TILE_M = WARPS * 16 * ROW_BLOCKS; // query rows per block
+constexpr int WARP_ROWS = 16 * ROW_BLOCKS;
+
+// Q fragments of one k-step (16 columns from 16 ks) of the 16 rows at q_rows.
+template <typename T, int D>
+__device__ __forceinline__ void load_query_kstep(uint32_t a[4], const T *q_rows, int ks, int lane) {
+    ldmatrix_x4(a, q_rows + (lane % 16) * (D + ROW_PAD) + ks * 16 + (lane / 16) * 8);
+}
+
+// s[mb] (16 x TILE_N of row block mb of this warp) = Q K^T in fp32, k-steps over D ascending. q_warp: this warp's
+// rows in shared memory; qa: their fragments when Q_IN_REGISTERS.
+template <typename T, int D, bool Q_IN_REGISTERS>
+__device__ __forceinline__ void score_row_blocks(float s[ROW_BLOCKS][TILE_N / 8][4],
+                                                 const uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4],
+                                                 const T *q_warp, const T *k_tile, int lane) {
+#pragma unroll
+    for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+        for (int nb = 0; nb < TILE_N / 8; nb++) s[mb][nb][0] = s[mb][nb][1] = s[mb][nb][2] = s[mb][nb][3] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ks++) {
+        uint32_t a[ROW_BLOCKS][4];
+#pragma unroll
+        for (int mb = 0; mb < ROW_BLOCKS; mb++) {
+            if constexpr (Q_IN_REGISTERS) {
+                for (int x = 0; x < 4; x++) a[mb][x] = qa[mb][ks][x];
+            } else {
+                load_query_kstep<T, D>(a[mb], q_warp + mb * 16 * (D + ROW_PAD), ks, lane);
+            }
+        }
+#pragma unroll
+        for (int nb = 0; nb < TILE_N / 8; nb += 2) {
+            uint32_t b[4]; // b0, b1 of key block nb, then of nb + 1
+            int key = nb * 8 + (lane / 16) * 8 + lane % 8;
+            ldmatrix_x4(b, k_tile + key * (D + ROW_PAD) + ks * 16 + ((lane / 8) % 2) * 8);
+#pragma unroll
+            for (int mb = 0; mb < ROW_BLOCKS; mb++) {
+                mma_op<T>::run(s[mb][nb], a[mb], b[0], b[1]);
+                mma_op<T>::run(s[mb][nb + 1], a[mb], b[2], b[3]);
+            }
+        }
+    }
+}
+
+// One key tile of the online softmax for one row block (fragment rows g and g + 8 at row0 + g, row0 + g + 8):
+// scales s into the log2 domain (masking when MASKED), raises the running maxima m, turns s into exp2(s - m),
+// and rescales the row sums l (this thread's share) and the accumulator.
+template <int D, bool CAUSAL, bool MASKED>
+__device__ __forceinline__ void softmax_step(float s[TILE_N / 8][4], float m[2], float l[2], float acc[D / 8][4],
+                                             float scale_log2, int row0, int c0, int T, int lane) {
+    float m_new[2] = {m[0], m[1]};
+#pragma unroll
+    for (int nb = 0; nb < TILE_N / 8; nb++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float x = __fmul_rn(s[nb][e], scale_log2);
+            if (MASKED) {
+                int row = row0 + lane / 4 + (e / 2) * 8, key = c0 + fragment_col(lane, nb, e);
+                if (key >= T || (CAUSAL && key > row)) x = -INFINITY;
+            }
+            s[nb][e] = x;
+            m_new[e / 2] = fmaxf(m_new[e / 2], x);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        m_new[i] = fmaxf(m_new[i], __shfl_xor_sync(0xffffffffu, m_new[i], 1));
+        m_new[i] = fmaxf(m_new[i], __shfl_xor_sync(0xffffffffu, m_new[i], 2));
+    }
+    // m_new is finite: key 0 of tile 0 is visible to every row, padding rows included.
+    float alpha[2] = {exp2_ftz(m[0] - m_new[0]), exp2_ftz(m[1] - m_new[1])};
+    float row_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int nb = 0; nb < TILE_N / 8; nb++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            s[nb][e] = exp2_ftz(s[nb][e] - m_new[e / 2]);
+            row_sum[e / 2] += s[nb][e];
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        l[i] = l[i] * alpha[i] + row_sum[i];
+        m[i] = m_new[i];
+    }
+#pragma unroll
+    for (int dn = 0; dn < D / 8; dn++) {
+        acc[dn][0] *= alpha[0];
+        acc[dn][1] *= alpha[0];
+        acc[dn][2] *= alpha[1];
+        acc[dn][3] *= alpha[1];
+    }
+}
+
+// P of one row block as the A fragments of P V, rounded to T: the C fragments of key blocks 2 kk and 2 kk + 1 are
+// the A fragment of 16-key step kk. Packing right after the softmax halves the registers P holds.
+template <typename T>
+__device__ __forceinline__ void pack_probs(uint32_t pa[TILE_N / 16][4], const float s[TILE_N / 8][4]) {
+#pragma unroll
+    for (int kk = 0; kk < TILE_N / 16; kk++) {
+        pa[kk][0] = mma_op<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+        pa[kk][1] = mma_op<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+        pa[kk][2] = mma_op<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        pa[kk][3] = mma_op<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    }
+}
+
+// acc[mb] += P[mb] V, 16 keys a step; each V fragment serves both row blocks.
+template <typename T, int D>
+__device__ __forceinline__ void accumulate_pv(float acc[ROW_BLOCKS][D / 8][4],
+                                              const uint32_t pa[ROW_BLOCKS][TILE_N / 16][4], const T *v_tile,
+                                              int lane) {
+#pragma unroll
+    for (int kk = 0; kk < TILE_N / 16; kk++) {
+#pragma unroll
+        for (int dn = 0; dn < D / 8; dn += 2) {
+            uint32_t bv[4]; // b0, b1 of output columns 8 dn.., then of 8 (dn + 1)..
+            int key = kk * 16 + ((lane / 8) % 2) * 8 + lane % 8;
+            ldmatrix_x4_trans(bv, v_tile + key * (D + ROW_PAD) + (dn + lane / 16) * 8);
+#pragma unroll
+            for (int mb = 0; mb < ROW_BLOCKS; mb++) {
+                mma_op<T>::run(acc[mb][dn], pa[mb][kk], bv[0], bv[1]);
+                mma_op<T>::run(acc[mb][dn + 1], pa[mb][kk], bv[2], bv[3]);
+            }
+        }
+    }
+}
+
 template <typename T, int D, bool CAUSAL>
-__global__ void __launch_bounds__(THREADS) attention_fwd_kernel(const attention_fwd_params p) {
+__global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attention_fwd_params p) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    T *qs = reinterpret_cast<T *>(smem_raw); // (TILE_M, D + ROW_PAD)
-    T *ks = qs + TILE_M * (D + ROW_PAD);      // (TILE_N, D + ROW_PAD)
+    T *qs = reinterpret_cast<T *>(smem_raw);  // (FWD_TILE_M, D + ROW_PAD)
+    T *ks = qs + FWD_TILE_M * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD)
     T *vs = ks + TILE_N * (D + ROW_PAD);      // (TILE_N, D + ROW_PAD)
+    constexpr bool Q_IN_REGISTERS = D == 64;
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int n_query_tiles = gridDim.x;
@@ -23,130 +156,99 @@ __global__ void __launch_bounds__(THREADS) attention_fwd_kernel(const attention_
     const int qt = CAUSAL ? n_query_tiles - 1 - blockIdx.x : blockIdx.x;
     const int h = blockIdx.y, b = blockIdx.z;
     const int kvh = h / (p.n_heads / p.n_kv_heads);
-    const int T_len = p.seq_len, r0 = qt * TILE_M;
+    const int T_len = p.seq_len, r0 = qt * FWD_TILE_M, warp_row0 = r0 + warp * WARP_ROWS;
 
     const T *q = static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head;
     const T *k = static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head;
     const T *v = static_cast<const T *>(p.v) + b * p.v_batch + kvh * p.v_head;
+    const T *q_warp = qs + warp * WARP_ROWS * (D + ROW_PAD);
 
-    const int kt_end = CAUSAL ? qt + 1 : (T_len + TILE_N - 1) / TILE_N;
-    load_tile_async<T, D>(qs, q, p.q_row, r0, T_len);
-    load_tile_async<T, D>(ks, k, p.k_row, 0, T_len);
+    const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
+    const int kt_end = CAUSAL ? min(n_key_tiles, (r0 + FWD_TILE_M + TILE_N - 1) / TILE_N) : n_key_tiles;
+    load_tile_async<T, D, FWD_TILE_M>(qs, q, p.q_row, r0, T_len);
+    load_tile_async<T, D, TILE_N>(ks, k, p.k_row, 0, T_len);
     cp_async_commit();
 
-    uint32_t qa[D / 16][4];
-    float acc[D / 8][4];
+    uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4];
+    float acc[ROW_BLOCKS][D / 8][4];
 #pragma unroll
-    for (int dn = 0; dn < D / 8; dn++) acc[dn][0] = acc[dn][1] = acc[dn][2] = acc[dn][3] = 0.0f;
-    float m[2] = {-INFINITY, -INFINITY}; // rows g and g + 8 of this warp, log2 domain
-    float l[2] = {0.0f, 0.0f};           // this thread's share of the row sums; the quad adds them at the end
+    for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+        for (int dn = 0; dn < D / 8; dn++) acc[mb][dn][0] = acc[mb][dn][1] = acc[mb][dn][2] = acc[mb][dn][3] = 0.0f;
+    float m[ROW_BLOCKS][2], l[ROW_BLOCKS][2]; // rows g and g + 8 of each block; l is this thread's share
+#pragma unroll
+    for (int mb = 0; mb < ROW_BLOCKS; mb++) m[mb][0] = m[mb][1] = -INFINITY, l[mb][0] = l[mb][1] = 0.0f;
 
     for (int kt = 0; kt < kt_end; kt++) {
+        const int c0 = kt * TILE_N;
         cp_async_wait<0>();
         __syncthreads(); // K of tile kt is in; every warp is done with V of tile kt - 1
-        if (kt == 0) load_query_fragments<T, D>(qa, qs, warp, lane);
-        load_tile_async<T, D>(vs, v, p.v_row, kt * TILE_N, T_len);
+        if constexpr (Q_IN_REGISTERS) {
+            if (kt == 0)
+#pragma unroll
+                for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+                    for (int ks = 0; ks < D / 16; ks++)
+                        load_query_kstep<T, D>(qa[mb][ks], q_warp + mb * 16 * (D + ROW_PAD), ks, lane);
+        }
+        load_tile_async<T, D, TILE_N>(vs, v, p.v_row, c0, T_len);
         cp_async_commit();
 
-        float s[TILE_N / 8][4];
-        score_fragments<T, D>(s, qa, ks, lane);
+        float s[ROW_BLOCKS][TILE_N / 8][4];
+        score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, ks, lane);
+        // Only the causal diagonal tiles and the last, ragged one mask; a tile entirely after a row's diagonal leaves
+        // that row's m, l and acc exactly as they were (all its P are 0, alpha is 1).
+        const bool masked = c0 + TILE_N > T_len || (CAUSAL && c0 + TILE_N - 1 > warp_row0);
+        uint32_t pa[ROW_BLOCKS][TILE_N / 16][4];
+#pragma unroll
+        for (int mb = 0; mb < ROW_BLOCKS; mb++) {
+            const int row0 = warp_row0 + mb * 16;
+            if (masked) softmax_step<D, CAUSAL, true>(s[mb], m[mb], l[mb], acc[mb], p.scale_log2, row0, c0, T_len, lane);
+            else softmax_step<D, CAUSAL, false>(s[mb], m[mb], l[mb], acc[mb], p.scale_log2, row0, c0, T_len, lane);
+            pack_probs<T>(pa[mb], s[mb]);
+        }
+        // K of tile kt + 1 is issued once P is packed: fewer registers live than right after S.
         __syncthreads(); // every warp is done with K of tile kt
         if (kt + 1 < kt_end) {
-            load_tile_async<T, D>(ks, k, p.k_row, (kt + 1) * TILE_N, T_len);
+            load_tile_async<T, D, TILE_N>(ks, k, p.k_row, c0 + TILE_N, T_len);
             cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
         }
-
-        // Scale into the log2 domain and mask; then the new row maxima across the quad that shares a row.
-        float m_new[2] = {m[0], m[1]};
-#pragma unroll
-        for (int nb = 0; nb < TILE_N / 8; nb++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int row = r0 + fragment_row(warp, lane, e), key = kt * TILE_N + fragment_col(lane, nb, e);
-                bool masked = key >= T_len || (CAUSAL && key > row);
-                s[nb][e] = masked ? -INFINITY : __fmul_rn(s[nb][e], p.scale_log2);
-                m_new[e / 2] = fmaxf(m_new[e / 2], s[nb][e]);
-            }
-        }
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            m_new[i] = fmaxf(m_new[i], __shfl_xor_sync(0xffffffffu, m_new[i], 1));
-            m_new[i] = fmaxf(m_new[i], __shfl_xor_sync(0xffffffffu, m_new[i], 2));
-        }
-        // m_new is finite: key 0 of tile 0 is visible to every row, padding rows included.
-        float alpha[2] = {exp2f(m[0] - m_new[0]), exp2f(m[1] - m_new[1])};
-        float row_sum[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int nb = 0; nb < TILE_N / 8; nb++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                s[nb][e] = exp2f(s[nb][e] - m_new[e / 2]);
-                row_sum[e / 2] += s[nb][e];
-            }
-        }
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            l[i] = l[i] * alpha[i] + row_sum[i];
-            m[i] = m_new[i];
-        }
-#pragma unroll
-        for (int dn = 0; dn < D / 8; dn++) {
-            acc[dn][0] *= alpha[0];
-            acc[dn][1] *= alpha[0];
-            acc[dn][2] *= alpha[1];
-            acc[dn][3] *= alpha[1];
-        }
-
-        if (kt + 1 < kt_end) cp_async_wait<1>();
-        else cp_async_wait<0>();
         __syncthreads(); // V of tile kt is in
-
-        // O += P V: the C fragments of two key blocks are the A fragment of one 16-key step.
-#pragma unroll
-        for (int kk = 0; kk < TILE_N / 16; kk++) {
-            uint32_t pa[4] = {mma_op<T>::pack(s[2 * kk][0], s[2 * kk][1]),
-                              mma_op<T>::pack(s[2 * kk][2], s[2 * kk][3]),
-                              mma_op<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                              mma_op<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-            for (int dn = 0; dn < D / 8; dn += 2) {
-                uint32_t bv[4]; // b0, b1 of output columns 8 dn.., then of 8 (dn + 1)..
-                int key = kk * 16 + ((lane / 8) % 2) * 8 + lane % 8;
-                ldmatrix_x4_trans(bv, vs + key * (D + ROW_PAD) + (dn + lane / 16) * 8);
-                mma_op<T>::run(acc[dn], pa, bv[0], bv[1]);
-                mma_op<T>::run(acc[dn + 1], pa, bv[2], bv[3]);
-            }
-        }
+        accumulate_pv<T, D>(acc, pa, vs, lane);
     }
 
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-    }
     T *o = static_cast<T *>(p.o) + b * p.o_batch + h * p.o_head;
     float *lse = p.lse + ((int64_t)b * p.n_heads + h) * T_len;
 #pragma unroll
-    for (int i = 0; i < 2; i++) {
-        int row = r0 + fragment_row(warp, lane, 2 * i);
-        if (row >= T_len) continue;
-        float inv_l = 1.0f / l[i];
+    for (int mb = 0; mb < ROW_BLOCKS; mb++) {
 #pragma unroll
-        for (int dn = 0; dn < D / 8; dn++) {
-            uint32_t packed = mma_op<T>::pack(acc[dn][2 * i] * inv_l, acc[dn][2 * i + 1] * inv_l);
-            *reinterpret_cast<uint32_t *>(o + row * p.o_row + dn * 8 + (lane % 4) * 2) = packed;
+        for (int i = 0; i < 2; i++) {
+            float row_l = l[mb][i];
+            row_l += __shfl_xor_sync(0xffffffffu, row_l, 1);
+            row_l += __shfl_xor_sync(0xffffffffu, row_l, 2);
+            int row = warp_row0 + mb * 16 + lane / 4 + i * 8;
+            if (row >= T_len) continue;
+            float inv_l = 1.0f / row_l;
+#pragma unroll
+            for (int dn = 0; dn < D / 8; dn++) {
+                uint32_t packed = mma_op<T>::pack(acc[mb][dn][2 * i] * inv_l, acc[mb][dn][2 * i + 1] * inv_l);
+                *reinterpret_cast<uint32_t *>(o + row * p.o_row + dn * 8 + (lane % 4) * 2) = packed;
+            }
+            if (lane % 4 == 0) lse[row] = (m[mb][i] + log2f(row_l)) * LN2;
         }
-        if (lane % 4 == 0) lse[row] = (m[i] + log2f(l[i])) * LN2;
     }
 }
 
 template <typename T, int D, bool CAUSAL>
 static cudaError_t launch(const attention_fwd_params *p, cudaStream_t stream) {
-    constexpr int SMEM = 3 * TILE_M * (D + ROW_PAD) * sizeof(T);
+    constexpr int SMEM = (FWD_TILE_M + 2 * TILE_N) * (D + ROW_PAD) * sizeof(T);
     cudaError_t err = cudaFuncSetAttribute(attention_fwd_kernel<T, D, CAUSAL>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
     if (err != cudaSuccess) return err;
-    dim3 grid((p->seq_len + TILE_M - 1) / TILE_M, p->n_heads, p->batch);
+    dim3 grid((p->seq_len + FWD_TILE_M - 1) / FWD_TILE_M, p->n_heads, p->batch);
     attention_fwd_kernel<T, D, CAUSAL><<<grid, THREADS, SMEM, stream>>>(*p);
     return cudaGetLastError();
 }

@@ -1,13 +1,17 @@
 // attention_probs: exact P = exp2(s * scale * log2 e - LSE * log2 e) tile by tile, and what is derived from it.
 //
 // Transliteration of av_attention_probs_tiled (host/attention_tiled.c), same tiles and loop order:
-//   attention_probs_kernel   one block per (query tile, head slot, batch): key tiles in ascending order, the P tile
-//                            staged in shared memory as fp32, then consumed: full map, selected rows, per-tile
-//                            column sums and pooled partials (written to the workspace, never atomically);
+//   attention_probs_kernel   one block per (query tile, head slot, batch): key tiles in ascending order, K double
+//                            buffered (tile kt + 1 loads while tile kt is used). Full maps and selected rows go from
+//                            the mma fragments straight to global memory, a fragment pair (keys 2t, 2t + 1) as one
+//                            store where it is aligned; column sums and pooling need whole columns, so for them the
+//                            tile is also staged in shared memory as fp32 and reduced into per-tile partials in the
+//                            workspace (never atomically);
 //   colsum_finish_kernel,    the fixed-order second passes over the per-tile partials;
 //   pool_finish_kernel
 //   head_reduce_kernel       one block per (query tile, head group, batch): key tiles outer, heads inner in
 //                            ascending order, mean and max accumulated in registers.
+// O is the element type of probs, rows, head_mean and head_max: float, __half or __nv_bfloat16.
 #include "attention_probs.cuh"
 #include "attention_tiles.cuh"
 
@@ -15,31 +19,75 @@ namespace avk {
 
 constexpr int PT_STRIDE = TILE_N + 4; // fp32 P tile row in shared memory; the pad spreads the fragment stores
 
-__device__ __forceinline__ int64_t map_index(int layout, int T, int i, int j) {
-    return layout == AV_PROBS_PACKED_CAUSAL ? (int64_t)i * (i + 1) / 2 + j : (int64_t)i * T + j;
+template <typename O> struct out_type;
+template <> struct out_type<float> {
+    using pair = float2;
+    __device__ __forceinline__ static float one(float x) { return x; }
+    __device__ __forceinline__ static pair two(float a, float b) { return make_float2(a, b); }
+};
+template <> struct out_type<__half> {
+    using pair = __half2;
+    __device__ __forceinline__ static __half one(float x) { return __float2half_rn(x); }
+    __device__ __forceinline__ static pair two(float a, float b) { return __floats2half2_rn(a, b); }
+};
+template <> struct out_type<__nv_bfloat16> {
+    using pair = __nv_bfloat162;
+    __device__ __forceinline__ static __nv_bfloat16 one(float x) { return __float2bfloat16_rn(x); }
+    __device__ __forceinline__ static pair two(float a, float b) { return __floats2bfloat162_rn(a, b); }
+};
+
+__device__ __forceinline__ int64_t map_entries(int layout, int T) {
+    return layout == AV_PROBS_PACKED_CAUSAL ? (int64_t)T * (T + 1) / 2 : (int64_t)T * T;
 }
 
-// Rows [r0, r0 + nr) x keys [c0, c0 + nc) of the staged tile (NULL: zeros) into one map; consecutive threads take
-// consecutive keys of a row.
-__device__ void write_map_tile(const float *pt, void *map, int dtype, int layout, int T, int r0, int nr, int c0,
-                               int nc) {
-    for (int x = threadIdx.x; x < nr * TILE_N; x += THREADS) {
-        int r = x / TILE_N, c = x % TILE_N;
-        int i = r0 + r, j = c0 + c;
-        if (c >= nc || (layout == AV_PROBS_PACKED_CAUSAL && j > i)) continue;
-        store_as(map, dtype, map_index(layout, T, i, j), pt ? pt[r * PT_STRIDE + c] : 0.0f);
+// Keys j and j + 1 of one row, dst at key j; the second only when SECOND. One store when dst is aligned for both
+// (packed rows start at i (i + 1) / 2, so half of them are not).
+template <typename O> __device__ __forceinline__ void store_pair(O *dst, float a, float b, bool second) {
+    using X = out_type<O>;
+    if (second && reinterpret_cast<uintptr_t>(dst) % sizeof(typename X::pair) == 0) {
+        *reinterpret_cast<typename X::pair *>(dst) = X::two(a, b);
+    } else {
+        dst[0] = X::one(a);
+        if (second) dst[1] = X::one(b);
     }
 }
 
-// The tile's rows that fall into [rows_begin, rows_end) into the rows output of one slot.
-__device__ void write_rows_tile(const attention_probs_params &p, const float *pt, void *rows, int r0, int nr, int c0,
-                                int nc) {
-    int first = max(r0, p.rows_begin) - r0, last = min(r0 + nr, p.rows_end) - r0;
-    for (int x = first * TILE_N + threadIdx.x; x < last * TILE_N; x += THREADS) {
-        int r = x / TILE_N, c = x % TILE_N;
-        if (c >= nc) continue;
-        int64_t index = (int64_t)(r0 + r - p.rows_begin) * p.seq_len + c0 + c;
-        store_as(rows, p.out_dtype, index, pt ? pt[r * PT_STRIDE + c] : 0.0f);
+// Fragment row HALF of this thread (0: row g, 1: row g + 8 of the warp's 16) into ROW, which holds keys 0 .. last.
+template <typename O>
+__device__ __forceinline__ void store_fragment_row(O *row, int last, const float s[TILE_N / 8][4], int half, int c0,
+                                                   int lane) {
+#pragma unroll
+    for (int nb = 0; nb < TILE_N / 8; nb++) {
+        int j = c0 + fragment_col(lane, nb, 0);
+        if (j <= last) store_pair(row + j, s[nb][2 * half], s[nb][2 * half + 1], j + 1 <= last);
+    }
+}
+
+// This warp's fragments of the tile at (r0, c0) into one map (T, T) or packed: keys past the sequence are not
+// stored, nor, packed, keys past the diagonal; square causal maps get the zeros the fragments hold there.
+template <typename O>
+__device__ __forceinline__ void store_map_fragments(O *map, int layout, int T, const float s[TILE_N / 8][4], int r0,
+                                                    int c0, int warp, int lane) {
+    const bool packed = layout == AV_PROBS_PACKED_CAUSAL;
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        int i = r0 + fragment_row(warp, lane, 2 * half);
+        if (i >= T) continue;
+        O *row = map + (packed ? (int64_t)i * (i + 1) / 2 : (int64_t)i * T);
+        store_fragment_row(row, packed ? i : T - 1, s, half, c0, lane);
+    }
+}
+
+// The fragments' rows that fall into [rows_begin, rows_end) into the rows output of one slot.
+template <typename O>
+__device__ __forceinline__ void store_rows_fragments(O *rows, const attention_probs_params &p,
+                                                     const float s[TILE_N / 8][4], int r0, int c0, int warp,
+                                                     int lane) {
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        int i = r0 + fragment_row(warp, lane, 2 * half);
+        if (i < p.rows_begin || i >= p.rows_end) continue;
+        store_fragment_row(rows + (int64_t)(i - p.rows_begin) * p.seq_len, p.seq_len - 1, s, half, c0, lane);
     }
 }
 
@@ -79,18 +127,30 @@ __device__ void pool_tile(const attention_probs_params &p, int pool, float *part
     }
 }
 
-// P of this warp's fragments: exp2(s * scale_log2 - lse2), 0 where masked or past the sequence.
+// P of this warp's fragments: exp2(s * scale_log2 - lse2). MASKED (tiles on the causal diagonal or past the end of
+// the sequence): 0 where masked or past the sequence; the other tiles skip that index arithmetic.
+template <bool MASKED>
 __device__ __forceinline__ void probs_fragments(float s[TILE_N / 8][4], const attention_probs_params &p,
                                                 const float lse2[2], int r0, int c0, int warp, int lane) {
 #pragma unroll
     for (int nb = 0; nb < TILE_N / 8; nb++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            int row = r0 + fragment_row(warp, lane, e), key = c0 + fragment_col(lane, nb, e);
-            bool masked = key >= p.seq_len || (p.causal && key > row);
-            s[nb][e] = masked ? 0.0f : exp2f(__fmul_rn(s[nb][e], p.scale_log2) - lse2[e / 2]);
+            float x = exp2_ftz(__fmul_rn(s[nb][e], p.scale_log2) - lse2[e / 2]);
+            if (MASKED) {
+                int row = r0 + fragment_row(warp, lane, e), key = c0 + fragment_col(lane, nb, e);
+                if (key >= p.seq_len || (p.causal && key > row)) x = 0.0f;
+            }
+            s[nb][e] = x;
         }
     }
+}
+
+__device__ __forceinline__ void exact_probs(float s[TILE_N / 8][4], const attention_probs_params &p,
+                                            const float lse2[2], int r0, int c0, int warp, int lane) {
+    bool masked = c0 + TILE_N > p.seq_len || (p.causal && c0 + TILE_N - 1 > r0);
+    if (masked) probs_fragments<true>(s, p, lse2, r0, c0, warp, lane);
+    else probs_fragments<false>(s, p, lse2, r0, c0, warp, lane);
 }
 
 __device__ __forceinline__ void stage_fragments(float *pt, const float s[TILE_N / 8][4], int warp, int lane) {
@@ -107,17 +167,26 @@ __device__ __forceinline__ void row_lse2(float lse2[2], const float *lse, int r0
     }
 }
 
-template <typename T, int D>
-__global__ void __launch_bounds__(THREADS) attention_probs_kernel(const attention_probs_params p) {
+// Shared memory of attention_probs_kernel: Q, two K tiles, and when STAGED the fp32 P tile and pooling row bins.
+template <typename T, int D> constexpr int probs_smem_bytes(bool staged) {
+    return (TILE_M + 2 * TILE_N) * (D + ROW_PAD) * (int)sizeof(T) +
+           (staged ? TILE_M * PT_STRIDE * (int)sizeof(float) + TILE_M * (TILE_N + 1) * (int)sizeof(float) : 0);
+}
+
+template <typename T, int D, typename O>
+__global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const attention_probs_params p) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    T *qs = reinterpret_cast<T *>(smem_raw);                         // (TILE_M, D + ROW_PAD)
-    T *ks = qs + TILE_M * (D + ROW_PAD);                              // (TILE_N, D + ROW_PAD)
-    float *pt = reinterpret_cast<float *>(ks + TILE_N * (D + ROW_PAD)); // (TILE_M, PT_STRIDE)
-    float *row_bins = pt + TILE_M * PT_STRIDE;                        // (TILE_M, TILE_N + 1)
+    T *qs = reinterpret_cast<T *>(smem_raw);                                // (TILE_M, D + ROW_PAD)
+    T *ks = qs + TILE_M * (D + ROW_PAD);                                     // 2 x (TILE_N, D + ROW_PAD)
+    float *pt = reinterpret_cast<float *>(ks + 2 * TILE_N * (D + ROW_PAD)); // (TILE_M, PT_STRIDE) when staged
+    float *row_bins = pt + TILE_M * PT_STRIDE;                               // (TILE_M, TILE_N + 1) when staged
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int qt = blockIdx.x + (p.rows && !p.probs && !p.col_partial && !p.pool_partial
-                                     ? p.rows_begin / TILE_M : 0);
+    // A request for rows alone runs only the query tiles that hold them. Causal tiles near the end of the sequence
+    // have the most key tiles: start them first.
+    const bool rows_only = p.rows && !p.probs && !p.col_partial && !p.pool_partial;
+    const int qt = (rows_only ? p.rows_begin / TILE_M : 0) +
+                   (p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x);
     const int slot = blockIdx.y, b = blockIdx.z, h = p.head_begin + slot;
     const int kvh = h / (p.n_heads / p.n_kv_heads);
     const int T_len = p.seq_len, r0 = qt * TILE_M, nr = min(TILE_M, T_len - r0);
@@ -125,16 +194,12 @@ __global__ void __launch_bounds__(THREADS) attention_probs_kernel(const attentio
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
     const int pool = min(p.pool, T_len);
+    const bool staged = p.col_partial || p.pool_partial;
 
     const T *q = static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head;
     const T *k = static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head;
-    const int64_t out_size = p.out_dtype == AV_DTYPE_FP32 ? 4 : 2;
-    const int64_t map_entries = p.layout == AV_PROBS_PACKED_CAUSAL ? (int64_t)T_len * (T_len + 1) / 2
-                                                                   : (int64_t)T_len * T_len;
-    char *probs = p.probs ? static_cast<char *>(p.probs) + slot_index * map_entries * out_size : nullptr;
-    char *rows = p.rows ? static_cast<char *>(p.rows) +
-                              slot_index * (p.rows_end - p.rows_begin) * T_len * out_size
-                        : nullptr;
+    O *probs = p.probs ? static_cast<O *>(p.probs) + slot_index * map_entries(p.layout, T_len) : nullptr;
+    O *rows = p.rows ? static_cast<O *>(p.rows) + slot_index * (p.rows_end - p.rows_begin) * T_len : nullptr;
     float *col_partial = p.col_partial ? p.col_partial + (slot_index * p.n_query_tiles + qt) * T_len : nullptr;
     float *pool_partial = p.pool_partial ? p.pool_partial + (slot_index * p.n_query_tiles + qt) *
                                                                 (int64_t)p.max_local_bins * p.n_bins
@@ -149,28 +214,30 @@ __global__ void __launch_bounds__(THREADS) attention_probs_kernel(const attentio
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N, nc = min(TILE_N, T_len - c0);
         cp_async_wait<0>();
-        __syncthreads(); // K of tile kt is in; the previous tile's consumers are done with pt and row_bins
-        if (kt == 0) load_query_fragments<T, D>(qa, qs, warp, lane);
-        float s[TILE_N / 8][4];
-        score_fragments<T, D>(s, qa, ks, lane);
-        probs_fragments(s, p, lse2, r0, c0, warp, lane);
-        stage_fragments(pt, s, warp, lane);
-        __syncthreads(); // pt complete; K free
+        __syncthreads(); // K of tile kt is in; every warp is done with tile kt - 1 (its K buffer, pt, row_bins)
         if (kt + 1 < kt_end) {
-            load_tile_async<T, D>(ks, k, p.k_row, c0 + TILE_N, T_len);
+            load_tile_async<T, D>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N, T_len);
             cp_async_commit();
         }
-        if (probs) write_map_tile(pt, probs, p.out_dtype, p.layout, T_len, r0, nr, c0, nc);
-        if (rows) write_rows_tile(p, pt, rows, r0, nr, c0, nc);
-        if (col_partial) colsum_tile(col_partial, pt, nr, c0, nc);
-        if (pool_partial) pool_tile(p, pool, pool_partial, pt, row_bins, r0, nr, c0, nc);
+        if (kt == 0) load_query_fragments<T, D>(qa, qs, warp, lane);
+        float s[TILE_N / 8][4];
+        score_fragments<T, D>(s, qa, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
+        exact_probs(s, p, lse2, r0, c0, warp, lane);
+        if (probs) store_map_fragments(probs, p.layout, T_len, s, r0, c0, warp, lane);
+        if (rows) store_rows_fragments(rows, p, s, r0, c0, warp, lane);
+        if (staged) {
+            stage_fragments(pt, s, warp, lane);
+            __syncthreads(); // pt complete
+            if (col_partial) colsum_tile(col_partial, pt, nr, c0, nc);
+            if (pool_partial) pool_tile(p, pool, pool_partial, pt, row_bins, r0, nr, c0, nc);
+        }
     }
-    // Square maps of causal attention hold zeros past the diagonal tile.
+    // Square maps and rows of causal attention hold zeros past the diagonal tile.
+    const float zeros[TILE_N / 8][4] = {};
     for (int kt = kt_end; kt < n_key_tiles; kt++) {
-        const int c0 = kt * TILE_N, nc = min(TILE_N, T_len - c0);
         if (probs && p.layout == AV_PROBS_SQUARE)
-            write_map_tile(nullptr, probs, p.out_dtype, p.layout, T_len, r0, nr, c0, nc);
-        if (rows) write_rows_tile(p, nullptr, rows, r0, nr, c0, nc);
+            store_map_fragments(probs, p.layout, T_len, zeros, r0, kt * TILE_N, warp, lane);
+        if (rows) store_rows_fragments(rows, p, zeros, r0, kt * TILE_N, warp, lane);
     }
 }
 
@@ -211,36 +278,26 @@ __global__ void pool_finish_kernel(const attention_probs_params p) {
     p.pooled[slot * nb * nb + x] = sum / (float)(i1 - i0);
 }
 
-template <typename T, int D>
+template <typename T, int D, typename O>
 __global__ void __launch_bounds__(THREADS) head_reduce_kernel(const attention_probs_params p) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    T *qs = reinterpret_cast<T *>(smem_raw);                         // (TILE_M, D + ROW_PAD)
-    T *ks = qs + TILE_M * (D + ROW_PAD);                              // (TILE_N, D + ROW_PAD)
-    float *pt = reinterpret_cast<float *>(ks + TILE_N * (D + ROW_PAD)); // (TILE_M, PT_STRIDE)
+    T *qs = reinterpret_cast<T *>(smem_raw); // (TILE_M, D + ROW_PAD)
+    T *ks = qs + TILE_M * (D + ROW_PAD);      // (TILE_N, D + ROW_PAD)
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int qt = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
-    const int T_len = p.seq_len, r0 = qt * TILE_M, nr = min(TILE_M, T_len - r0);
+    const int g = blockIdx.y, b = blockIdx.z;
+    const int qt = p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    const int T_len = p.seq_len, r0 = qt * TILE_M;
     const int heads_per_group = p.n_heads / p.n_groups, h0 = g * heads_per_group;
     const int group_size = p.n_heads / p.n_kv_heads;
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
-    const int64_t out_size = p.out_dtype == AV_DTYPE_FP32 ? 4 : 2;
-    const int64_t map_offset = ((int64_t)b * p.n_groups + g) * out_size *
-                               (p.layout == AV_PROBS_PACKED_CAUSAL ? (int64_t)T_len * (T_len + 1) / 2
-                                                                   : (int64_t)T_len * T_len);
-    char *mean_map = p.head_mean ? static_cast<char *>(p.head_mean) + map_offset : nullptr;
-    char *max_map = p.head_max ? static_cast<char *>(p.head_max) + map_offset : nullptr;
+    const int64_t map_offset = ((int64_t)b * p.n_groups + g) * map_entries(p.layout, T_len);
+    O *mean_map = p.head_mean ? static_cast<O *>(p.head_mean) + map_offset : nullptr;
+    O *max_map = p.head_max ? static_cast<O *>(p.head_max) + map_offset : nullptr;
 
-    for (int kt = 0; kt < n_key_tiles; kt++) {
-        const int c0 = kt * TILE_N, nc = min(TILE_N, T_len - c0);
-        if (kt >= kt_end) {
-            if (p.layout == AV_PROBS_SQUARE) {
-                if (mean_map) write_map_tile(nullptr, mean_map, p.out_dtype, p.layout, T_len, r0, nr, c0, nc);
-                if (max_map) write_map_tile(nullptr, max_map, p.out_dtype, p.layout, T_len, r0, nr, c0, nc);
-            }
-            continue;
-        }
+    for (int kt = 0; kt < kt_end; kt++) {
+        const int c0 = kt * TILE_N;
         float sum[TILE_N / 8][4], mx[TILE_N / 8][4];
         int loaded_kv = -1;
         for (int h = h0; h < h0 + heads_per_group; h++) {
@@ -261,7 +318,7 @@ __global__ void __launch_bounds__(THREADS) head_reduce_kernel(const attention_pr
             row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
             float s[TILE_N / 8][4];
             score_fragments<T, D>(s, qa, ks, lane);
-            probs_fragments(s, p, lse2, r0, c0, warp, lane);
+            exact_probs(s, p, lse2, r0, c0, warp, lane);
 #pragma unroll
             for (int nb = 0; nb < TILE_N / 8; nb++) {
 #pragma unroll
@@ -276,32 +333,33 @@ __global__ void __launch_bounds__(THREADS) head_reduce_kernel(const attention_pr
             for (int nb = 0; nb < TILE_N / 8; nb++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) sum[nb][e] /= (float)heads_per_group;
-            stage_fragments(pt, sum, warp, lane);
-            __syncthreads();
-            write_map_tile(pt, mean_map, p.out_dtype, p.layout, T_len, r0, nr, c0, nc);
-            __syncthreads(); // pt is read before the max overwrites it
+            store_map_fragments(mean_map, p.layout, T_len, sum, r0, c0, warp, lane);
         }
-        if (max_map) {
-            stage_fragments(pt, mx, warp, lane);
-            __syncthreads();
-            write_map_tile(pt, max_map, p.out_dtype, p.layout, T_len, r0, nr, c0, nc);
+        if (max_map) store_map_fragments(max_map, p.layout, T_len, mx, r0, c0, warp, lane);
+    }
+    if (p.layout == AV_PROBS_SQUARE) {
+        const float zeros[TILE_N / 8][4] = {};
+        for (int kt = kt_end; kt < n_key_tiles; kt++) {
+            if (mean_map) store_map_fragments(mean_map, p.layout, T_len, zeros, r0, kt * TILE_N, warp, lane);
+            if (max_map) store_map_fragments(max_map, p.layout, T_len, zeros, r0, kt * TILE_N, warp, lane);
         }
     }
 }
 
-template <typename T, int D> static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t stream) {
-    constexpr int TILES = 2 * TILE_M * (D + ROW_PAD) * sizeof(T) + TILE_M * PT_STRIDE * sizeof(float);
-    constexpr int PROBS_SMEM = TILES + TILE_M * (TILE_N + 1) * sizeof(float);
+template <typename T, int D, typename O>
+static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t stream) {
+    constexpr int HEAD_REDUCE_SMEM = (TILE_M + TILE_N) * (D + ROW_PAD) * sizeof(T);
     cudaError_t err;
     bool per_head = p->probs || p->rows || p->col_partial || p->pool_partial;
     if (per_head) {
-        err = cudaFuncSetAttribute(attention_probs_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   PROBS_SMEM);
+        err = cudaFuncSetAttribute(attention_probs_kernel<T, D, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   probs_smem_bytes<T, D>(true));
         if (err != cudaSuccess) return err;
+        int smem = probs_smem_bytes<T, D>(p->col_partial || p->pool_partial);
         // A request for rows alone runs only the query tiles that hold them.
         bool rows_only = !p->probs && !p->col_partial && !p->pool_partial;
         int tiles = rows_only ? (p->rows_end - 1) / TILE_M - p->rows_begin / TILE_M + 1 : p->n_query_tiles;
-        attention_probs_kernel<T, D><<<dim3(tiles, p->n_slots, p->batch), THREADS, PROBS_SMEM, stream>>>(*p);
+        attention_probs_kernel<T, D, O><<<dim3(tiles, p->n_slots, p->batch), THREADS, smem, stream>>>(*p);
         if ((err = cudaGetLastError()) != cudaSuccess) return err;
         int slots = p->batch * p->n_slots;
         if (p->col_partial) {
@@ -315,17 +373,27 @@ template <typename T, int D> static cudaError_t launch_typed(const attention_pro
         }
     }
     if (p->head_mean || p->head_max) {
-        err = cudaFuncSetAttribute(head_reduce_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, TILES);
+        err = cudaFuncSetAttribute(head_reduce_kernel<T, D, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   HEAD_REDUCE_SMEM);
         if (err != cudaSuccess) return err;
-        head_reduce_kernel<T, D><<<dim3(p->n_query_tiles, p->n_groups, p->batch), THREADS, TILES, stream>>>(*p);
+        dim3 grid(p->n_query_tiles, p->n_groups, p->batch);
+        head_reduce_kernel<T, D, O><<<grid, THREADS, HEAD_REDUCE_SMEM, stream>>>(*p);
         if ((err = cudaGetLastError()) != cudaSuccess) return err;
     }
     return cudaSuccess;
 }
 
+template <typename T, int D> static cudaError_t launch_out(const attention_probs_params *p, cudaStream_t stream) {
+    switch (p->out_dtype) {
+    case AV_DTYPE_FP16: return launch_typed<T, D, __half>(p, stream);
+    case AV_DTYPE_BF16: return launch_typed<T, D, __nv_bfloat16>(p, stream);
+    default: return launch_typed<T, D, float>(p, stream);
+    }
+}
+
 template <typename T> static cudaError_t launch_dim(const attention_probs_params *p, int head_dim,
                                                     cudaStream_t stream) {
-    return head_dim == 64 ? launch_typed<T, 64>(p, stream) : launch_typed<T, 128>(p, stream);
+    return head_dim == 64 ? launch_out<T, 64>(p, stream) : launch_out<T, 128>(p, stream);
 }
 
 } // namespace avk

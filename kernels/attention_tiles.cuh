@@ -39,17 +39,26 @@ template <int PENDING> __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING));
 }
 
-// Rows [row0, row0 + TILE_M) of one head (row stride in elements) into smem (TILE_M, D + ROW_PAD); rows at or past
+// Rows [row0, row0 + ROWS) of one head (row stride in elements) into smem (ROWS, D + ROW_PAD); rows at or past
 // n_rows are zeros. One commit group is left to the caller.
-template <typename T, int D>
+template <typename T, int D, int ROWS = TILE_M>
 __device__ __forceinline__ void load_tile_async(T *smem, const T *head, int64_t row_stride, int row0, int n_rows) {
     constexpr int CHUNKS_PER_ROW = D / 8;
-    for (int c = threadIdx.x; c < TILE_M * CHUNKS_PER_ROW; c += THREADS) {
+    for (int c = threadIdx.x; c < ROWS * CHUNKS_PER_ROW; c += THREADS) {
         int r = c / CHUNKS_PER_ROW, col = (c % CHUNKS_PER_ROW) * 8;
         bool valid = row0 + r < n_rows;
         const T *src = valid ? head + (int64_t)(row0 + r) * row_stride + col : head;
         cp_async_16(smem + r * (D + ROW_PAD) + col, src, valid);
     }
+}
+
+// 2^x as one MUFU.EX2, denormal results flushed to zero. exp2f adds range scaling around it for denormal results
+// (three more instructions per probability, a third of the softmax's issue slots); P below 2^-126 is 0 in fp16 and
+// bf16 anyway, and 1e-38 is far below every tolerance of an fp32 P.
+__device__ __forceinline__ float exp2_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
 }
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *p) {
@@ -122,13 +131,6 @@ __device__ __forceinline__ void score_fragments(float s[TILE_N / 8][4], const ui
 // Query row and key of fragment entry e (0..3) of key block nb, relative to the tile.
 __device__ __forceinline__ int fragment_row(int warp, int lane, int e) { return warp * 16 + lane / 4 + (e / 2) * 8; }
 __device__ __forceinline__ int fragment_col(int lane, int nb, int e) { return nb * 8 + (lane % 4) * 2 + (e % 2); }
-
-// Element-wise stores of the probability outputs, whose dtype is chosen at run time.
-__device__ __forceinline__ void store_as(void *base, int dtype, int64_t index, float x) {
-    if (dtype == AV_DTYPE_FP16) static_cast<__half *>(base)[index] = __float2half_rn(x);
-    else if (dtype == AV_DTYPE_BF16) static_cast<__nv_bfloat16 *>(base)[index] = __float2bfloat16_rn(x);
-    else static_cast<float *>(base)[index] = x;
-}
 
 } // namespace avk
 

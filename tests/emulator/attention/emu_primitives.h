@@ -6,6 +6,12 @@ inline void cp_async_16(void *dst, const void *src, bool valid) { ::emu_cp_async
 inline void cp_async_commit() { ::emu_cp_commit(); }
 template <int PENDING> inline void cp_async_wait() { ::emu_cp_wait(PENDING); }
 
+// ex2.approx.ftz.f32: denormal results are flushed to zero.
+inline float exp2_ftz(float x) {
+    float y = exp2f(x);
+    return std::fpclassify(y) == FP_SUBNORMAL ? 0.0f : y;
+}
+
 inline uint16_t emu_bits16(const unsigned char *p) {
     uint16_t v;
     memcpy(&v, p, 2);

@@ -15,7 +15,7 @@ def remove_block(src, start):
 t = open(f"{repo}/kernels/attention_tiles.cuh").read()
 for start in ["__device__ __forceinline__ uint32_t smem_address", "__device__ __forceinline__ void cp_async_16",
               "__device__ __forceinline__ void cp_async_commit", "template <int PENDING> __device__",
-              "__device__ __forceinline__ void ldmatrix_x4(", "__device__ __forceinline__ void ldmatrix_x4_trans",
+              "__device__ __forceinline__ float exp2_ftz", "__device__ __forceinline__ void ldmatrix_x4(", "__device__ __forceinline__ void ldmatrix_x4_trans",
               "template <> struct mma_op<__half>", "template <> struct mma_op<__nv_bfloat16>"]:
     t = remove_block(t, start)
 t = t.replace("template <typename T> struct mma_op;\n", "")
