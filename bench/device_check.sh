@@ -3,11 +3,11 @@
 #   1. builds attnviz for sm_90 (Release) and runs the whole ctest suite, the GPU tests included;
 #   2. compute-sanitizer memcheck on small `attnviz run --device cuda` runs (tests/data/gpt2-tiny), racecheck on the
 #      small attention kernel tests;
-#   3. the end-to-end benchmark: GPT-2-small shape (random weights, weights/gen_gpt2_small.py), 1024 tokens, every
-#      layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention with
-#      output_attentions=True on the same GPU, and max |dP| between the two;
-#   4. bench/gpu_kernels.sh and bench/gpu_e2e.py when they exist, and Nsight Compute on one launch of each attention
-#      kernel (ncu, when installed; its report is in logs.tar.gz);
+#   3. bench/gpu_kernels.sh (attention kernels vs PyTorch SDPA, the copy and GEMM ceilings) and Nsight Compute on
+#      one launch of each attention kernel (ncu, when installed; its report is in logs.tar.gz);
+#   4. bench/gpu_e2e.py, end to end: GPT-2-small shape (random weights, weights/gen_gpt2_small.py), 1024 tokens,
+#      every layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention
+#      with output_attentions=True on the same GPU, and their agreement;
 # and prints a short table LAST. $OUT (./device-out when OUT is unset) receives at most 8 files, as the run tool
 # brings back no more: summary.txt (the table), ctest.log, memcheck.log, the two GPU suites' verbose logs, gpu_e2e.log,
 # logs.tar.gz (every step's log), and gpu_kernels.sh's gpu_kernels.jsonl.
@@ -22,8 +22,8 @@
 #                                       ".device" in the run call's carry.
 # Settings (environment): DEVICE_CHECK_JOBS (build and ctest parallelism, default nproc), DEVICE_CHECK_TOKENS (1024),
 # DEVICE_CHECK_CARRIED=1 (build against the carried packages even where the system has the libraries: to try the
-# carry here), DEVICE_CHECK_BUDGET_S (480: the whole check), DEVICE_CHECK_COMMIT (for the table where the copy sent to
-# the device machine has no .git).
+# carry here), DEVICE_CHECK_BUDGET_S (480: the whole check), DEVICE_CHECK_E2E=0 (skip step 4), GPU_E2E_RUNS (5),
+# DEVICE_CHECK_COMMIT (for the table where the copy sent to the device machine has no .git).
 # The step functions run through `bash -c` under timeout, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 set -uo pipefail
@@ -276,55 +276,9 @@ prepare_benchmark() {
             "$work/prompt-ids.json" "$tokens"
 }
 
-# Three runs of attnviz in DTYPE; prints the wall seconds of each and meta.json's timing.
-bench_ours() {
-    local dtype=$1 i
-    for i in 1 2 3; do
-        local out=$work/ours-$dtype
-        rm -rf "$out"
-        local t0 t1
-        t0=$(date +%s.%N)
-        "$build/attnviz" run --device cuda --dtype "$dtype" --png none --model "$checkpoint" --prompt-file "$prompt" \
-            --out "$out" || return 1
-        t1=$(date +%s.%N)
-        awk -v a="$t0" -v b="$t1" -v i="$i" 'BEGIN { printf "run %d wall_s %.3f\n", i, b - a }'
-        python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print('device', m['device'], 'timing_ms', json.dumps(m['timing_ms']))" "$out/meta.json"
-    done
-}
-
-bench_hf() {
-    HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error python3 "$repo/bench/hf_baseline.py" --model "$checkpoint" \
-        --prompt-file "$prompt" --device cuda --dtype fp32 --expect-tokens "$tokens" --repeat 5 \
-        --save-npy "$work/hf-npy"
-}
-
-# max |dP| between attnviz's fp32 run and Hugging Face's, every layer and head.
-compare_probs() {
-    python3 - "$work/ours-fp32/attention" "$work/hf-npy" <<'EOF'
-import glob, os, sys
-import numpy as np
-ours_dir, hf_dir = sys.argv[1:]
-worst = 0.0
-hf_files = sorted(glob.glob(os.path.join(hf_dir, "layer*.npy")))
-ours_files = sorted(glob.glob(os.path.join(ours_dir, "layer_*.npy")))
-assert hf_files and len(hf_files) == len(ours_files), (len(hf_files), len(ours_files))
-for h, o in zip(hf_files, ours_files):
-    a, b = np.load(o), np.load(h)
-    assert a.shape == b.shape, (o, a.shape, b.shape)
-    worst = max(worst, float(np.abs(a.astype(np.float64) - b).max()))
-print(f"max_abs_dP {worst:.3g} over {len(hf_files)} layers")
-sys.exit(0 if worst <= 1e-4 else 1)
-EOF
-}
-
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
-median_wall() { awk '/wall_s/ { print $4 }' "$1" | median; }
-median_forward_ms() { grep -o '"forward_and_write": [0-9.]*' "$1" | awk '{ print $2 }' | median; }
-json_field() { python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])" "$1" "$2" 2>/dev/null; }
-
 # --- the run --------------------------------------------------------------------------------------------------------
 
-export -f say configure_and_build memcheck racecheck ncu_profile write_prompt prepare_benchmark bench_ours bench_hf compare_probs
+export -f say configure_and_build memcheck racecheck ncu_profile write_prompt prepare_benchmark
 export checkpoint prompt
 rm -rf "$logs" && mkdir -p "$logs" "$OUT"
 # What an earlier run left in $OUT must not pass for this run's (the device tool empties it; a local run may not).
@@ -393,9 +347,6 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
         "$(grep -ohE 'RACECHECK SUMMARY: [0-9]+ hazards?[^,]*' "$logs/racecheck.log" 2>/dev/null | sort | uniq -c |
             sed 's/^ *//' | paste -sd';' -)"
 
-    step_in_budget bench_prepare 120 prepare_benchmark
-    prepared=$?
-    record bench_prepare "$(step_status $prepared)" "$STEP_SECONDS" "GPT-2-small random, $tokens tokens"
     if [ -f "$repo/bench/gpu_kernels.sh" ]; then
         step_in_budget gpu_kernels 150 bash "$repo/bench/gpu_kernels.sh"
         rc=$?
@@ -406,25 +357,15 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
             record ncu_profile "$(step_status $rc)" "$STEP_SECONDS" "in logs.tar.gz: logs/ncu_profile.log"
         fi
     fi
-    if [ $prepared -eq 0 ] && [ -f "$repo/bench/gpu_e2e.py" ]; then
-        # The fuller end-to-end benchmark (more runs, bf16 HF, memory, floors) replaces the quick one below.
-        step_in_budget gpu_e2e 300 python3 "$repo/bench/gpu_e2e.py"
-        rc=$?
-        record gpu_e2e "$(step_status $rc)" "$STEP_SECONDS" "table at the end of gpu_e2e.log"
-    elif [ $prepared -eq 0 ]; then
-        for dtype in fp32 bf16; do
-            step_in_budget "bench_ours_$dtype" 120 bench_ours "$dtype"
+    if [ "${DEVICE_CHECK_E2E:-1}" = 1 ]; then
+        step_in_budget bench_prepare 120 prepare_benchmark
+        prepared=$?
+        record bench_prepare "$(step_status $prepared)" "$STEP_SECONDS" "GPT-2-small random, $tokens tokens"
+        if [ $prepared -eq 0 ]; then
+            step_in_budget gpu_e2e 300 python3 "$repo/bench/gpu_e2e.py"
             rc=$?
-            record "attnviz $dtype" "$(step_status $rc)" "$STEP_SECONDS" \
-                "median of 3: wall $(median_wall "$logs/bench_ours_$dtype.log") s, forward+write $(median_forward_ms "$logs/bench_ours_$dtype.log") ms"
-        done
-        step_in_budget bench_hf 150 bench_hf
-        rc=$?
-        record "HF eager fp32" "$(step_status $rc)" "$STEP_SECONDS" \
-            "forward $(json_field "$logs/bench_hf.log" forward_s) s (median of 5), save_npy $(json_field "$logs/bench_hf.log" save_s) s, process $(json_field "$logs/bench_hf.log" total_s) s"
-        step_in_budget compare_probs 60 compare_probs
-        rc=$?
-        record "P ours vs HF" "$(step_status $rc)" "$STEP_SECONDS" "$(tail -1 "$logs/compare_probs.log")"
+            record gpu_e2e "$(step_status $rc)" "$STEP_SECONDS" "table at the end of gpu_e2e.log"
+        fi
     fi
 fi
 
