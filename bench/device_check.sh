@@ -216,12 +216,16 @@ ctest_note() {
 memcheck() {
     local out=$work/memcheck
     rm -rf "$out" && mkdir -p "$out"
-    local rc=0
-    for args in "--dtype fp32 --attn-dtype fp32" "--dtype bf16 --attn-dtype fp16"; do
+    local rc=0 model args
+    # gpt2-tiny (head size 16) takes the plain attention path; gpt2-tiny-hs64 in bf16 the flash kernels.
+    for run in "gpt2-tiny --dtype fp32 --attn-dtype fp32" "gpt2-tiny --dtype bf16 --attn-dtype fp16" \
+        "gpt2-tiny-hs64 --dtype bf16 --attn-dtype fp16" "gpt2-tiny-hs64 --dtype bf16 --attn-dtype fp32"; do
+        model=${run%% *} args=${run#* }
+        [ -d "$repo/tests/data/$model" ] || continue
         # shellcheck disable=SC2086 # ARGS is a list of options
         compute-sanitizer --tool memcheck --error-exitcode 99 --leak-check no \
-            "$build/attnviz" run --device cuda $args --model "$repo/tests/data/gpt2-tiny" \
-            --prompt "Hello world! The quick brown fox jumps over the lazy dog." --out "$out/run-${args// /_}" || rc=$?
+            "$build/attnviz" run --device cuda $args --model "$repo/tests/data/$model" \
+            --prompt "Hello world! The quick brown fox jumps over the lazy dog." --out "$out/run-${run// /_}" || rc=$?
     done
     return "$rc"
 }

@@ -58,53 +58,73 @@ __device__ __forceinline__ void score_row_blocks(float s[ROW_BLOCKS][TILE_N / 8]
     }
 }
 
-// One key tile of the online softmax for one row block (fragment rows g and g + 8 at row0 + g, row0 + g + 8):
-// scales s into the log2 domain (masking when MASKED), raises the running maxima m, turns s into exp2(s - m),
-// and rescales the row sums l (this thread's share) and the accumulator.
+// Largest of this thread's entries of fragment rows g (i = 0) and g + 8 (i = 1), as a tree: with 8 warps an SM,
+// a 16-deep chain of dependent fmaxf would leave the schedulers idle.
+__device__ __forceinline__ float fragment_row_max(const float s[TILE_N / 8][4], int i) {
+    float x[TILE_N / 8];
+#pragma unroll
+    for (int nb = 0; nb < TILE_N / 8; nb++) x[nb] = fmaxf(s[nb][2 * i], s[nb][2 * i + 1]);
+#pragma unroll
+    for (int w = TILE_N / 16; w >= 1; w /= 2)
+#pragma unroll
+        for (int nb = 0; nb < w; nb++) x[nb] = fmaxf(x[nb], x[nb + w]);
+    return x[0];
+}
+
+// One key tile of the online softmax for one row block (fragment rows g and g + 8 at row0 + g, row0 + g + 8): masks
+// the raw scores when MASKED, raises the running maxima m (log2 domain: the raw maximum times scale_log2, which
+// is positive, is the maximum of the scaled scores), turns s into exp2(s * scale_log2 - m) with one FFMA each, and
+// rescales the row sums l (this thread's share, summed as a tree) and the accumulator.
 template <int D, bool CAUSAL, bool MASKED>
 __device__ __forceinline__ void softmax_step(float s[TILE_N / 8][4], float m[2], float l[2], float acc[D / 8][4],
                                              float scale_log2, int row0, int c0, int T, int lane) {
-    float m_new[2] = {m[0], m[1]};
+    if (MASKED) {
 #pragma unroll
-    for (int nb = 0; nb < TILE_N / 8; nb++) {
+        for (int nb = 0; nb < TILE_N / 8; nb++) {
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            float x = __fmul_rn(s[nb][e], scale_log2);
-            if (MASKED) {
+            for (int e = 0; e < 4; e++) {
                 int row = row0 + lane / 4 + (e / 2) * 8, key = c0 + fragment_col(lane, nb, e);
-                if (key >= T || (CAUSAL && key > row)) x = -INFINITY;
+                if (key >= T || (CAUSAL && key > row)) s[nb][e] = -INFINITY;
             }
-            s[nb][e] = x;
-            m_new[e / 2] = fmaxf(m_new[e / 2], x);
         }
     }
+    float m_new[2];
 #pragma unroll
     for (int i = 0; i < 2; i++) {
-        m_new[i] = fmaxf(m_new[i], __shfl_xor_sync(0xffffffffu, m_new[i], 1));
-        m_new[i] = fmaxf(m_new[i], __shfl_xor_sync(0xffffffffu, m_new[i], 2));
+        float x = fragment_row_max(s, i);
+        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+        // Finite: key 0 of tile 0 is visible to every row, padding rows included.
+        m_new[i] = fmaxf(m[i], x * scale_log2);
     }
-    // m_new is finite: key 0 of tile 0 is visible to every row, padding rows included.
     float alpha[2] = {exp2_ftz(m[0] - m_new[0]), exp2_ftz(m[1] - m_new[1])};
-    float row_sum[2] = {0.0f, 0.0f};
+    float sums[TILE_N / 8][2];
 #pragma unroll
     for (int nb = 0; nb < TILE_N / 8; nb++) {
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            s[nb][e] = exp2_ftz(s[nb][e] - m_new[e / 2]);
-            row_sum[e / 2] += s[nb][e];
-        }
+        for (int e = 0; e < 4; e++) s[nb][e] = exp2_ftz(fmaf(s[nb][e], scale_log2, -m_new[e / 2]));
+        sums[nb][0] = s[nb][0] + s[nb][1];
+        sums[nb][1] = s[nb][2] + s[nb][3];
     }
 #pragma unroll
+    for (int w = TILE_N / 16; w >= 1; w /= 2)
+#pragma unroll
+        for (int nb = 0; nb < w; nb++) sums[nb][0] += sums[nb + w][0], sums[nb][1] += sums[nb + w][1];
+#pragma unroll
     for (int i = 0; i < 2; i++) {
-        l[i] = l[i] * alpha[i] + row_sum[i];
+        l[i] = l[i] * alpha[i] + sums[0][i];
         m[i] = m_new[i];
     }
+    // alpha is exactly 1 where a row's maximum did not move, as in most tiles of a long row once it has settled: a
+    // warp-wide vote then spares the D / 2 multiplications by 1.
+    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
 #pragma unroll
-    for (int dn = 0; dn < D / 8; dn++) {
-        acc[dn][0] *= alpha[0];
-        acc[dn][1] *= alpha[0];
-        acc[dn][2] *= alpha[1];
-        acc[dn][3] *= alpha[1];
+        for (int dn = 0; dn < D / 8; dn++) {
+            acc[dn][0] *= alpha[0];
+            acc[dn][1] *= alpha[0];
+            acc[dn][2] *= alpha[1];
+            acc[dn][3] *= alpha[1];
+        }
     }
 }
 

@@ -2,11 +2,12 @@
 //
 // Transliteration of av_attention_probs_tiled (host/attention_tiled.c), same tiles and loop order:
 //   attention_probs_kernel   one block per (query tile, head slot, batch): key tiles in ascending order, K double
-//                            buffered (tile kt + 1 loads while tile kt is used). Full maps and selected rows go from
-//                            the mma fragments straight to global memory, a fragment pair (keys 2t, 2t + 1) as one
-//                            store where it is aligned; column sums and pooling need whole columns, so for them the
-//                            tile is also staged in shared memory as fp32 and reduced into per-tile partials in the
-//                            workspace (never atomically);
+//                            buffered (tile kt + 1 loads while tile kt is used). Full maps and selected rows: each
+//                            warp stages its 16 rows of the tile in the output dtype and writes whole row segments,
+//                            128 contiguous bytes a store. Column sums need whole columns: the tile is staged as
+//                            fp32 for the block. Pooling sums rows over key bins (from the fragments when the pool
+//                            is a multiple of 8, else from that fp32 tile), then over query bins. Both reduce into
+//                            per-tile partials in the workspace (never atomically);
 //   colsum_finish_kernel,    the fixed-order second passes over the per-tile partials;
 //   pool_finish_kernel
 //   head_reduce_kernel       one block per (query tile, head group, batch): key tiles outer, heads inner in
@@ -29,65 +30,80 @@ template <> struct out_type<__half> {
     using pair = __half2;
     __device__ __forceinline__ static __half one(float x) { return __float2half_rn(x); }
     __device__ __forceinline__ static pair two(float a, float b) { return __floats2half2_rn(a, b); }
+    __device__ __forceinline__ static pair join(__half lo, __half hi) { return __halves2half2(lo, hi); }
 };
 template <> struct out_type<__nv_bfloat16> {
     using pair = __nv_bfloat162;
     __device__ __forceinline__ static __nv_bfloat16 one(float x) { return __float2bfloat16_rn(x); }
     __device__ __forceinline__ static pair two(float a, float b) { return __floats2bfloat162_rn(a, b); }
+    __device__ __forceinline__ static pair join(__nv_bfloat16 lo, __nv_bfloat16 hi) { return __halves2bfloat162(lo, hi); }
 };
 
 __device__ __forceinline__ int64_t map_entries(int layout, int T) {
     return layout == AV_PROBS_PACKED_CAUSAL ? (int64_t)T * (T + 1) / 2 : (int64_t)T * T;
 }
 
-// Keys j and j + 1 of one row, dst at key j; the second only when SECOND. One store when dst is aligned for both
-// (packed rows start at i (i + 1) / 2, so half of them are not).
-template <typename O> __device__ __forceinline__ void store_pair(O *dst, float a, float b, bool second) {
+// Each warp writes its own 16 rows of a tile: its fragments are staged in shared memory rounded to O, then every
+// row segment goes out as 4-byte words, consecutive lanes on consecutive words, so that one store instruction
+// covers 128 contiguous bytes. (Storing the fragments directly writes 16 bytes to each of 8 rows per instruction:
+// on the H200 the L2 then spent its bandwidth on partial sectors and the dump ran at 11% of the copy bandwidth.)
+constexpr int STAGE_STRIDE = TILE_N + 8; // elements; the pad puts the 8 fragment rows of a store in distinct banks
+
+// This warp's fragments (16 rows x TILE_N keys) into its staging rows (16, STAGE_STRIDE).
+template <typename O> __device__ __forceinline__ void stage_warp_rows(O *stage, const float s[TILE_N / 8][4], int lane) {
     using X = out_type<O>;
-    if (second && reinterpret_cast<uintptr_t>(dst) % sizeof(typename X::pair) == 0) {
-        *reinterpret_cast<typename X::pair *>(dst) = X::two(a, b);
+#pragma unroll
+    for (int nb = 0; nb < TILE_N / 8; nb++)
+#pragma unroll
+        for (int half = 0; half < 2; half++)
+            *reinterpret_cast<typename X::pair *>(stage + (lane / 4 + half * 8) * STAGE_STRIDE + fragment_col(lane, nb, 0)) =
+                X::two(s[nb][2 * half], s[nb][2 * half + 1]);
+}
+
+// Elements [0, n) of one staged row (zeros when src is NULL) to dst, n <= TILE_N. 2-byte elements go out in pairs;
+// when dst is not 4-byte aligned (packed rows start at i (i + 1) / 2) the first element goes alone.
+template <typename O> __device__ __forceinline__ void store_row_segment(O *dst, const O *src, int n, int lane) {
+    using X = out_type<O>;
+    const O zero = X::one(0.0f);
+    if constexpr (sizeof(O) == 4) {
+#pragma unroll
+        for (int j = lane; j < TILE_N; j += 32)
+            if (j < n) dst[j] = src ? src[j] : zero;
     } else {
-        dst[0] = X::one(a);
-        if (second) dst[1] = X::one(b);
+        const int odd = (int)(reinterpret_cast<uintptr_t>(dst) / sizeof(O) % 2);
+        if (odd && lane == 0) dst[0] = src ? src[0] : zero;
+        const int j = odd + 2 * lane; // lane's pair: elements j, j + 1 (TILE_N / 2 = 32 pairs cover a row)
+        if (j + 1 < n) *reinterpret_cast<typename X::pair *>(dst + j) = src ? X::join(src[j], src[j + 1]) : X::join(zero, zero);
+        else if (j < n) dst[j] = src ? src[j] : zero;
     }
 }
 
-// Fragment row HALF of this thread (0: row g, 1: row g + 8 of the warp's 16) into ROW, which holds keys 0 .. last.
+// This warp's rows of the tile at (r0, c0), staged (or zeros when stage is NULL), into one map (T, T) or packed:
+// keys past the sequence are not stored, nor, packed, keys past the diagonal.
 template <typename O>
-__device__ __forceinline__ void store_fragment_row(O *row, int last, const float s[TILE_N / 8][4], int half, int c0,
-                                                   int lane) {
-#pragma unroll
-    for (int nb = 0; nb < TILE_N / 8; nb++) {
-        int j = c0 + fragment_col(lane, nb, 0);
-        if (j <= last) store_pair(row + j, s[nb][2 * half], s[nb][2 * half + 1], j + 1 <= last);
-    }
-}
-
-// This warp's fragments of the tile at (r0, c0) into one map (T, T) or packed: keys past the sequence are not
-// stored, nor, packed, keys past the diagonal; square causal maps get the zeros the fragments hold there.
-template <typename O>
-__device__ __forceinline__ void store_map_fragments(O *map, int layout, int T, const float s[TILE_N / 8][4], int r0,
-                                                    int c0, int warp, int lane) {
+__device__ __forceinline__ void store_map_rows(O *map, int layout, int T, const O *stage, int r0, int c0, int warp,
+                                               int lane) {
     const bool packed = layout == AV_PROBS_PACKED_CAUSAL;
-#pragma unroll
-    for (int half = 0; half < 2; half++) {
-        int i = r0 + fragment_row(warp, lane, 2 * half);
-        if (i >= T) continue;
-        O *row = map + (packed ? (int64_t)i * (i + 1) / 2 : (int64_t)i * T);
-        store_fragment_row(row, packed ? i : T - 1, s, half, c0, lane);
+    for (int r = 0; r < 16; r++) {
+        const int i = r0 + warp * 16 + r;
+        if (i >= T) break;
+        const int n = min(TILE_N, (packed ? i : T - 1) - c0 + 1);
+        if (n <= 0) continue;
+        O *row = map + (packed ? (int64_t)i * (i + 1) / 2 : (int64_t)i * T) + c0;
+        store_row_segment(row, stage ? stage + r * STAGE_STRIDE : nullptr, n, lane);
     }
 }
 
-// The fragments' rows that fall into [rows_begin, rows_end) into the rows output of one slot.
+// This warp's rows that fall into [rows_begin, rows_end) into the rows output of one slot.
 template <typename O>
-__device__ __forceinline__ void store_rows_fragments(O *rows, const attention_probs_params &p,
-                                                     const float s[TILE_N / 8][4], int r0, int c0, int warp,
-                                                     int lane) {
-#pragma unroll
-    for (int half = 0; half < 2; half++) {
-        int i = r0 + fragment_row(warp, lane, 2 * half);
+__device__ __forceinline__ void store_selected_rows(O *rows, const attention_probs_params &p, const O *stage, int r0,
+                                                    int c0, int warp, int lane) {
+    const int n = min(TILE_N, p.seq_len - c0);
+    for (int r = 0; r < 16; r++) {
+        const int i = r0 + warp * 16 + r;
         if (i < p.rows_begin || i >= p.rows_end) continue;
-        store_fragment_row(rows + (int64_t)(i - p.rows_begin) * p.seq_len, p.seq_len - 1, s, half, c0, lane);
+        store_row_segment(rows + (int64_t)(i - p.rows_begin) * p.seq_len + c0,
+                          stage ? stage + r * STAGE_STRIDE : nullptr, n, lane);
     }
 }
 
@@ -100,22 +116,53 @@ __device__ void colsum_tile(float *partial, const float *pt, int nr, int c0, int
     }
 }
 
-// Pooling of one tile into partial (max_local_bins, n_bins): rows summed over the key bins the tile overlaps, then
-// those summed over query bins; a key bin that starts in this key tile is written, an older one is added to (only
-// this block touches these partials, and key tiles come in order, so the read-modify-write is deterministic).
-__device__ void pool_tile(const attention_probs_params &p, int pool, float *partial, const float *pt,
-                          float *row_bins, int r0, int nr, int c0, int nc) {
-    int c1 = c0 + nc, r1 = r0 + nr;
-    int kb0 = c0 / pool, n_local_keys = (c1 - 1) / pool - kb0 + 1;
-    int qb0 = r0 / pool, n_local_queries = (r1 - 1) / pool - qb0 + 1;
+// Pooling of one tile into partial (max_local_bins, n_bins), in two halves: the tile's rows summed over the key bins
+// it overlaps (row_bins (nr, n_local_keys)), then those summed over query bins.
+__device__ __forceinline__ int local_key_bins(int pool, int c0, int nc) { return (c0 + nc - 1) / pool - c0 / pool + 1; }
+
+// Row-bin sums from the staged fp32 tile: any pool.
+__device__ void pool_row_bins_from_tile(int pool, const float *pt, float *row_bins, int nr, int c0, int nc) {
+    const int kb0 = c0 / pool, n_local_keys = local_key_bins(pool, c0, nc);
     for (int x = threadIdx.x; x < nr * n_local_keys; x += THREADS) {
         int r = x / n_local_keys, lk = x % n_local_keys;
-        int j0 = max(c0, (kb0 + lk) * pool), j1 = min(c1, (kb0 + lk + 1) * pool);
+        int j0 = max(c0, (kb0 + lk) * pool), j1 = min(c0 + nc, (kb0 + lk + 1) * pool);
         float sum = 0.0f;
         for (int j = j0; j < j1; j++) sum += pt[r * PT_STRIDE + (j - c0)];
         row_bins[r * n_local_keys + lk] = sum;
     }
-    __syncthreads();
+}
+
+// Row-bin sums straight from this warp's fragments when pool is a multiple of 8, so that every 8-key block lies in
+// one bin: pair sums, the quad's sum over the block, then blocks added until their bin ends. No staging.
+__device__ __forceinline__ void pool_row_bins_from_fragments(int pool, const float s[TILE_N / 8][4], float *row_bins,
+                                                             int c0, int nc, int warp, int lane) {
+    const int kb0 = c0 / pool, n_local_keys = local_key_bins(pool, c0, nc);
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        const int r = fragment_row(warp, lane, 2 * half);
+        float run = 0.0f;
+#pragma unroll
+        for (int nb = 0; nb < TILE_N / 8; nb++) {
+            float x = s[nb][2 * half] + s[nb][2 * half + 1];
+            x += __shfl_xor_sync(0xffffffffu, x, 1);
+            x += __shfl_xor_sync(0xffffffffu, x, 2);
+            run += x;
+            const int key = c0 + nb * 8, lk = key / pool - kb0;
+            if (nb == TILE_N / 8 - 1 || (key + 8) % pool == 0) {
+                if (lane % 4 == 0 && lk < n_local_keys) row_bins[r * n_local_keys + lk] = run;
+                run = 0.0f;
+            }
+        }
+    }
+}
+
+// The row-bin sums over query bins into partial: a key bin that starts in this key tile is written, an older one is
+// added to (only this block touches these partials, and key tiles come in order, so the read-modify-write is
+// deterministic).
+__device__ void pool_query_bins(const attention_probs_params &p, int pool, float *partial, const float *row_bins,
+                                int r0, int nr, int c0, int nc) {
+    const int kb0 = c0 / pool, n_local_keys = local_key_bins(pool, c0, nc);
+    const int r1 = r0 + nr, qb0 = r0 / pool, n_local_queries = (r1 - 1) / pool - qb0 + 1;
     for (int x = threadIdx.x; x < n_local_queries * n_local_keys; x += THREADS) {
         int lq = x / n_local_keys, lk = x % n_local_keys;
         int i0 = max(r0, (qb0 + lq) * pool), i1 = min(r1, (qb0 + lq + 1) * pool);
@@ -167,10 +214,11 @@ __device__ __forceinline__ void row_lse2(float lse2[2], const float *lse, int r0
     }
 }
 
-// Shared memory of attention_probs_kernel: Q, two K tiles, and when STAGED the fp32 P tile and pooling row bins.
-template <typename T, int D> constexpr int probs_smem_bytes(bool staged) {
-    return (TILE_M + 2 * TILE_N) * (D + ROW_PAD) * (int)sizeof(T) +
-           (staged ? TILE_M * PT_STRIDE * (int)sizeof(float) + TILE_M * (TILE_N + 1) * (int)sizeof(float) : 0);
+// Shared memory of attention_probs_kernel: Q, two K tiles, the warps' staging rows, and when REDUCED (column sums or
+// pooling) the fp32 P tile and the pooling row bins.
+template <typename T, int D, typename O> constexpr int probs_smem_bytes(bool reduced) {
+    return (TILE_M + 2 * TILE_N) * (D + ROW_PAD) * (int)sizeof(T) + WARPS * 16 * STAGE_STRIDE * (int)sizeof(O) +
+           (reduced ? TILE_M * PT_STRIDE * (int)sizeof(float) + TILE_M * (TILE_N + 1) * (int)sizeof(float) : 0);
 }
 
 template <typename T, int D, typename O>
@@ -178,8 +226,9 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw);                                // (TILE_M, D + ROW_PAD)
     T *ks = qs + TILE_M * (D + ROW_PAD);                                     // 2 x (TILE_N, D + ROW_PAD)
-    float *pt = reinterpret_cast<float *>(ks + 2 * TILE_N * (D + ROW_PAD)); // (TILE_M, PT_STRIDE) when staged
-    float *row_bins = pt + TILE_M * PT_STRIDE;                               // (TILE_M, TILE_N + 1) when staged
+    O *stages = reinterpret_cast<O *>(ks + 2 * TILE_N * (D + ROW_PAD));      // (WARPS, 16, STAGE_STRIDE)
+    float *pt = reinterpret_cast<float *>(stages + WARPS * 16 * STAGE_STRIDE); // (TILE_M, PT_STRIDE) when reduced
+    float *row_bins = pt + TILE_M * PT_STRIDE;                               // (TILE_M, TILE_N + 1) when pooled
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     // A request for rows alone runs only the query tiles that hold them. Causal tiles near the end of the sequence
@@ -194,7 +243,9 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
     const int pool = min(p.pool, T_len);
-    const bool staged = p.col_partial || p.pool_partial;
+    const bool pool_from_fragments = pool % 8 == 0;
+    const bool staged = p.col_partial || (p.pool_partial && !pool_from_fragments);
+    O *stage = stages + warp * 16 * STAGE_STRIDE;
 
     const T *q = static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head;
     const T *k = static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head;
@@ -223,21 +274,29 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
         float s[TILE_N / 8][4];
         score_fragments<T, D>(s, qa, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
         exact_probs(s, p, lse2, r0, c0, warp, lane);
-        if (probs) store_map_fragments(probs, p.layout, T_len, s, r0, c0, warp, lane);
-        if (rows) store_rows_fragments(rows, p, s, r0, c0, warp, lane);
+        if (probs || rows) {
+            stage_warp_rows(stage, s, lane); // read back by the next tile only after the barrier at its top
+            __syncwarp();
+            if (probs) store_map_rows(probs, p.layout, T_len, stage, r0, c0, warp, lane);
+            if (rows) store_selected_rows(rows, p, stage, r0, c0, warp, lane);
+        }
         if (staged) {
             stage_fragments(pt, s, warp, lane);
             __syncthreads(); // pt complete
             if (col_partial) colsum_tile(col_partial, pt, nr, c0, nc);
-            if (pool_partial) pool_tile(p, pool, pool_partial, pt, row_bins, r0, nr, c0, nc);
+        }
+        if (pool_partial) {
+            if (pool_from_fragments) pool_row_bins_from_fragments(pool, s, row_bins, c0, nc, warp, lane);
+            else pool_row_bins_from_tile(pool, pt, row_bins, nr, c0, nc);
+            __syncthreads(); // row_bins complete
+            pool_query_bins(p, pool, pool_partial, row_bins, r0, nr, c0, nc);
         }
     }
     // Square maps and rows of causal attention hold zeros past the diagonal tile.
-    const float zeros[TILE_N / 8][4] = {};
     for (int kt = kt_end; kt < n_key_tiles; kt++) {
         if (probs && p.layout == AV_PROBS_SQUARE)
-            store_map_fragments(probs, p.layout, T_len, zeros, r0, kt * TILE_N, warp, lane);
-        if (rows) store_rows_fragments(rows, p, zeros, r0, kt * TILE_N, warp, lane);
+            store_map_rows<O>(probs, p.layout, T_len, nullptr, r0, kt * TILE_N, warp, lane);
+        if (rows) store_selected_rows<O>(rows, p, nullptr, r0, kt * TILE_N, warp, lane);
     }
 }
 
@@ -283,8 +342,10 @@ __global__ void __launch_bounds__(THREADS) head_reduce_kernel(const attention_pr
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw); // (TILE_M, D + ROW_PAD)
     T *ks = qs + TILE_M * (D + ROW_PAD);      // (TILE_N, D + ROW_PAD)
+    O *stages = reinterpret_cast<O *>(ks + TILE_N * (D + ROW_PAD)); // (WARPS, 16, STAGE_STRIDE)
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    O *stage = stages + warp * 16 * STAGE_STRIDE;
     const int g = blockIdx.y, b = blockIdx.z;
     const int qt = p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
     const int T_len = p.seq_len, r0 = qt * TILE_M;
@@ -333,29 +394,35 @@ __global__ void __launch_bounds__(THREADS) head_reduce_kernel(const attention_pr
             for (int nb = 0; nb < TILE_N / 8; nb++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) sum[nb][e] /= (float)heads_per_group;
-            store_map_fragments(mean_map, p.layout, T_len, sum, r0, c0, warp, lane);
+            stage_warp_rows(stage, sum, lane);
+            __syncwarp();
+            store_map_rows(mean_map, p.layout, T_len, stage, r0, c0, warp, lane);
+            __syncwarp(); // the max overwrites the staged mean
         }
-        if (max_map) store_map_fragments(max_map, p.layout, T_len, mx, r0, c0, warp, lane);
+        if (max_map) {
+            stage_warp_rows(stage, mx, lane);
+            __syncwarp();
+            store_map_rows(max_map, p.layout, T_len, stage, r0, c0, warp, lane);
+        }
     }
     if (p.layout == AV_PROBS_SQUARE) {
-        const float zeros[TILE_N / 8][4] = {};
         for (int kt = kt_end; kt < n_key_tiles; kt++) {
-            if (mean_map) store_map_fragments(mean_map, p.layout, T_len, zeros, r0, kt * TILE_N, warp, lane);
-            if (max_map) store_map_fragments(max_map, p.layout, T_len, zeros, r0, kt * TILE_N, warp, lane);
+            if (mean_map) store_map_rows<O>(mean_map, p.layout, T_len, nullptr, r0, kt * TILE_N, warp, lane);
+            if (max_map) store_map_rows<O>(max_map, p.layout, T_len, nullptr, r0, kt * TILE_N, warp, lane);
         }
     }
 }
 
 template <typename T, int D, typename O>
 static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t stream) {
-    constexpr int HEAD_REDUCE_SMEM = (TILE_M + TILE_N) * (D + ROW_PAD) * sizeof(T);
+    constexpr int HEAD_REDUCE_SMEM = (TILE_M + TILE_N) * (D + ROW_PAD) * sizeof(T) + WARPS * 16 * STAGE_STRIDE * sizeof(O);
     cudaError_t err;
     bool per_head = p->probs || p->rows || p->col_partial || p->pool_partial;
     if (per_head) {
         err = cudaFuncSetAttribute(attention_probs_kernel<T, D, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   probs_smem_bytes<T, D>(true));
+                                   probs_smem_bytes<T, D, O>(true));
         if (err != cudaSuccess) return err;
-        int smem = probs_smem_bytes<T, D>(p->col_partial || p->pool_partial);
+        int smem = probs_smem_bytes<T, D, O>(p->col_partial || p->pool_partial);
         // A request for rows alone runs only the query tiles that hold them.
         bool rows_only = !p->probs && !p->col_partial && !p->pool_partial;
         int tiles = rows_only ? (p->rows_end - 1) / TILE_M - p->rows_begin / TILE_M + 1 : p->n_query_tiles;

@@ -394,7 +394,7 @@ Test(cuda_attention, full_probs_every_dtype_and_layout) {
 
 Test(cuda_attention, rows_colsums_pooled_ragged) {
     NEED_DEVICE();
-    const int pools[] = {1, 3, 8, 64, 100, 1000};
+    const int pools[] = {1, 3, 8, 16, 24, 64, 100, 1000}; // multiples of 8 pool from the fragments
     for (size_t i = 0; i < N_RAGGED; i++) {
         av_probs_request rows = {.rows = WANT, .rows_begin = ragged[i] / 2, .rows_end = ragged[i],
                                  .head_begin = 1, .head_end = 3};
@@ -406,6 +406,8 @@ Test(cuda_attention, rows_colsums_pooled_ragged) {
             av_probs_request pooled = {.pooled = WANT, .pool = pools[p]};
             check_probs(1, ragged[i], 64, 2, 1, p % 2 == 0, AV_DTYPE_BF16, pooled);
         }
+        av_probs_request both = {.colsum = WANT, .pooled = WANT, .pool = 16, .probs = WANT};
+        check_probs(1, ragged[i], 128, 2, 2, true, AV_DTYPE_FP16, both);
     }
 }
 

@@ -38,6 +38,9 @@ void emu_cp_commit();
 void emu_cp_wait(int pending);
 
 #define __syncthreads() emu_barrier()
+// Stricter than the hardware's (the whole block meets), which the kernels allow: every __syncwarp they make is
+// reached by all warps of the block alike.
+#define __syncwarp() emu_barrier()
 static inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
@@ -50,6 +53,16 @@ static inline float __shfl_xor_sync(unsigned, float v, int mask) {
     memcpy(&r, emu_peer_slot(emu_lane() ^ mask), 4);
     emu_next_collective();
     return r;
+}
+
+static inline int __any_sync(unsigned, int predicate) {
+    uint64_t *slot = emu_post_slot();
+    slot[0] = predicate != 0;
+    emu_barrier();
+    int any = 0;
+    for (int lane = 0; lane < 32; lane++) any |= (int)emu_peer_slot(lane)[0];
+    emu_next_collective();
+    return any;
 }
 
 typedef void (*emu_kernel_fn)(const void *params);
