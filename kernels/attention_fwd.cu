@@ -223,8 +223,10 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
 #pragma unroll
         for (int mb = 0; mb < ROW_BLOCKS; mb++) {
             const int row0 = warp_row0 + mb * 16;
-            if (masked) softmax_step<D, CAUSAL, true>(s[mb], m[mb], l[mb], acc[mb], p.scale_log2, row0, c0, T_len, lane);
-            else softmax_step<D, CAUSAL, false>(s[mb], m[mb], l[mb], acc[mb], p.scale_log2, row0, c0, T_len, lane);
+            if (masked)
+                softmax_step<D, CAUSAL, true>(s[mb], m[mb], l[mb], acc[mb], p.scale_log2, row0, c0, T_len, lane);
+            else
+                softmax_step<D, CAUSAL, false>(s[mb], m[mb], l[mb], acc[mb], p.scale_log2, row0, c0, T_len, lane);
             pack_probs<T>(pa[mb], s[mb]);
         }
         // K of tile kt + 1 is issued once P is packed: fewer registers live than right after S.

@@ -6,8 +6,8 @@
 //                            warp stages its 16 rows of the tile in the output dtype and writes whole row segments,
 //                            128 contiguous bytes a store. Column sums need whole columns: the tile is staged as
 //                            fp32 for the block. Pooling sums rows over key bins (from the fragments when the pool
-//                            is a multiple of 8, else from that fp32 tile), then over query bins. Both reduce into
-//                            per-tile partials in the workspace (never atomically);
+//                            is 1, 2, 4 or a multiple of 8, else from that fp32 tile), then over query bins. Both
+//                            reduce into per-tile partials in the workspace (never atomically);
 //   colsum_finish_kernel,    the fixed-order second passes over the per-tile partials;
 //   pool_finish_kernel
 //   head_reduce_kernel       one block per (query tile, head group, batch): key tiles outer, heads inner in
@@ -36,7 +36,9 @@ template <> struct out_type<__nv_bfloat16> {
     using pair = __nv_bfloat162;
     __device__ __forceinline__ static __nv_bfloat16 one(float x) { return __float2bfloat16_rn(x); }
     __device__ __forceinline__ static pair two(float a, float b) { return __floats2bfloat162_rn(a, b); }
-    __device__ __forceinline__ static pair join(__nv_bfloat16 lo, __nv_bfloat16 hi) { return __halves2bfloat162(lo, hi); }
+    __device__ __forceinline__ static pair join(__nv_bfloat16 lo, __nv_bfloat16 hi) {
+        return __halves2bfloat162(lo, hi);
+    }
 };
 
 __device__ __forceinline__ int64_t map_entries(int layout, int T) {
@@ -50,14 +52,16 @@ __device__ __forceinline__ int64_t map_entries(int layout, int T) {
 constexpr int STAGE_STRIDE = TILE_N + 8; // elements; the pad puts the 8 fragment rows of a store in distinct banks
 
 // This warp's fragments (16 rows x TILE_N keys) into its staging rows (16, STAGE_STRIDE).
-template <typename O> __device__ __forceinline__ void stage_warp_rows(O *stage, const float s[TILE_N / 8][4], int lane) {
+template <typename O>
+__device__ __forceinline__ void stage_warp_rows(O *stage, const float s[TILE_N / 8][4], int lane) {
     using X = out_type<O>;
 #pragma unroll
     for (int nb = 0; nb < TILE_N / 8; nb++)
 #pragma unroll
-        for (int half = 0; half < 2; half++)
-            *reinterpret_cast<typename X::pair *>(stage + (lane / 4 + half * 8) * STAGE_STRIDE + fragment_col(lane, nb, 0)) =
-                X::two(s[nb][2 * half], s[nb][2 * half + 1]);
+        for (int half = 0; half < 2; half++) {
+            O *dst = stage + (lane / 4 + half * 8) * STAGE_STRIDE + fragment_col(lane, nb, 0);
+            *reinterpret_cast<typename X::pair *>(dst) = X::two(s[nb][2 * half], s[nb][2 * half + 1]);
+        }
 }
 
 // Elements [0, n) of one staged row (zeros when src is NULL) to dst, n <= TILE_N. 2-byte elements go out in pairs;
@@ -73,8 +77,10 @@ template <typename O> __device__ __forceinline__ void store_row_segment(O *dst, 
         const int odd = (int)(reinterpret_cast<uintptr_t>(dst) / sizeof(O) % 2);
         if (odd && lane == 0) dst[0] = src ? src[0] : zero;
         const int j = odd + 2 * lane; // lane's pair: elements j, j + 1 (TILE_N / 2 = 32 pairs cover a row)
-        if (j + 1 < n) *reinterpret_cast<typename X::pair *>(dst + j) = src ? X::join(src[j], src[j + 1]) : X::join(zero, zero);
-        else if (j < n) dst[j] = src ? src[j] : zero;
+        if (j + 1 < n)
+            *reinterpret_cast<typename X::pair *>(dst + j) = src ? X::join(src[j], src[j + 1]) : X::join(zero, zero);
+        else if (j < n)
+            dst[j] = src ? src[j] : zero;
     }
 }
 
@@ -132,25 +138,43 @@ __device__ void pool_row_bins_from_tile(int pool, const float *pt, float *row_bi
     }
 }
 
-// Row-bin sums straight from this warp's fragments when pool is a multiple of 8, so that every 8-key block lies in
-// one bin: pair sums, the quad's sum over the block, then blocks added until their bin ends. No staging.
+// Row-bin sums straight from this warp's fragments, no staging, when no bin splits a fragment pair unevenly: pool a
+// multiple of 8 (every 8-key block lies in one bin: pair sums, the quad's sum, then blocks added until their bin
+// ends) or 1, 2 or 4 (every bin lies in one block: the pair itself, or the sum of two lanes' pairs).
+__device__ __forceinline__ bool pool_fits_fragments(int pool) {
+    return pool % 8 == 0 || pool == 1 || pool == 2 || pool == 4;
+}
+
 __device__ __forceinline__ void pool_row_bins_from_fragments(int pool, const float s[TILE_N / 8][4], float *row_bins,
                                                              int c0, int nc, int warp, int lane) {
     const int kb0 = c0 / pool, n_local_keys = local_key_bins(pool, c0, nc);
 #pragma unroll
     for (int half = 0; half < 2; half++) {
-        const int r = fragment_row(warp, lane, 2 * half);
+        float *bins = row_bins + fragment_row(warp, lane, 2 * half) * n_local_keys;
         float run = 0.0f;
 #pragma unroll
         for (int nb = 0; nb < TILE_N / 8; nb++) {
-            float x = s[nb][2 * half] + s[nb][2 * half + 1];
-            x += __shfl_xor_sync(0xffffffffu, x, 1);
-            x += __shfl_xor_sync(0xffffffffu, x, 2);
-            run += x;
-            const int key = c0 + nb * 8, lk = key / pool - kb0;
-            if (nb == TILE_N / 8 - 1 || (key + 8) % pool == 0) {
-                if (lane % 4 == 0 && lk < n_local_keys) row_bins[r * n_local_keys + lk] = run;
-                run = 0.0f;
+            const float a = s[nb][2 * half], b = s[nb][2 * half + 1];
+            const int key = c0 + fragment_col(lane, nb, 0); // this lane's pair: keys key, key + 1
+            if (pool == 1) {
+                if (key - c0 < nc) bins[key - c0] = a;
+                if (key + 1 - c0 < nc) bins[key + 1 - c0] = b;
+            } else if (pool == 2) {
+                if (key - c0 < nc) bins[(key - c0) / 2] = a + b;
+            } else if (pool == 4) {
+                float x = a + b;
+                x += __shfl_xor_sync(0xffffffffu, x, 1);
+                if (lane % 2 == 0 && key - c0 < nc) bins[(key - c0) / 4] = x;
+            } else {
+                float x = a + b;
+                x += __shfl_xor_sync(0xffffffffu, x, 1);
+                x += __shfl_xor_sync(0xffffffffu, x, 2);
+                run += x;
+                const int block = c0 + nb * 8, lk = block / pool - kb0;
+                if (nb == TILE_N / 8 - 1 || (block + 8) % pool == 0) {
+                    if (lane % 4 == 0 && lk < n_local_keys) bins[lk] = run;
+                    run = 0.0f;
+                }
             }
         }
     }
@@ -243,7 +267,7 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
     const int pool = min(p.pool, T_len);
-    const bool pool_from_fragments = pool % 8 == 0;
+    const bool pool_from_fragments = pool_fits_fragments(pool);
     const bool staged = p.col_partial || (p.pool_partial && !pool_from_fragments);
     O *stage = stages + warp * 16 * STAGE_STRIDE;
 
@@ -415,7 +439,8 @@ __global__ void __launch_bounds__(THREADS) head_reduce_kernel(const attention_pr
 
 template <typename T, int D, typename O>
 static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t stream) {
-    constexpr int HEAD_REDUCE_SMEM = (TILE_M + TILE_N) * (D + ROW_PAD) * sizeof(T) + WARPS * 16 * STAGE_STRIDE * sizeof(O);
+    constexpr int HEAD_REDUCE_SMEM =
+        (TILE_M + TILE_N) * (D + ROW_PAD) * sizeof(T) + WARPS * 16 * STAGE_STRIDE * sizeof(O);
     cudaError_t err;
     bool per_head = p->probs || p->rows || p->col_partial || p->pool_partial;
     if (per_head) {

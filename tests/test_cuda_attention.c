@@ -394,7 +394,7 @@ Test(cuda_attention, full_probs_every_dtype_and_layout) {
 
 Test(cuda_attention, rows_colsums_pooled_ragged) {
     NEED_DEVICE();
-    const int pools[] = {1, 3, 8, 16, 24, 64, 100, 1000}; // multiples of 8 pool from the fragments
+    const int pools[] = {1, 2, 3, 4, 8, 16, 24, 64, 100, 1000}; // 1, 2, 4 and multiples of 8: from the fragments
     for (size_t i = 0; i < N_RAGGED; i++) {
         av_probs_request rows = {.rows = WANT, .rows_begin = ragged[i] / 2, .rows_end = ragged[i],
                                  .head_begin = 1, .head_end = 3};
