@@ -61,6 +61,10 @@ struct av_backend {
     // scratch, and the copies upload_tensor makes of parameters (param_bytes float32 bytes in all, matrix_bytes of
     // them matmul weights). Lets a run be refused before anything is allocated.
     size_t (*extra_bytes)(av_backend *be, int T, int C, int NH, int inner, size_t param_bytes, size_t matrix_bytes);
+    // The attention implementation attention() runs for NH heads of C / NH columns: "flash" (the tensor-core kernels
+    // of include/attnviz_kernels.h), "plain" (scores, softmax, P.V) or "reference" (the CPU). Fails with
+    // AV_ERROR_INVALID_ARGUMENT when the options force a kernel that cannot run this shape.
+    av_status (*attention_kernel)(av_backend *be, int C, int NH, const char **name);
 
     // Hands probs (n_slots, T, T), in backend memory, to SINK in host memory. The backend must finish reading probs
     // before a later op on it writes there again (the next layer's attention reuses the buffer). A backend may defer the call (the CUDA
@@ -74,10 +78,13 @@ struct av_backend {
 
 typedef enum av_compute_dtype { AV_COMPUTE_FP32, AV_COMPUTE_BF16 } av_compute_dtype;
 typedef enum av_attn_dtype { AV_ATTN_FP32, AV_ATTN_FP16, AV_ATTN_BF16 } av_attn_dtype;
+// AUTO: the flash kernels when they support the run (bf16 products, head size 64 or 128), else the plain path.
+typedef enum av_attention_choice { AV_ATTENTION_AUTO, AV_ATTENTION_PLAIN, AV_ATTENTION_FLASH } av_attention_choice;
 
 typedef struct backend_options {
-    av_compute_dtype compute; // matmul inputs (fp32 accumulation and fp32 softmax statistics either way)
-    av_attn_dtype attn;       // storage of the device side buffer of P (the sink always receives float32)
+    av_compute_dtype compute;      // matmul inputs (fp32 accumulation and fp32 softmax statistics either way)
+    av_attn_dtype attn;            // storage of the device side buffer of P (the sink always receives float32)
+    av_attention_choice attention; // CUDA only; zero (AUTO) in a zero-initialised struct
 } backend_options;
 
 av_status backend_cpu_create(av_backend **out);

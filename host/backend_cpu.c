@@ -232,6 +232,11 @@ static size_t cpu_extra_bytes(av_backend *be, int T, int C, int NH, int inner, s
     return attention_scratch_floats(T) * sizeof(float);
 }
 
+static av_status cpu_attention_kernel(av_backend *be, int C, int NH, const char **name) {
+    *name = "reference";
+    return AV_SUCCESS;
+}
+
 // Host memory already: the sink reads the buffer in place.
 static av_status cpu_emit_probs(av_backend *be, const float *probs, int layer, int n_slots, int T,
                                 av_probs_sink sink, void *user) {
@@ -283,6 +288,7 @@ av_status backend_cpu_create(av_backend **out) {
         .residual = cpu_residual,
         .memory_available = cpu_memory_available,
         .extra_bytes = cpu_extra_bytes,
+        .attention_kernel = cpu_attention_kernel,
         .emit_probs = cpu_emit_probs,
         .flush_probs = cpu_flush_probs,
         .destroy = cpu_destroy,

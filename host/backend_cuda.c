@@ -1,7 +1,10 @@
 // The CUDA backend: the ops of backend.h on one GPU. Activations live in cudaMalloc'ed memory, parameters in a weight
 // arena filled once by upload_tensor (matmul weights as bf16 in bf16 mode), products go through cuBLAS with fp32
-// accumulation and TF32 off, everything else through the hand-written kernels in kernels/. All work is queued on
-// one compute stream; the captured attention probabilities stream out to pinned host memory on a second stream.
+// accumulation and TF32 off, everything else through the hand-written kernels in kernels/. Attention in bf16 mode
+// with heads of 64 or 128 columns runs the flash kernels of include/attnviz_kernels.h (no (NH, T, T) scores in
+// memory), otherwise the plain path (cuBLAS scores, softmax kernel, cuBLAS P.V). All work is queued on one compute
+// stream; the captured attention probabilities stream out to pinned host memory on a second stream.
+#include "attnviz_kernels.h"
 #include "backend.h"
 #include "cublas_loader.h"
 #include "half.h"
@@ -63,8 +66,17 @@ typedef struct cuda_impl {
     // for the embedding and a bf16 LM head, uploaded twice).
     const void **bf16_weights; // (n_bf16)
     size_t n_bf16, cap_bf16;
-    float *scores;            // (NH, T, T): raw q.k, then P in fp32 for P.V
+    float *scores;            // (NH, T, T): raw q.k, then P in fp32 for P.V (plain path only)
     size_t scores_bytes;
+    // The flash path's scratch.
+    uint16_t *qkv_bf16;       // (T, 3C) bf16: the kernels' q, k and v
+    size_t qkv_bf16_bytes;
+    uint16_t *out_bf16;       // (T, C) bf16: O, heads concatenated
+    size_t out_bf16_bytes;
+    float *lse;               // (NH, T): each query row's log-sum-exp, from the forward for the probs kernel
+    size_t lse_bytes;
+    void *probs_workspace;    // whatever av_attention_probs_workspace asks for (nothing, for full P)
+    size_t probs_workspace_bytes;
     uint16_t *bf16_operand;   // (T, C) bf16: the activation operand of a bf16 product
     size_t bf16_operand_bytes;
     probs_stream probs;
@@ -130,15 +142,55 @@ static av_status cuda_memory_available(av_backend *be, size_t *bytes) {
     return AV_SUCCESS;
 }
 
-// The scores of every head, the bf16 operand of the widest product, and the weight arena (bf16 matmul weights in
-// bf16 mode; one chunk of slack for the arena's rounding).
+// The flash kernels take bf16 (or fp16) inputs and heads of 64 or 128 columns; in fp32 mode the plain path keeps
+// the products in fp32.
+static bool flash_supported(const cuda_impl *impl, int C, int NH) {
+    int HS = C / NH;
+    return impl->options.compute == AV_COMPUTE_BF16 && HS * NH == C && (HS == 64 || HS == 128);
+}
+
+static bool flash_runs(const cuda_impl *impl, int C, int NH) {
+    return impl->options.attention != AV_ATTENTION_PLAIN && flash_supported(impl, C, NH);
+}
+
+static av_status check_attention_choice(const cuda_impl *impl, int C, int NH) {
+    if (impl->options.attention == AV_ATTENTION_FLASH && !flash_supported(impl, C, NH))
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "--attention flash: needs --dtype bf16 and heads of 64 or 128 "
+                       "columns (this run: --dtype %s, %d heads of %d columns)",
+                       impl->options.compute == AV_COMPUTE_BF16 ? "bf16" : "fp32", NH, C / NH);
+    return AV_SUCCESS;
+}
+
+static av_status cuda_attention_kernel(av_backend *be, int C, int NH, const char **name) {
+    cuda_impl *impl = impl_of(be);
+    AV_TRY(check_attention_choice(impl, C, NH));
+    *name = flash_runs(impl, C, NH) ? "flash" : "plain";
+    return AV_SUCCESS;
+}
+
+static av_dtype kernel_dtype_of(av_attn_dtype dtype) {
+    return dtype == AV_ATTN_FP32 ? AV_DTYPE_FP32 : dtype == AV_ATTN_FP16 ? AV_DTYPE_FP16 : AV_DTYPE_BF16;
+}
+
+static av_attention_shape flash_shape(int T, int C, int NH, bool causal) {
+    return (av_attention_shape){.batch = 1, .n_heads = NH, .n_kv_heads = NH, .seq_len = T, .head_dim = C / NH,
+                                .dtype = AV_DTYPE_BF16, .causal = causal};
+}
+
+// Attention scratch (the scores of every head on the plain path; bf16 q, k, v, O and the log-sum-exp on the flash
+// path, whose full-P requests need no probs workspace: only column sums and pooled maps do), the bf16 operand of the
+// widest product, and the weight arena (bf16 matmul weights in bf16 mode; one chunk of slack for the arena's
+// rounding).
 static size_t cuda_extra_bytes(av_backend *be, int T, int C, int NH, int inner, size_t param_bytes,
                                size_t matrix_bytes) {
-    bool bf16 = impl_of(be)->options.compute == AV_COMPUTE_BF16;
-    size_t scores = (size_t)NH * T * T * sizeof(float);
+    const cuda_impl *impl = impl_of(be);
+    bool bf16 = impl->options.compute == AV_COMPUTE_BF16;
+    size_t attention = flash_runs(impl, C, NH)
+                           ? (size_t)T * 4 * C * sizeof(uint16_t) + (size_t)NH * T * sizeof(float)
+                           : (size_t)NH * T * T * sizeof(float);
     size_t operand = bf16 ? (size_t)T * (size_t)(C > inner ? C : inner) * sizeof(uint16_t) : 0;
     size_t weights = bf16 ? param_bytes - matrix_bytes / 2 : param_bytes;
-    return scores + operand + weights + ARENA_CHUNK_BYTES;
+    return attention + operand + weights + ARENA_CHUNK_BYTES;
 }
 
 // The weight arena.
@@ -261,9 +313,8 @@ static av_status cuda_matmul(av_backend *be, float *out, const float *inp, const
 // Per head h (a batch of NH, heads HS columns apart in qkv's rows): S_h = Q_h K_h^T in fp32, the softmax kernel
 // turns S_h into P_h (and the side buffer's copy for captured heads), then out_h = P_h V_h. Column-major view as in
 // cuda_matmul: S_h^T (T keys, T queries) = K_h Q_h^T, out_h^T (HS, T) = V_h^T P_h^T.
-static av_status cuda_attention(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
-                                bool causal, const int *head_slot) {
-    cuda_impl *impl = impl_of(be);
+static av_status plain_attention(cuda_impl *impl, float *out, float *probs, const float *qkv, int T, int C, int NH,
+                                 bool causal, const int *head_slot) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     long long TT = (long long)T * T;
@@ -291,6 +342,73 @@ static av_status cuda_attention(av_backend *be, float *out, float *probs, const 
                                                   TT, &zero, out, CUDA_R_32F, C, HS, NH, CUBLAS_COMPUTE_32F,
                                                   CUBLAS_GEMM_DEFAULT));
     return AV_SUCCESS;
+}
+
+// Part PART (0 q, 1 k, 2 v) of the fused bf16 qkv (T, 3C) as a (1, NH, T, HS) tensor.
+static av_attention_tensor fused_qkv_part(uint16_t *qkv, int part, int T, int C, int NH) {
+    return (av_attention_tensor){.data = qkv + (size_t)part * C, .batch_stride = (int64_t)T * 3 * C,
+                                 .head_stride = C / NH, .row_stride = 3 * C};
+}
+
+// Full P of the captured heads into probs (n_slots, T, T), one call per run of consecutive heads whose slots are
+// consecutive too (the plan's slots follow head order, so usually one call for all).
+static av_status flash_capture(cuda_impl *impl, const av_attention_shape *shape, av_attention_tensor q,
+                               av_attention_tensor k, void *probs, const int *head_slot) {
+    size_t slot_bytes = (size_t)shape->seq_len * shape->seq_len * attn_element_bytes(impl->options.attn);
+    for (int h = 0; h < shape->n_heads;) {
+        if (head_slot[h] < 0) {
+            h++;
+            continue;
+        }
+        int end = h + 1;
+        while (end < shape->n_heads && head_slot[end] == head_slot[end - 1] + 1) end++;
+        av_probs_request req = {.head_begin = h, .head_end = end, .probs_dtype = kernel_dtype_of(impl->options.attn),
+                                .layout = AV_PROBS_SQUARE, .probs = (char *)probs + head_slot[h] * slot_bytes};
+        size_t workspace = 0;
+        AV_TRY(av_attention_probs_workspace(shape, &req, &workspace));
+        AV_TRY(grow_device_buffer(impl, &impl->probs_workspace, &impl->probs_workspace_bytes, workspace,
+                                  "the attention probabilities' workspace"));
+        AV_TRY(av_attention_probs(shape, q, k, impl->lse, &req, impl->probs_workspace, impl->probs_workspace_bytes,
+                                  impl->compute));
+        h = end;
+    }
+    return AV_SUCCESS;
+}
+
+// qkv rounded to bf16 once; the forward writes O (bf16) and each row's log-sum-exp, from which the probs kernel
+// recomputes exact P of the captured heads tile by tile. The (NH, T, T) scores never exist.
+static av_status flash_attention(cuda_impl *impl, float *out, float *probs, const float *qkv, int T, int C, int NH,
+                                 bool causal, const int *head_slot) {
+    size_t n_qkv = (size_t)T * 3 * C, n_out = (size_t)T * C;
+    AV_TRY(grow_device_buffer(impl, (void **)&impl->qkv_bf16, &impl->qkv_bf16_bytes, n_qkv * sizeof(uint16_t),
+                              "the bf16 copy of q, k and v"));
+    AV_TRY(grow_device_buffer(impl, (void **)&impl->out_bf16, &impl->out_bf16_bytes, n_out * sizeof(uint16_t),
+                              "the bf16 attention output"));
+    AV_TRY(grow_device_buffer(impl, (void **)&impl->lse, &impl->lse_bytes, (size_t)NH * T * sizeof(float),
+                              "the attention log-sum-exp"));
+    AV_TRY(av_f32_to_bf16_cuda(impl->qkv_bf16, qkv, n_qkv, impl->compute));
+    av_attention_shape shape = flash_shape(T, C, NH, causal);
+    av_attention_tensor q = fused_qkv_part(impl->qkv_bf16, 0, T, C, NH);
+    av_attention_tensor k = fused_qkv_part(impl->qkv_bf16, 1, T, C, NH);
+    av_attention_tensor v = fused_qkv_part(impl->qkv_bf16, 2, T, C, NH);
+    av_attention_tensor o = {.data = impl->out_bf16, .batch_stride = (int64_t)n_out, .head_stride = C / NH,
+                             .row_stride = C};
+    AV_TRY(av_attention_forward(&shape, q, k, v, o, impl->lse, impl->compute));
+    if (probs && head_slot) {
+        // The previous layer's P may still be on its way to the host from the buffer this call overwrites.
+        if (impl->probs.copy_issued)
+            AV_CUDA_CHECK(cudaStreamWaitEvent(impl->compute, impl->probs.copied[impl->probs.last], 0));
+        AV_TRY(flash_capture(impl, &shape, q, k, probs, head_slot));
+    }
+    return av_bf16_to_f32_cuda(out, impl->out_bf16, n_out, impl->compute);
+}
+
+static av_status cuda_attention(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
+                                bool causal, const int *head_slot) {
+    cuda_impl *impl = impl_of(be);
+    AV_TRY(check_attention_choice(impl, C, NH));
+    if (flash_runs(impl, C, NH)) return flash_attention(impl, out, probs, qkv, T, C, NH, causal, head_slot);
+    return plain_attention(impl, out, probs, qkv, T, C, NH, causal, head_slot);
 }
 
 static av_status cuda_activation(av_backend *be, float *out, const float *inp, size_t N, av_activation act) {
@@ -388,6 +506,10 @@ static void cuda_destroy(av_backend *be) {
         free(impl->arena.chunks);
         free(impl->bf16_weights);
         cudaFree(impl->scores);
+        cudaFree(impl->qkv_bf16);
+        cudaFree(impl->out_bf16);
+        cudaFree(impl->lse);
+        cudaFree(impl->probs_workspace);
         cudaFree(impl->bf16_operand);
         probs_stream *ps = &impl->probs;
         for (int b = 0; b < 2; b++) {
@@ -456,6 +578,7 @@ av_status backend_cuda_create(av_backend **out, const backend_options *options) 
         .residual = cuda_residual,
         .memory_available = cuda_memory_available,
         .extra_bytes = cuda_extra_bytes,
+        .attention_kernel = cuda_attention_kernel,
         .emit_probs = cuda_emit_probs,
         .flush_probs = cuda_flush_probs,
         .destroy = cuda_destroy,

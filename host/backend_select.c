@@ -31,6 +31,9 @@ av_status backend_create(av_backend **out, const char *device, const backend_opt
     if (want_cuda) return backend_cuda_create(out, options);
     if (strcmp(device, "cpu") && strcmp(device, "auto"))
         return av_fail(AV_ERROR_INVALID_ARGUMENT, "--device %s: expected cpu, cuda or auto", device);
+    if (options->attention == AV_ATTENTION_FLASH)
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "--attention flash: the CPU backend has no flash kernels; use "
+                                                  "--device cuda with --dtype bf16");
     if (options->compute != AV_COMPUTE_FP32 || options->attn != AV_ATTN_FP32)
         return av_fail(AV_ERROR_UNSUPPORTED, "the CPU backend computes and stores in fp32 only; drop --dtype and "
                                              "--attn-dtype or use --device cuda");

@@ -34,6 +34,7 @@ static const char *const run_usage =
     "  --device NAME        auto (default: cuda when a device exists), cpu or cuda\n"
     "  --dtype NAME         fp32 (default) or bf16 matmul inputs (cuda only; fp32 accumulation either way)\n"
     "  --attn-dtype NAME    fp32 (default), fp16 or bf16 device buffer for the probabilities (cuda only)\n"
+    "  --attention KIND     auto (default: flash kernels for --dtype bf16 and head size 64 or 128), plain or flash\n"
     "  --png MODE           all (default), mean (head means only) or none\n"
     "  --capture LIST       what to keep of each captured layer, any of (comma-separated):\n"
     "                         full      P itself: attention/layer_XX.npy (default)\n"
@@ -127,7 +128,7 @@ static int check_prompt_choice(const prompt_source *p, const char *usage) {
 }
 
 static int command_run(int argc, char **argv) {
-    enum { OPT_PROMPT_FILE = 256, OPT_ATTN_DTYPE, OPT_MAX_MEMORY, OPT_CAPTURE, OPT_PACKED };
+    enum { OPT_PROMPT_FILE = 256, OPT_ATTN_DTYPE, OPT_MAX_MEMORY, OPT_CAPTURE, OPT_PACKED, OPT_ATTENTION };
     static const struct option options[] = {
         {"model", required_argument, NULL, 'm'},       {"prompt", required_argument, NULL, 'p'},
         {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
@@ -136,7 +137,8 @@ static int command_run(int argc, char **argv) {
         {"dtype", required_argument, NULL, 't'},       {"attn-dtype", required_argument, NULL, OPT_ATTN_DTYPE},
         {"png", required_argument, NULL, 'g'},         {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
         {"threads", required_argument, NULL, 'j'},     {"capture", required_argument, NULL, OPT_CAPTURE},
-        {"packed-causal", no_argument, NULL, OPT_PACKED}, {"help", no_argument, NULL, 'h'},
+        {"packed-causal", no_argument, NULL, OPT_PACKED}, {"attention", required_argument, NULL, OPT_ATTENTION},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     av_run_options opt;
     av_run_options_default(&opt);
@@ -157,6 +159,7 @@ static int command_run(int argc, char **argv) {
         case 'g': opt.png = optarg; break;
         case OPT_CAPTURE: opt.capture = optarg; break;
         case OPT_PACKED: opt.packed_causal = 1; break;
+        case OPT_ATTENTION: opt.attention = optarg; break;
         case OPT_MAX_MEMORY:
             if (!parse_size(optarg, &opt.max_memory)) return usage_error(run_usage, "--max-memory: expected a size");
             break;

@@ -21,7 +21,8 @@ void av_run_options_default(av_run_options *o) {
                           .capture = "full",
                           .packed_causal = 0,
                           .max_memory = 0,
-                          .top_k = 5};
+                          .top_k = 5,
+                          .attention = "auto"};
 }
 
 static double now_ms(void) {
@@ -45,12 +46,15 @@ static av_status parse_backend_options(const av_run_options *o, backend_options 
     static const char *const compute[] = {"fp32", "bf16", NULL};
     static const char *const attn[] = {"fp32", "fp16", "bf16", NULL};
     static const char *const pngs[] = {"all", "mean", "none", NULL};
-    int c, a, p;
+    static const char *const kernels[] = {"auto", "plain", "flash", NULL}; // av_attention_choice order
+    int c, a, p, k;
     AV_TRY(parse_choice(o->dtype, "--dtype", compute, &c));
     AV_TRY(parse_choice(o->attn_dtype, "--attn-dtype", attn, &a));
     AV_TRY(parse_choice(o->png, "--png", pngs, &p));
+    AV_TRY(parse_choice(o->attention ? o->attention : "auto", "--attention", kernels, &k));
     bo->compute = (av_compute_dtype)c;
     bo->attn = (av_attn_dtype)a;
+    bo->attention = (av_attention_choice)k;
     *png = (png_mode)p;
     return AV_SUCCESS;
 }
@@ -192,6 +196,7 @@ typedef struct run_state {
     token_list tokens;
     capture_plan plan;
     av_backend *be;
+    const char *attention_kernel; // "flash", "plain" or "reference", as the backend reports it
     model_weights weights;
     bool weights_ready;
     char *tmp;
@@ -206,6 +211,7 @@ static av_status write_meta(run_state *s, const char *prompt, size_t len) {
     cJSON_AddItemToObject(meta, "model", model_json(s->model));
     cJSON_AddStringToObject(meta, "device", s->be->name);
     cJSON_AddStringToObject(meta, "dtype", s->options->dtype);
+    cJSON_AddStringToObject(meta, "attention_kernel", s->attention_kernel);
     char *text = av_malloc(len + 1, "prompt copy");
     if (!text) {
         cJSON_Delete(meta);
@@ -244,6 +250,7 @@ static av_status run_forward(run_state *s) {
     int T = s->tokens.n;
     bool next_token = cfg->arch == AV_ARCH_GPT2 && s->options->top_k > 0;
     AV_TRY(backend_create(&s->be, s->options->device, &s->backend));
+    AV_TRY(s->be->attention_kernel(s->be, cfg->n_embd, cfg->n_head, &s->attention_kernel));
     AV_TRY(check_memory(s->be, s->model, &s->plan, &s->kinds, s->png, T, next_token, s->options->max_memory));
     if (next_token && !(s->logits = av_malloc((size_t)cfg->vocab_size * sizeof(float), "logits")))
         return AV_ERROR_OUT_OF_MEMORY;

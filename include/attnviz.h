@@ -55,6 +55,8 @@ typedef struct av_run_options {
     int packed_causal;      // nonzero: full P of a causal model as its packed triangle (half the bytes)
     size_t max_memory;      // refuse runs needing more bytes than this; 0: what the backend reports as free
     int top_k;              // next-token predictions recorded in meta.json (causal LMs); 0 for none
+    const char *attention;  // "auto" or NULL (flash kernels when the run allows: cuda, bf16, head size 64 or 128),
+                            // "plain" (scores, softmax, P.V), "flash" (an error when the run does not allow it)
 } av_run_options;
 
 void av_run_options_default(av_run_options *options);

@@ -38,7 +38,7 @@ typedef struct forward_result {
 
 static av_status run_bert(const av_model *m, const char *device, const int32_t *ids, int T, forward_result *r) {
     const model_config *cfg = &m->cfg;
-    backend_options options = {AV_COMPUTE_FP32, AV_ATTN_FP32};
+    backend_options options = {AV_COMPUTE_FP32, AV_ATTN_FP32, AV_ATTENTION_AUTO};
     av_backend *be;
     AV_TRY(backend_create(&be, device, &options));
     capture_plan plan;

@@ -131,7 +131,7 @@ Test(cuda_errors, cublas_check_names_the_status) {
 }
 
 Test(cuda_errors, create_agrees_with_availability) {
-    backend_options options = {AV_COMPUTE_FP32, AV_ATTN_FP32};
+    backend_options options = {AV_COMPUTE_FP32, AV_ATTN_FP32, AV_ATTENTION_AUTO};
     av_backend *be = NULL;
     av_status st = backend_cuda_create(&be, &options);
     if (backend_cuda_available()) {
@@ -363,7 +363,7 @@ static void collected_free(collected_probs *c) {
 }
 
 static av_backend *cuda_backend(av_compute_dtype compute, av_attn_dtype attn) {
-    backend_options options = {compute, attn};
+    backend_options options = {compute, attn, AV_ATTENTION_AUTO};
     av_backend *be = NULL;
     AV_OK(backend_cuda_create(&be, &options));
     return be;

@@ -90,9 +90,10 @@ typedef struct precision {
     double max_tol;           // bound on every entry past them (P absolute; logits times the scale)
 } precision;
 
-static const precision fp32 = {"fp32", {AV_COMPUTE_FP32, AV_ATTN_FP32}, 1e-5, 0.0, 1e-5, 0.0, 0.0};
-static const precision fp16_side = {"fp32 + fp16 P", {AV_COMPUTE_FP32, AV_ATTN_FP16}, 1e-5, 1e-3, 1e-5, 0.0, 0.0};
-static const precision bf16 = {"bf16", {AV_COMPUTE_BF16, AV_ATTN_FP32}, 2e-3, 0.0, 2e-3, 1e-3, 1e-2};
+static const precision fp32 = {"fp32", {AV_COMPUTE_FP32, AV_ATTN_FP32, AV_ATTENTION_AUTO}, 1e-5, 0.0, 1e-5, 0.0, 0.0};
+static const precision fp16_side = {"fp32 + fp16 P", {AV_COMPUTE_FP32, AV_ATTN_FP16, AV_ATTENTION_AUTO}, 1e-5, 1e-3,
+                                     1e-5, 0.0, 0.0};
+static const precision bf16 = {"bf16", {AV_COMPUTE_BF16, AV_ATTN_FP32, AV_ATTENTION_AUTO}, 2e-3, 0.0, 2e-3, 1e-3, 1e-2};
 
 // expect_close with up to prec->outliers of the entries allowed past (atol, rtol), never past max_atol.
 static void expect_close_but_outliers(const char *what, const float *got, const float *want, size_t n, double atol,

@@ -11,7 +11,7 @@ and the embedding table stay small), and the expected ids, eager attentions and 
   tests/data/<name>-expected/pK_attn.npy  float32 (L, NH, T, T), output_attentions=True, attn_implementation="eager"
   tests/data/<name>-expected/pK_logits.npy float32 (T, V)
 
-Usage: python3 weights/gen_gpt2_fixtures.py [--shared ../shared]   (needs torch, transformers, numpy)
+Usage: python3 weights/gen_gpt2_fixtures.py [--shared ../shared] [--only NAME]   (needs torch, transformers, numpy)
 """
 import argparse
 import json
@@ -38,6 +38,9 @@ FIXTURES = [
     ("gpt2-tiny", dict(n_embd=64, n_head=4, n_layer=2, n_positions=128), torch.float32, None),
     ("gpt2-tiny-bf16", dict(n_embd=48, n_head=3, n_layer=2, n_positions=96), torch.bfloat16, None),
     ("gpt2-tiny-sharded", dict(n_embd=40, n_head=5, n_layer=3, n_positions=64), torch.float16, "60KB"),
+    # Heads of 64 columns, the smallest the CUDA backend's flash kernels take (--dtype bf16); bf16 and a narrow MLP
+    # keep it under a megabyte.
+    ("gpt2-tiny-hs64", dict(n_embd=128, n_head=2, n_layer=2, n_positions=256, n_inner=256), torch.bfloat16, None),
 ]
 
 N_MERGES = 900
@@ -106,8 +109,11 @@ def make_fixture(shared, name, dims, dtype, shard, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
+    parser.add_argument("--only", help="write only this fixture (the others' files stay as they are)")
     args = parser.parse_args()
     for seed, (name, dims, dtype, shard) in enumerate(FIXTURES):
+        if args.only and name != args.only:
+            continue
         make_fixture(args.shared, name, dims, dtype, shard, 1234 + seed)
 
 

@@ -1,6 +1,7 @@
-# Builds the emulated runs of tests/test_cuda_kernels.c and tests/test_cuda_model.c in $EMU (default
+# Builds the emulated runs of tests/test_cuda_kernels.c, test_cuda_model.c and test_cuda_flash.c in $EMU (default
 # build/emulator-backend) from the repository at $R (default: this checkout), plus gemm_check, the fake
-# libcublas.so.13 and the CLI.
+# libcublas.so.13 and the CLI. The attention kernels (the backend's flash path) are rewritten by
+# ../attention/transform.py and built with its emu_primitives.h on this runtime (emu_attention.h).
 set -e
 HERE=$(cd "$(dirname "$0")" && pwd)
 R=${R:-$(cd "$HERE/../../.." && pwd)}; EMU=${EMU:-$R/build/emulator-backend}; SAN=${SAN:-}
@@ -16,10 +17,16 @@ CXX="g++ -std=c++20 -O2 -g -ffp-contract=off $SAN"
 PKGS="libcjson openblas libpcre2-8 libutf8proc zlib"
 CC="gcc -std=c11 -O2 -g -ffp-contract=off -fopenmp $(pkg-config --cflags $PKGS) $SAN"
 python3 $HERE/transform.py $R $EMU/src
+python3 $HERE/../attention/transform.py $R $EMU/attn
 g++ -std=c++20 -O2 -g -fPIC -shared $KFLAGS -I$CU $HERE/emu_cublas.cpp -o lib/libcublas.so.13 &
 $CXX -I$HERE -I$CU -c $HERE/emu_runtime.cpp -o obj/emu_runtime.o &
 for f in embedding layernorm activation residual softmax convert; do
   $CXX $KFLAGS -w -include $HERE/emu_kernel.h $INC -c src/$f.cu.cpp -o obj/k_$f.o &
+done
+wait
+for f in attention_fwd attention_probs attnviz_kernels; do
+  $CXX $KFLAGS -w -include $HERE/emu_attention.h -I$EMU/attn -I$HERE/../attention $INC -c attn/$f.cu.cpp \
+    -o obj/k_$f.o &
 done
 wait
 rm -f obj/libhost.a
@@ -32,7 +39,7 @@ wait
 ar rcs obj/libhost.a obj/h_*.o
 $CC $DEFS $INC -c $R/tests/support.c -o obj/support.o
 LINK="obj/k_*.o obj/emu_runtime.o obj/libhost.a obj/support.o -lcriterion $(pkg-config --libs $PKGS) -fopenmp -lm -ldl -lpthread -rdynamic"
-for t in test_cuda_kernels test_cuda_model; do
+for t in test_cuda_kernels test_cuda_model test_cuda_flash; do
   $CC $DEFS $INC -c $R/tests/$t.c -o obj/$t.o
   $CXX obj/$t.o $LINK -o $t
 done

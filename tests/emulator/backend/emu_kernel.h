@@ -47,9 +47,11 @@ template <typename T> static inline T __shfl_xor_sync(unsigned mask, T v, int la
     return r;
 }
 
-// Launch checks as the runtime makes them (block <= 1024 threads, grid.x < 2^31, grid.y/z <= 65535, no zero),
-// then the grid runs now or is queued on STREAM (emu_runtime.cpp).
-void emu_launch_grid(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, std::function<void()> body);
+// Launch checks as the runtime makes them (block <= 1024 threads, grid.x < 2^31, grid.y/z <= 65535, no zero,
+// dynamic shared memory within 48 KiB or what cudaFuncSetAttribute allowed KERNEL), then the grid runs now or is
+// queued on STREAM (emu_runtime.cpp).
+void emu_launch_grid(const void *kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                     std::function<void()> body);
 
 void emu_check_kernel_pointer(const void *p, int index);
 template <typename T> void emu_check_argument(const T &v, int index) {
@@ -62,5 +64,5 @@ void emu_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaSt
     std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);
     // Every pointer argument must be device memory (NULL allowed): a host pointer would fault on the device.
     std::apply([](const auto &...v) { int i = 0; (emu_check_argument(v, i++), ...); }, params);
-    emu_launch_grid(grid, block, smem, stream, [kernel, params] { std::apply(kernel, params); });
+    emu_launch_grid((const void *)kernel, grid, block, smem, stream, [kernel, params] { std::apply(kernel, params); });
 }

@@ -12,6 +12,9 @@
 // Device memory is mapped PROT_NONE except while emulated device work (kernel, copy, product) runs, so host code
 // that dereferences a device pointer faults as on a GPU; each allocation ends (256-byte aligned) against a guard
 // page, so a kernel reading or writing past its allocation's 256-byte rounding faults too.
+// For the attention kernels (emu_attention.h): each block gets its dynamic shared memory (0xcd garbage, per-kernel
+// opt-in above 48 KiB through cudaFuncSetAttribute as on the device), and cp.async copies land at once or, with
+// EMU_DEFERRED=1, only at the cp.async.wait_group that covers them.
 #include "emu_kernel.h"
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -40,6 +43,15 @@ int current, n_threads;
 const std::function<void()> *body;
 // slots[parity][warp][lane][16]: words 0..13 the value, 15 the shuffle number
 uint64_t slots[2][32][32][16];
+std::vector<unsigned char> shared_mem;
+struct pending_copy {
+    void *dst;
+    const void *src;
+    bool valid;
+    int group;
+};
+std::vector<pending_copy> copies[1024]; // per thread, not yet landed
+int open_group[1024];                   // per thread: the cp.async group new copies join
 
 void set_thread(int t) {
     emu_threadIdx = {(unsigned)(t % emu_blockDim.x), (unsigned)(t / emu_blockDim.x % emu_blockDim.y),
@@ -81,7 +93,7 @@ void emu_check_mask(unsigned mask) {
     if ((mask & want) != want) die("shuffle mask leaves out lanes of the warp");
 }
 
-static void run_grid(dim3 grid, dim3 block, const std::function<void()> &fn) {
+static void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &fn) {
     n_threads = (int)(block.x * block.y * block.z);
     emu_gridDim = {grid.x, grid.y, grid.z};
     emu_blockDim = {block.x, block.y, block.z};
@@ -93,8 +105,11 @@ static void run_grid(dim3 grid, dim3 block, const std::function<void()> &fn) {
             for (unsigned bx = 0; bx < grid.x; bx++) {
                 emu_blockIdx = {bx, by, bz};
                 memset(slots, 0xff, sizeof slots);
+                shared_mem.assign(smem + 16, 0xcd);
                 for (int t = 0; t < n_threads; t++) {
                     fiber &f = fibers[t];
+                    copies[t].clear();
+                    open_group[t] = 0;
                     f.done = false;
                     f.collective = 0;
                     getcontext(&f.ctx);
@@ -115,6 +130,34 @@ static void run_grid(dim3 grid, dim3 block, const std::function<void()> &fn) {
                     if (!alive) break;
                 }
             }
+}
+
+unsigned char *emu_shared() { return shared_mem.data(); }
+int emu_lane() { return current % 32; }
+int emu_warp() { return current / 32; }
+
+static bool deferred_copies() {
+    static int d = getenv("EMU_DEFERRED") && strcmp(getenv("EMU_DEFERRED"), "0") ? 1 : 0;
+    return d;
+}
+static void land(const pending_copy &c) {
+    if (c.valid) memcpy(c.dst, c.src, 16);
+    else memset(c.dst, 0, 16); // the zero fill of cp.async with src-size 0
+}
+void emu_cp_async(void *dst, const void *src, bool valid) {
+    pending_copy c{dst, src, valid, open_group[current]};
+    if (deferred_copies()) copies[current].push_back(c);
+    else land(c);
+}
+void emu_cp_commit() { open_group[current]++; }
+void emu_cp_wait(int pending) {
+    int newest_closed = open_group[current] - 1;
+    std::vector<pending_copy> keep;
+    for (const pending_copy &c : copies[current]) {
+        if (c.group <= newest_closed - pending) land(c);
+        else keep.push_back(c);
+    }
+    copies[current].swap(keep);
 }
 
 // Streams and events.
@@ -223,23 +266,36 @@ void emu_check_kernel_pointer(const void *p, int index) {
 
 extern "C" void emu_enqueue(cudaStream_t stream, std::function<void()> *op) { enqueue(stream, std::move(*op)); }
 
-void emu_launch_grid(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, std::function<void()> fn) {
+// Dynamic shared memory a kernel may use beyond the default 48 KiB (cudaFuncAttributeMaxDynamicSharedMemorySize),
+// up to the 227 KiB of an H100/H200 block.
+static std::map<const void *, int> shared_opt_in;
+static const int SHARED_DEFAULT = 48 * 1024, SHARED_MAX = 227 * 1024;
+
+void emu_launch_grid(const void *kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                     std::function<void()> fn) {
     unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
     if (!threads || threads > 1024 || block.z > 64 || !grid.x || !grid.y || !grid.z || grid.x > 0x7fffffffu ||
         grid.y > 65535 || grid.z > 65535) {
         fail(cudaErrorInvalidConfiguration);
         return;
     }
-    if (smem > 48 * 1024) {
+    auto opt_in = shared_opt_in.find(kernel);
+    if (smem > (size_t)std::max(SHARED_DEFAULT, opt_in == shared_opt_in.end() ? 0 : opt_in->second)) {
         fail(cudaErrorInvalidValue);
         return;
     }
-    enqueue(stream, [grid, block, fn = std::move(fn)] { run_grid(grid, block, fn); });
+    enqueue(stream, [grid, block, smem, fn = std::move(fn)] { run_grid(grid, block, smem, fn); });
 }
 
 extern "C" {
 cudaError_t cudaGetDeviceCount(int *count) {
     *count = 1;
+    return cudaSuccess;
+}
+cudaError_t cudaFuncSetAttribute(const void *func, cudaFuncAttribute attr, int value) {
+    if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) die("cudaFuncSetAttribute: attribute not emulated");
+    if (value < 0 || value > SHARED_MAX) return fail(cudaErrorInvalidValue);
+    shared_opt_in[func] = value;
     return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }

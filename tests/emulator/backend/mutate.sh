@@ -1,5 +1,6 @@
-# Mutation check: each mutation is applied to a copy of the repository ($M, from this checkout without build dirs or
-# .git), built and run in the emulator; every mutation must make the named test fail. The shared tree is untouched.
+# Mutation check: each mutation (twelve on the plain path and the kernels, four on the flash path) is applied to a
+# copy of the repository ($M, from this checkout without build dirs or .git), built and run in the emulator; every
+# mutation must make the named test fail. The shared tree is untouched.
 HERE=$(cd "$(dirname "$0")" && pwd); R=${R:-$(cd "$HERE/../../.." && pwd)}
 M=${M:-/tmp/attnviz-mutants}; EMU=${EMU:-/tmp/attnviz-mutants-emu}
 [ -d $M/host ] || { mkdir -p $M && (cd $R && tar cf - --exclude='./build*' --exclude=./.git --exclude=./weights .) | tar xf - -C $M; }
@@ -23,3 +24,7 @@ mutate kernels/layernorm.cu 's/offset > 0; offset \/= 2) x += __shfl_xor_sync/of
 mutate kernels/layernorm.cu 's/    if (row >= T) return;/    if (row >= T || lane == 31) return;/' test_cuda_kernels 'cuda_kernels/layernorm*' lazy "layernorm: a lane exits before the shuffles (divergence)"
 mutate kernels/embedding.cu 's/wpe\[t \* C + c\]/wpe[t * C + c + C]/' test_cuda_kernels 'cuda_kernels/embedding*' lazy "embedding: reads one row past wpe"
 mutate host/backend_cuda.c 's/    AV_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl->compute));/    AV_CUDA_CHECK(cudaStreamSynchronize(impl->compute));\n    memcpy(dst, src, bytes);/' test_cuda_kernels 'cuda_backend/upload_tensor*' lazy "download: host memcpy from device memory"
+mutate host/backend_cuda.c 's/.data = qkv + (size_t)part \* C,/.data = qkv + (size_t)(part < 2 ? 1 - part : 2) * C,/' test_cuda_flash 'cuda_flash/matches_reference_on_fixture_prompts' lazy "flash: q and k views swapped"
+mutate host/backend_cuda.c 's/.probs = (char \*)probs + head_slot\[h\] \* slot_bytes/.probs = (char *)probs + h * slot_bytes/' test_cuda_flash 'cuda_flash/captured_subsets*' lazy "flash: P of a run written at its head, not its slot"
+mutate host/backend_cuda.c 's/while (end < shape->n_heads \&\& head_slot\[end\] == head_slot\[end - 1\] + 1) end++;/while (end < shape->n_heads \&\& head_slot[end] >= 0) end++;/' test_cuda_flash 'cuda_flash/captured_subsets*' lazy "flash: a run of heads ignores the slot order"
+mutate host/backend_cuda.c '/if (impl->probs.copy_issued)$/,+1d' test_cuda_flash 'cuda_flash/attention_op*' copy-late "flash: attention does not wait for the previous P copy"
