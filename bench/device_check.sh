@@ -324,15 +324,16 @@ built=$rc
 if [ $built -eq 0 ]; then
     # The GPU suites run on their own, verbose: their max errors (cr_log_info) go into the logs for bench/RESULTS.md.
     # The installed binaries of install_check cannot find carried libraries (no system install of them there).
-    excluded='^test_cuda_(kernels|model)$' skipped_note=""
+    excluded='^test_cuda_(kernels|model|flash|attention)$' skipped_note=""
     if [ -n "${CARRIED_ROOT:-}" ]; then
-        excluded='^(test_cuda_(kernels|model)|install_check)$' skipped_note="; install_check not run (carried libraries)"
+        excluded='^(test_cuda_(kernels|model|flash|attention)|install_check)$'
+        skipped_note="; install_check not run (carried libraries)"
     fi
     step_in_budget ctest 240 ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 200 -E "$excluded"
     rc=$?
     record ctest "$(step_status $rc)" "$STEP_SECONDS" \
-        "$(ctest_note) (test_cuda_kernels, test_cuda_model below)$skipped_note"
-    for name in test_cuda_kernels test_cuda_model; do
+        "$(ctest_note) (the GPU suites below)$skipped_note"
+    for name in test_cuda_kernels test_cuda_model test_cuda_flash test_cuda_attention; do
         step_in_budget "$name" 200 "$build/tests/$name" --verbose --jobs 1
         rc=$?
         record "$name" "$(step_status $rc)" "$STEP_SECONDS" "$(grep -ohE 'Tested: .*' "$logs/$name.log" 2>/dev/null | tail -1)"
