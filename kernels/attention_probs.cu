@@ -141,7 +141,7 @@ __device__ void pool_row_bins_from_tile(int pool, const float *pt, float *row_bi
 // Row-bin sums straight from this warp's fragments, no staging, when no bin splits a fragment pair unevenly: pool a
 // multiple of 8 (every 8-key block lies in one bin: pair sums, the quad's sum, then blocks added until their bin
 // ends) or 1, 2 or 4 (every bin lies in one block: the pair itself, or the sum of two lanes' pairs).
-__device__ __forceinline__ bool pool_fits_fragments(int pool) {
+__host__ __device__ __forceinline__ bool pool_fits_fragments(int pool) {
     return pool % 8 == 0 || pool == 1 || pool == 2 || pool == 4;
 }
 
@@ -178,6 +178,11 @@ __device__ __forceinline__ void pool_row_bins_from_fragments(int pool, const flo
             }
         }
     }
+}
+
+// Whether the block stages the fp32 P tile: for column sums, and for pooling that cannot use the fragments.
+__host__ __device__ __forceinline__ bool stages_tile(const attention_probs_params &p) {
+    return p.col_partial || (p.pool_partial && !pool_fits_fragments(p.pool < p.seq_len ? p.pool : p.seq_len));
 }
 
 // The row-bin sums over query bins into partial: a key bin that starts in this key tile is written, an older one is
@@ -238,11 +243,24 @@ __device__ __forceinline__ void row_lse2(float lse2[2], const float *lse, int r0
     }
 }
 
-// Shared memory of attention_probs_kernel: Q, two K tiles, the warps' staging rows, and when REDUCED (column sums or
-// pooling) the fp32 P tile and the pooling row bins.
-template <typename T, int D, typename O> constexpr int probs_smem_bytes(bool reduced) {
-    return (TILE_M + 2 * TILE_N) * (D + ROW_PAD) * (int)sizeof(T) + WARPS * 16 * STAGE_STRIDE * (int)sizeof(O) +
-           (reduced ? TILE_M * PT_STRIDE * (int)sizeof(float) + TILE_M * (TILE_N + 1) * (int)sizeof(float) : 0);
+// Shared memory of attention_probs_kernel, in order: Q and two K tiles; the warps' staging rows when it writes full
+// maps or rows; the fp32 P tile when it is staged for the block (column sums, or pooling that cannot use the
+// fragments); the pooling row bins. Only what the request needs, so that small requests keep 3 blocks an SM.
+struct probs_smem {
+    int stage, tile, bins, bytes; // byte offsets of the optional parts, and the total
+};
+template <typename T, int D, typename O>
+__host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool staged, bool pooled) {
+    probs_smem l{};
+    int at = (TILE_M + 2 * TILE_N) * (D + ROW_PAD) * (int)sizeof(T);
+    l.stage = at;
+    at += write ? WARPS * 16 * STAGE_STRIDE * (int)sizeof(O) : 0;
+    l.tile = at;
+    at += staged ? TILE_M * PT_STRIDE * (int)sizeof(float) : 0;
+    l.bins = at;
+    at += pooled ? TILE_M * (TILE_N + 1) * (int)sizeof(float) : 0;
+    l.bytes = at;
+    return l;
 }
 
 template <typename T, int D, typename O>
@@ -250,9 +268,6 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw);                                // (TILE_M, D + ROW_PAD)
     T *ks = qs + TILE_M * (D + ROW_PAD);                                     // 2 x (TILE_N, D + ROW_PAD)
-    O *stages = reinterpret_cast<O *>(ks + 2 * TILE_N * (D + ROW_PAD));      // (WARPS, 16, STAGE_STRIDE)
-    float *pt = reinterpret_cast<float *>(stages + WARPS * 16 * STAGE_STRIDE); // (TILE_M, PT_STRIDE) when reduced
-    float *row_bins = pt + TILE_M * PT_STRIDE;                               // (TILE_M, TILE_N + 1) when pooled
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     // A request for rows alone runs only the query tiles that hold them. Causal tiles near the end of the sequence
@@ -267,9 +282,11 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
     const int pool = min(p.pool, T_len);
-    const bool pool_from_fragments = pool_fits_fragments(pool);
-    const bool staged = p.col_partial || (p.pool_partial && !pool_from_fragments);
-    O *stage = stages + warp * 16 * STAGE_STRIDE;
+    const bool pool_from_fragments = pool_fits_fragments(pool), staged = stages_tile(p);
+    const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pool_partial);
+    O *stage = reinterpret_cast<O *>(smem_raw + layout.stage) + warp * 16 * STAGE_STRIDE; // (16, STAGE_STRIDE)
+    float *pt = reinterpret_cast<float *>(smem_raw + layout.tile);                      // (TILE_M, PT_STRIDE)
+    float *row_bins = reinterpret_cast<float *>(smem_raw + layout.bins);                // (TILE_M, TILE_N + 1)
 
     const T *q = static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head;
     const T *k = static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head;
@@ -445,9 +462,9 @@ static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t st
     bool per_head = p->probs || p->rows || p->col_partial || p->pool_partial;
     if (per_head) {
         err = cudaFuncSetAttribute(attention_probs_kernel<T, D, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   probs_smem_bytes<T, D, O>(true));
+                                   probs_smem_layout<T, D, O>(true, true, true).bytes);
         if (err != cudaSuccess) return err;
-        int smem = probs_smem_bytes<T, D, O>(p->col_partial || p->pool_partial);
+        int smem = probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pool_partial).bytes;
         // A request for rows alone runs only the query tiles that hold them.
         bool rows_only = !p->probs && !p->col_partial && !p->pool_partial;
         int tiles = rows_only ? (p->rows_end - 1) / TILE_M - p->rows_begin / TILE_M + 1 : p->n_query_tiles;

@@ -1,5 +1,6 @@
 #include "support.h"
 
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <math.h>
@@ -180,4 +181,16 @@ void fill_random(float *x, size_t n, uint64_t seed, float lo, float hi) {
         s ^= s << 17;
         x[i] = lo + (hi - lo) * (float)((s >> 40) * (1.0 / 16777216.0));
     }
+}
+
+cJSON *read_json(const char *path) {
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "missing %s", path);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *j = cJSON_Parse(buf);
+    cr_assert(j, "%s is not JSON", path);
+    return j;
 }

@@ -51,6 +51,9 @@ void write_bytes(const char *path, const void *data, size_t len);
 // Copies a directory tree (cp -r SRC DST) or fails the test.
 void copy_tree(const char *src, const char *dst);
 
+// PATH parsed as JSON (caller cJSON_Deletes), or fails the test; at most 1 MiB.
+struct cJSON *read_json(const char *path);
+
 // Deterministic uniform random floats in [lo, hi) (xorshift; never zeros-only).
 void fill_random(float *x, size_t n, uint64_t seed, float lo, float hi);
 

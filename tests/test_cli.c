@@ -25,17 +25,6 @@ static int cli(char **text, const char *fmt, ...) {
     return run_command(command, text);
 }
 
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "missing %s", path);
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    cJSON *j = cJSON_Parse(buf);
-    cr_assert(j, "%s is not JSON", path);
-    return j;
-}
 
 // A failed run prints one line naming the problem, exits non-zero, and leaves neither OUT nor a temporary sibling.
 static void expect_failure(const char *out_parent, int code, const char *needle, char *text) {

@@ -5,7 +5,9 @@
 //   before P.V, which the reference does not: |dP| <= 2e-2 and logits within 2e-2 of their scale (max |logit|) for
 //   all but 0.5% of the entries, never beyond 8e-2 (this fixture's peaked attention amplifies a bf16 rounding flip;
 //   the emulator saw max |dP| 3.2e-2 at T=200 and max |dlogit| 1.2e-2 of the scale).
-//   Layer 0 (same bf16 q and k on both sides): |dP| <= 1e-5.
+//   Layer 0 (the same products feed q and k on both sides): |dP| <= 1e-5 for all but 1% of the entries, never
+//   beyond 5e-3. On a GPU cuBLAS sums the qkv product in another order than the CPU, so a few bf16 roundings of q
+//   and k flip (the H200 showed 9 of 3872 entries past 1e-5, max 1.4e-3; the emulator's cuBLAS matches the CPU).
 //   Hugging Face (fp32 eager): |dP| <= 0.15 and mean |dP| <= 5e-3 (bf16 operands alone, on the plain path, move P by
 //   up to 5e-2 here; the emulator saw 9.3e-2 for the flash path).
 //   Captured subsets and fp16/bf16 side buffers: each captured slot equals the same head of an all-heads fp32 run
@@ -23,34 +25,17 @@
 
 #include "model.h"
 #include "support_cuda.h"
+#include "support_model.h"
 
 #define HS64 "gpt2-tiny-hs64"
 #define N_PROMPTS 4
 
 static const backend_options flash_fp32_side = {AV_COMPUTE_BF16, AV_ATTN_FP32, AV_ATTENTION_AUTO};
 
-static float *rounded_copy(const float *x, size_t n) {
-    float *r = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) r[i] = av_round_bf16(x[i]);
-    return r;
-}
-
-static av_status bf16_cpu_matmul(av_backend *be, float *out, const float *inp, const float *weight, const float *bias,
-                                 int T, int C, int OC, av_weight_layout layout) {
-    float *inp16 = rounded_copy(inp, (size_t)T * C), *weight16 = rounded_copy(weight, (size_t)C * OC);
-    av_matmul_cpu(out, inp16, weight16, bias, T, C, OC, layout);
-    free(inp16);
-    free(weight16);
-    return AV_SUCCESS;
-}
-
 // Attention as the flash kernels see it: bf16 q, k, v in, bf16 O out (fp32 softmax either way).
 static av_status flash_cpu_attention(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
                                      bool causal, const int *head_slot) {
-    size_t n = (size_t)T * 3 * C;
-    float *qkv16 = malloc(n * sizeof(float));
-    memcpy(qkv16, qkv, n * sizeof(float));
-    for (size_t i = 0; i < n; i++) qkv16[i] = av_round_bf16(qkv16[i]);
+    float *qkv16 = bf16_rounded_copy(qkv, (size_t)T * 3 * C);
     av_status st = av_attention_cpu(out, probs, qkv16, T, C, NH, causal, head_slot);
     for (size_t i = 0; i < (size_t)T * C; i++) out[i] = av_round_bf16(out[i]);
     free(qkv16);
@@ -65,61 +50,6 @@ static av_backend *flash_reference(void) {
     return cpu;
 }
 
-typedef struct model_outputs {
-    float *probs;  // (L, n_slots, T, T)
-    float *logits; // (T, V)
-    int next_layer;
-} model_outputs;
-
-static av_status collect_layer(void *user, int layer, const float *probs, int n_slots, int T) {
-    model_outputs *o = user;
-    cr_assert_eq(layer, o->next_layer, "layer %d arrived, expected %d", layer, o->next_layer);
-    size_t n = (size_t)n_slots * T * T;
-    memcpy(o->probs + (size_t)layer * n, probs, n * sizeof(float));
-    o->next_layer++;
-    return AV_SUCCESS;
-}
-
-// Every layer captured; head h in slot head_slot[h] (-1: not captured), n_slots of them.
-static model_outputs run_model(const av_model *model, av_backend *be, const int32_t *ids, int T, int *head_slot,
-                               int n_slots) {
-    const model_config *cfg = &model->cfg;
-    model_weights w;
-    AV_OK(model_weights_upload(model, be, &w));
-    bool layer_on[16];
-    cr_assert_leq(cfg->n_layer, 16);
-    for (int l = 0; l < cfg->n_layer; l++) layer_on[l] = true;
-    capture_plan plan = {.layer_on = layer_on, .head_slot = head_slot, .n_layers = cfg->n_layer, .n_slots = n_slots};
-    model_outputs o = {
-        .probs = malloc((size_t)cfg->n_layer * n_slots * T * T * sizeof(float)),
-        .logits = malloc((size_t)T * cfg->vocab_size * sizeof(float)),
-    };
-    forward_request req = {.ids = ids, .T = T, .plan = &plan, .sink = collect_layer, .sink_user = &o,
-                           .logits = o.logits, .logits_rows = T};
-    AV_OK(model_forward(model, be, &w, &req));
-    cr_assert_eq(o.next_layer, cfg->n_layer, "%s: %d of %d layers reached the sink", be->name, o.next_layer,
-                 cfg->n_layer);
-    model_weights_free(&w);
-    return o;
-}
-
-static model_outputs run_all_heads(const av_model *model, av_backend *be, const int32_t *ids, int T) {
-    int head_slot[64];
-    for (int h = 0; h < model->cfg.n_head; h++) head_slot[h] = h;
-    return run_model(model, be, ids, T, head_slot, model->cfg.n_head);
-}
-
-static void outputs_free(model_outputs *o) {
-    free(o->probs);
-    free(o->logits);
-}
-
-static double max_abs(const float *x, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
-    return m;
-}
-
 static av_backend *cuda_backend(backend_options options) {
     av_backend *gpu;
     AV_OK(backend_cuda_create(&gpu, &options));
@@ -130,16 +60,6 @@ static void expect_kernel(av_backend *be, const av_model *model, const char *wan
     const char *name = NULL;
     AV_OK(be->attention_kernel(be, model->cfg.n_embd, model->cfg.n_head, &name));
     cr_assert_str_eq(name, want, "%s: attention kernel %s, expected %s", model->name, name, want);
-}
-
-// All but OUTLIERS of the entries within ATOL, every one within MAX_ATOL.
-static void expect_close_but_outliers(const char *what, const float *got, const float *want, size_t n, double atol,
-                                      double outliers, double max_atol) {
-    compare_result r = compare_f32(got, want, n, atol, 0.0, NULL);
-    cr_log_info("%s: %zu of %zu entries past %.1g, max abs err %.3g", what, r.failures, r.compared, atol, r.max_abs);
-    cr_assert_leq((double)r.failures, outliers * (double)r.compared, "%s: %zu of %zu entries past %.1g (max %.3g)",
-                  what, r.failures, r.compared, atol, r.max_abs);
-    expect_close(what, got, want, n, max_atol, 0.0, NULL);
 }
 
 static void expect_causal_zeros(const char *what, const float *probs, size_t n_maps, int T) {
@@ -159,20 +79,20 @@ static void compare_with_reference(const av_model *model, const int32_t *ids, in
     const model_config *cfg = &model->cfg;
     av_backend *cpu = flash_reference(), *gpu = cuda_backend(flash_fp32_side);
     expect_kernel(gpu, model, "flash");
-    model_outputs want = run_all_heads(model, cpu, ids, T), got = run_all_heads(model, gpu, ids, T);
+    model_outputs want = run_model_all_heads(model, cpu, ids, T), got = run_model_all_heads(model, gpu, ids, T);
     size_t n_probs = (size_t)cfg->n_layer * cfg->n_head * T * T, n_logits = (size_t)T * cfg->vocab_size;
     char what[256];
     snprintf(what, sizeof what, "%s, T=%d: P", label, T);
-    expect_close_but_outliers(what, got.probs, want.probs, n_probs, 2e-2, 5e-3, 8e-2);
-    // Layer 0 reads the same bf16 q and k on both sides: only exp and summation order differ.
+    expect_close_but_outliers(what, got.probs, want.probs, n_probs, 2e-2, 0.0, 5e-3, 8e-2);
+    // Layer 0's q and k come from the same products on both sides, up to cuBLAS's summation order.
     snprintf(what, sizeof what, "%s, T=%d: layer 0 P", label, T);
-    expect_close(what, got.probs, want.probs, (size_t)cfg->n_head * T * T, 1e-5, 0.0, NULL);
+    expect_close_but_outliers(what, got.probs, want.probs, (size_t)cfg->n_head * T * T, 1e-5, 0.0, 1e-2, 5e-3);
     expect_causal_zeros(what, got.probs, (size_t)cfg->n_layer * cfg->n_head, T);
     snprintf(what, sizeof what, "%s, T=%d: logits", label, T);
     double scale = max_abs(want.logits, n_logits);
-    expect_close_but_outliers(what, got.logits, want.logits, n_logits, 2e-2 * scale, 5e-3, 8e-2 * scale);
-    outputs_free(&want);
-    outputs_free(&got);
+    expect_close_but_outliers(what, got.logits, want.logits, n_logits, 2e-2 * scale, 0.0, 5e-3, 8e-2 * scale);
+    model_outputs_free(&want);
+    model_outputs_free(&got);
     gpu->destroy(gpu);
     cpu->destroy(cpu);
 }
@@ -297,7 +217,7 @@ Test(cuda_flash, matches_hugging_face_attentions) {
     for (int k = 0; k < N_PROMPTS; k++) {
         int T;
         int32_t *ids = prompt_ids(k, &T);
-        model_outputs got = run_all_heads(model, gpu, ids, T);
+        model_outputs got = run_model_all_heads(model, gpu, ids, T);
         char path[512], what[128];
         snprintf(path, sizeof path, "%s/%s-expected/p%d_attn.npy", AV_TEST_DATA_DIR, HS64, k);
         npy_array a = npy_load(path);
@@ -312,7 +232,7 @@ Test(cuda_flash, matches_hugging_face_attentions) {
         cr_assert_leq(sum / n, 5e-3, "%s: mean |dP| %.3g", what, sum / n);
         free(want);
         npy_free(&a);
-        outputs_free(&got);
+        model_outputs_free(&got);
         free(ids);
     }
     gpu->destroy(gpu);
@@ -324,7 +244,7 @@ static void expect_subset(const av_model *model, const float *all_heads, const i
                           int *head_slot, int n_slots, const char *label) {
     const model_config *cfg = &model->cfg;
     av_backend *gpu = cuda_backend((backend_options){AV_COMPUTE_BF16, dtype, AV_ATTENTION_AUTO});
-    model_outputs got = run_model(model, gpu, ids, T, head_slot, n_slots);
+    model_outputs got = run_model_captured(model, gpu, ids, T, head_slot, n_slots);
     double rtol = dtype == AV_ATTN_FP32 ? 0.0 : dtype == AV_ATTN_FP16 ? 1e-3 : 8e-3;
     size_t map = (size_t)T * T;
     for (int l = 0; l < cfg->n_layer; l++)
@@ -335,7 +255,7 @@ static void expect_subset(const av_model *model, const float *all_heads, const i
             expect_close(what, got.probs + ((size_t)l * n_slots + head_slot[h]) * map,
                          all_heads + ((size_t)l * cfg->n_head + h) * map, map, 1e-7, rtol, NULL);
         }
-    outputs_free(&got);
+    model_outputs_free(&got);
     gpu->destroy(gpu);
 }
 
@@ -348,7 +268,7 @@ Test(cuda_flash, captured_subsets_in_every_side_dtype) {
     for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
         int T = lengths[k];
         int32_t *ids = random_ids(model, T, 90 + k);
-        model_outputs all = run_all_heads(model, gpu, ids, T);
+        model_outputs all = run_model_all_heads(model, gpu, ids, T);
         struct {
             int head_slot[2], n_slots;
             const char *label;
@@ -358,7 +278,7 @@ Test(cuda_flash, captured_subsets_in_every_side_dtype) {
             for (size_t d = 0; d < 3; d++)
                 expect_subset(model, all.probs, ids, T, dtypes[d], subsets[s].head_slot, subsets[s].n_slots,
                               subsets[s].label);
-        outputs_free(&all);
+        model_outputs_free(&all);
         free(ids);
     }
     gpu->destroy(gpu);
@@ -378,16 +298,16 @@ Test(cuda_flash, plain_option_runs_the_plain_path_in_bf16) {
     av_backend *plain = cuda_backend((backend_options){AV_COMPUTE_BF16, AV_ATTN_FP32, AV_ATTENTION_PLAIN});
     av_backend *flash = cuda_backend(flash_fp32_side);
     expect_kernel(plain, model, "plain");
-    model_outputs want = run_all_heads(model, cpu, ids, T), got = run_all_heads(model, plain, ids, T),
-                  fast = run_all_heads(model, flash, ids, T);
+    model_outputs want = run_model_all_heads(model, cpu, ids, T), got = run_model_all_heads(model, plain, ids, T),
+                  fast = run_model_all_heads(model, flash, ids, T);
     size_t n = (size_t)model->cfg.n_layer * model->cfg.n_head * T * T;
-    expect_close_but_outliers("plain bf16: P", got.probs, want.probs, n, 2e-3, 1e-3, 1e-2);
+    expect_close_but_outliers("plain bf16: P", got.probs, want.probs, n, 2e-3, 0.0, 1e-3, 1e-2);
     compare_result r = compare_f32(fast.probs, want.probs, n, 0.0, 0.0, NULL);
     cr_log_info("flash vs the plain path's reference: max |dP| %.3g", r.max_abs);
     cr_assert_gt(r.max_abs, 0.0, "the flash run is identical to the plain reference: did it run the plain path?");
-    outputs_free(&want);
-    outputs_free(&got);
-    outputs_free(&fast);
+    model_outputs_free(&want);
+    model_outputs_free(&got);
+    model_outputs_free(&fast);
     plain->destroy(plain);
     flash->destroy(flash);
     cpu->destroy(cpu);
@@ -460,14 +380,7 @@ Test(cuda_flash, attention_op_streams_each_layer_against_cpu) {
 static char *meta_attention_kernel(const char *dir) {
     char path[4300];
     snprintf(path, sizeof path, "%s/meta.json", dir);
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "missing %s", path);
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    cJSON *j = cJSON_Parse(buf);
-    cr_assert(j, "%s is not JSON", path);
+    cJSON *j = read_json(path);
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "attention_kernel");
     cr_assert(cJSON_IsString(k), "%s has no attention_kernel string", path);
     char *name = strdup(k->valuestring);

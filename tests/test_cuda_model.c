@@ -17,69 +17,13 @@
 
 #include "model.h"
 #include "support_cuda.h"
+#include "support_model.h"
 
 #define N_PROMPTS 4
 
 static const char *const fixtures[] = {"gpt2-tiny", "gpt2-tiny-bf16", "gpt2-tiny-sharded"};
 #define N_FIXTURES (sizeof fixtures / sizeof fixtures[0])
 
-
-static float *rounded_copy(const float *x, size_t n) {
-    float *r = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) r[i] = av_round_bf16(x[i]);
-    return r;
-}
-
-// The CPU matmul on bf16-rounded operands: the reference for the GPU's --dtype bf16.
-static av_status bf16_cpu_matmul(av_backend *be, float *out, const float *inp, const float *weight, const float *bias,
-                                 int T, int C, int OC, av_weight_layout layout) {
-    float *inp16 = rounded_copy(inp, (size_t)T * C), *weight16 = rounded_copy(weight, (size_t)C * OC);
-    av_matmul_cpu(out, inp16, weight16, bias, T, C, OC, layout);
-    free(inp16);
-    free(weight16);
-    return AV_SUCCESS;
-}
-
-typedef struct model_outputs {
-    float *probs;  // (L, NH, T, T)
-    float *logits; // (T, V)
-    int next_layer;
-} model_outputs;
-
-static av_status collect_layer(void *user, int layer, const float *probs, int n_slots, int T) {
-    model_outputs *o = user;
-    cr_assert_eq(layer, o->next_layer, "layer %d arrived, expected %d", layer, o->next_layer);
-    size_t n = (size_t)n_slots * T * T;
-    memcpy(o->probs + (size_t)layer * n, probs, n * sizeof(float));
-    o->next_layer++;
-    return AV_SUCCESS;
-}
-
-static model_outputs run_model(const av_model *model, av_backend *be, const int32_t *ids, int T) {
-    const model_config *cfg = &model->cfg;
-    model_weights w;
-    AV_OK(model_weights_upload(model, be, &w));
-    capture_plan plan;
-    AV_OK(capture_plan_parse(&plan, cfg, "all", "all"));
-    model_outputs o = {
-        .probs = malloc((size_t)cfg->n_layer * cfg->n_head * T * T * sizeof(float)),
-        .logits = malloc((size_t)T * cfg->vocab_size * sizeof(float)),
-    };
-    forward_request req = {.ids = ids, .T = T, .plan = &plan, .sink = collect_layer, .sink_user = &o,
-                           .logits = o.logits, .logits_rows = T};
-    AV_OK(model_forward(model, be, &w, &req));
-    cr_assert_eq(o.next_layer, cfg->n_layer, "%s: %d of %d layers reached the sink", be->name, o.next_layer,
-                 cfg->n_layer);
-    capture_plan_free(&plan);
-    model_weights_free(&w);
-    return o;
-}
-
-static double max_abs(const float *x, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
-    return m;
-}
 
 typedef struct precision {
     const char *name;
@@ -95,22 +39,6 @@ static const precision fp16_side = {"fp32 + fp16 P", {AV_COMPUTE_FP32, AV_ATTN_F
                                      1e-5, 0.0, 0.0};
 static const precision bf16 = {"bf16", {AV_COMPUTE_BF16, AV_ATTN_FP32, AV_ATTENTION_AUTO}, 2e-3, 0.0, 2e-3, 1e-3, 1e-2};
 
-// expect_close with up to prec->outliers of the entries allowed past (atol, rtol), never past max_atol.
-static void expect_close_but_outliers(const char *what, const float *got, const float *want, size_t n, double atol,
-                                      double rtol, double max_atol, const precision *prec) {
-    if (prec->outliers == 0.0) {
-        expect_close(what, got, want, n, atol, rtol, NULL);
-        return;
-    }
-    compare_result r = compare_f32(got, want, n, atol, rtol, NULL);
-    cr_log_info("%s: %zu of %zu entries past atol %.1g rtol %.1g, max abs err %.3g", what, r.failures, r.compared,
-                atol, rtol, r.max_abs);
-    cr_assert_leq((double)r.failures, prec->outliers * (double)r.compared,
-                  "%s: %zu of %zu entries past atol %.1g rtol %.1g (max abs err %.3g)", what, r.failures, r.compared,
-                  atol, rtol, r.max_abs);
-    expect_close(what, got, want, n, max_atol, 0.0, NULL);
-}
-
 static void compare_backends(const av_model *model, const precision *prec, const int32_t *ids, int T,
                              const char *label) {
     const model_config *cfg = &model->cfg;
@@ -118,13 +46,14 @@ static void compare_backends(const av_model *model, const precision *prec, const
     AV_OK(backend_cpu_create(&cpu));
     if (prec->options.compute == AV_COMPUTE_BF16) cpu->matmul = bf16_cpu_matmul;
     AV_OK(backend_cuda_create(&gpu, &prec->options));
-    model_outputs want = run_model(model, cpu, ids, T);
-    model_outputs got = run_model(model, gpu, ids, T);
+    model_outputs want = run_model_all_heads(model, cpu, ids, T);
+    model_outputs got = run_model_all_heads(model, gpu, ids, T);
 
     size_t n_probs = (size_t)cfg->n_layer * cfg->n_head * T * T, n_logits = (size_t)T * cfg->vocab_size;
     char what[256];
     snprintf(what, sizeof what, "%s, %s, T=%d: P", label, prec->name, T);
-    expect_close_but_outliers(what, got.probs, want.probs, n_probs, prec->p_atol, prec->p_rtol, prec->max_tol, prec);
+    expect_close_but_outliers(what, got.probs, want.probs, n_probs, prec->p_atol, prec->p_rtol, prec->outliers,
+                              prec->max_tol);
     for (size_t i = 0; i < n_probs; i++) {
         size_t row = (i / T) % T, col = i % T;
         if (col > row) cr_assert_eq(got.probs[i], 0.0f, "%s: masked entry %zu is %g", what, i, got.probs[i]);
@@ -132,12 +61,10 @@ static void compare_backends(const av_model *model, const precision *prec, const
     snprintf(what, sizeof what, "%s, %s, T=%d: logits", label, prec->name, T);
     double scale = max_abs(want.logits, n_logits);
     expect_close_but_outliers(what, got.logits, want.logits, n_logits, prec->logits_scale_tol * scale, 0.0,
-                              prec->max_tol * scale, prec);
+                              prec->outliers, prec->max_tol * scale);
 
-    free(want.probs);
-    free(want.logits);
-    free(got.probs);
-    free(got.logits);
+    model_outputs_free(&want);
+    model_outputs_free(&got);
     gpu->destroy(gpu);
     cpu->destroy(cpu);
 }

@@ -19,5 +19,5 @@ for f in attention_tiled half error; do gcc -std=c11 -O2 -g $DEFS $INC -c $R/hos
 gcc -std=c11 -O2 -g $DEFS $INC -c $R/tests/support.c -o support.o
 gcc -c $HERE/emu_available.c -o avail.o
 g++ test.o attention_fwd.o attention_probs.o attnviz_kernels.o emu_device.o attention_tiled.o half.o error.o support.o \
-  avail.o -L/usr/local/cuda/lib64 -lcudart -lcriterion -lm -o test_cuda_attention
+  avail.o -L/usr/local/cuda/lib64 -lcudart -lcriterion -lcjson -lm -o test_cuda_attention
 echo "built in $EMU"

@@ -55,16 +55,6 @@ static inline float __shfl_xor_sync(unsigned, float v, int mask) {
     return r;
 }
 
-static inline int __any_sync(unsigned, int predicate) {
-    uint64_t *slot = emu_post_slot();
-    slot[0] = predicate != 0;
-    emu_barrier();
-    int any = 0;
-    for (int lane = 0; lane < 32; lane++) any |= (int)emu_peer_slot(lane)[0];
-    emu_next_collective();
-    return any;
-}
-
 typedef void (*emu_kernel_fn)(const void *params);
 void emu_run_grid(void (*body)(const void *), const void *params, dim3 grid, dim3 block, size_t smem);
 

@@ -12,6 +12,16 @@ inline float exp2_ftz(float x) {
     return std::fpclassify(y) == FP_SUBNORMAL ? 0.0f : y;
 }
 
+// __any_sync (the warp vote of the forward's rescale): a collective through the lanes' slots.
+inline int __any_sync(unsigned, int predicate) {
+    emu_post_slot()[0] = predicate != 0;
+    emu_barrier();
+    int any = 0;
+    for (int lane = 0; lane < 32; lane++) any |= (int)emu_peer_slot(lane)[0];
+    emu_next_collective();
+    return any;
+}
+
 inline uint16_t emu_bits16(const unsigned char *p) {
     uint16_t v;
     memcpy(&v, p, 2);

@@ -22,18 +22,8 @@ static inline float __fmul_rn(float a, float b) {
     return r;
 }
 // As in tests/emulator/attention/emu_device.h: __syncwarp meets the whole block (every one the kernels make is
-// reached by all warps alike), __any_sync is a warp collective through the checked slots.
+// reached by all warps alike).
 #define __syncwarp() emu_barrier()
-static inline int __any_sync(unsigned mask, int predicate) {
-    emu_check_mask(mask);
-    uint64_t *slot = emu_post_slot();
-    slot[0] = predicate != 0;
-    emu_barrier();
-    int any = 0;
-    for (int lane = 0; lane < 32; lane++) any |= (int)emu_peer_slot(lane)[0];
-    emu_next_collective();
-    return any;
-}
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
 
