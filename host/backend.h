@@ -18,6 +18,29 @@ typedef enum av_weight_layout {
 // probs (n_slots, T, T): the captured heads in slot order; row i holds P[i, :], zero above the diagonal when causal.
 typedef av_status (*av_probs_sink)(void *user, int layer, const float *probs, int n_slots, int T);
 
+// The --capture reductions a backend may compute next to attention itself, so that full P of the captured heads
+// never leaves it (the CUDA flash path). Sizes are already clipped to T; 0 / false: not requested.
+typedef struct av_reduction_request {
+    int rows;       // the last ROWS query rows of each captured head
+    bool colsum;    // column sums and column means
+    int pool;       // pool factor B <= T: P summed over key bins and averaged over query bins of B
+    bool head_mean; // head mean and max over every head (asked for only when every head is captured)
+} av_reduction_request;
+
+// Where each reduction lies in a layer's compact float32 buffer, in floats from its start; absent ones take no space:
+//   rows (NS, W, T) | colsum (NS, T) | colmean (NS, T) | pooled (NS, NB, NB) | head_mean (T, T) | head_max (T, T)
+// with NS captured heads in slot order, W = rows, NB = ceil(T / pool). Definitions as in host/reduce.h.
+typedef struct av_reduction_layout {
+    size_t rows, colsum, colmean, pooled, head_mean, head_max;
+    size_t floats; // the whole buffer
+    int n_bins;    // NB (0 without pooling)
+} av_reduction_layout;
+
+av_reduction_layout av_reduction_layout_of(const av_reduction_request *request, int n_slots, int T);
+
+// Receives one layer's reductions, in host memory, in layer order: reduced (floats of av_reduction_layout_of).
+typedef av_status (*av_reductions_sink)(void *user, int layer, const float *reduced, int n_slots, int T);
+
 typedef struct av_backend av_backend;
 
 struct av_backend {
@@ -72,6 +95,16 @@ struct av_backend {
     av_status (*emit_probs)(av_backend *be, const float *probs, int layer, int n_slots, int T, av_probs_sink sink,
                             void *user);
     av_status (*flush_probs)(av_backend *be);
+
+    // Optional (NULL: this backend has no reductions of its own). With REQUEST, attention() of C columns in NH heads
+    // computes REQUEST for the captured heads instead of full P (model code then passes probs NULL and streams each
+    // captured layer through emit_reductions); a NULL REQUEST goes back to full P. *on_device is false, and nothing
+    // changes, when the attention kernel of this shape cannot (the caller computes the reductions from full P).
+    // Called before extra_bytes, so that the memory check counts the reductions' buffers (for NH slots at most).
+    av_status (*set_reductions)(av_backend *be, const av_reduction_request *request, int C, int NH, bool *on_device);
+    // Hands the reductions of the last attention() call (n_slots captured heads) to SINK in host memory; deferred
+    // and flushed (flush_probs) like emit_probs.
+    av_status (*emit_reductions)(av_backend *be, int layer, int n_slots, int T, av_reductions_sink sink, void *user);
 
     void (*destroy)(av_backend *be);
 };

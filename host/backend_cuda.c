@@ -3,7 +3,9 @@
 // accumulation and TF32 off, everything else through the hand-written kernels in kernels/. Attention in bf16 mode
 // with heads of 64 or 128 columns runs the flash kernels of include/attnviz_kernels.h (no (NH, T, T) scores in
 // memory), otherwise the plain path (cuBLAS scores, softmax kernel, cuBLAS P.V). All work is queued on one compute
-// stream; the captured attention probabilities stream out to pinned host memory on a second stream.
+// stream; the captured attention probabilities stream out to pinned host memory on a second stream. With
+// set_reductions the flash path computes the --capture reductions instead of full P, and only their compact buffer
+// streams out.
 #include "attnviz_kernels.h"
 #include "backend.h"
 #include "cublas_loader.h"
@@ -52,6 +54,7 @@ typedef struct probs_stream {
     // The copied but not yet delivered layer.
     bool pending;
     int pending_buffer, layer, n_slots, T;
+    bool reduced; // the pending copy is a float32 compact buffer of reductions (av_reductions_sink), not P
     av_probs_sink sink;
     void *user;
 } probs_stream;
@@ -79,6 +82,11 @@ typedef struct cuda_impl {
     size_t probs_workspace_bytes;
     uint16_t *bf16_operand;   // (T, C) bf16: the activation operand of a bf16 product
     size_t bf16_operand_bytes;
+    // set_reductions: the flash path computes these instead of full P, into one compact float32 buffer.
+    bool reduce;
+    av_reduction_request reductions;
+    float *reduced;           // av_reduction_layout_of(reductions, n_slots, T) floats
+    size_t reduced_bytes;
     probs_stream probs;
 } cuda_impl;
 
@@ -177,6 +185,20 @@ static av_attention_shape flash_shape(int T, int C, int NH, bool causal) {
                                 .dtype = AV_DTYPE_BF16, .causal = causal};
 }
 
+// The device reductions' compact buffer and workspace, for every head captured (0 without set_reductions).
+static size_t reduction_bytes(const cuda_impl *impl, int T, int C, int NH) {
+    if (!impl->reduce) return 0;
+    const av_reduction_request *r = &impl->reductions;
+    // Any non-NULL address: the workspace depends only on which outputs are asked for, not where they go.
+    static float probe;
+    av_probs_request req = {.colsum = r->colsum ? &probe : NULL, .colmean = r->colsum ? &probe : NULL,
+                            .pooled = r->pool ? &probe : NULL, .pool = r->pool};
+    av_attention_shape shape = flash_shape(T, C, NH, false);
+    size_t workspace = 0;
+    if (av_attention_probs_workspace(&shape, &req, &workspace) != AV_SUCCESS) return SIZE_MAX / 2; // refused
+    return workspace + av_reduction_layout_of(r, NH, T).floats * sizeof(float);
+}
+
 // Attention scratch (the scores of every head on the plain path; bf16 q, k, v, O and the log-sum-exp on the flash
 // path, whose full-P requests need no probs workspace: only column sums and pooled maps do), the bf16 operand of the
 // widest product, and the weight arena (bf16 matmul weights in bf16 mode; one chunk of slack for the arena's
@@ -190,7 +212,7 @@ static size_t cuda_extra_bytes(av_backend *be, int T, int C, int NH, int inner, 
                            : (size_t)NH * T * T * sizeof(float);
     size_t operand = bf16 ? (size_t)T * (size_t)(C > inner ? C : inner) * sizeof(uint16_t) : 0;
     size_t weights = bf16 ? param_bytes - matrix_bytes / 2 : param_bytes;
-    return attention + operand + weights + ARENA_CHUNK_BYTES;
+    return attention + reduction_bytes(impl, T, C, NH) + operand + weights + ARENA_CHUNK_BYTES;
 }
 
 // The weight arena.
@@ -350,11 +372,15 @@ static av_attention_tensor fused_qkv_part(uint16_t *qkv, int part, int T, int C,
                                  .head_stride = C / NH, .row_stride = 3 * C};
 }
 
-// Full P of the captured heads into probs (n_slots, T, T), one call per run of consecutive heads whose slots are
-// consecutive too (the plan's slots follow head order, so usually one call for all).
-static av_status flash_capture(cuda_impl *impl, const av_attention_shape *shape, av_attention_tensor q,
-                               av_attention_tensor k, void *probs, const int *head_slot) {
-    size_t slot_bytes = (size_t)shape->seq_len * shape->seq_len * attn_element_bytes(impl->options.attn);
+// Fills the request of the captured heads [h, end) (consecutive slots from head_slot[h] on) into OUT.
+typedef av_probs_request (*head_run_request)(const cuda_impl *impl, void *out, const int *head_slot, int h, int end,
+                                             const av_attention_shape *shape);
+
+// One av_attention_probs call per run of consecutive captured heads whose slots are consecutive too (the plan's slots
+// follow head order, so usually one call for all).
+static av_status probs_per_head_run(cuda_impl *impl, const av_attention_shape *shape, av_attention_tensor q,
+                                    av_attention_tensor k, const int *head_slot, head_run_request request_of,
+                                    void *out) {
     for (int h = 0; h < shape->n_heads;) {
         if (head_slot[h] < 0) {
             h++;
@@ -362,8 +388,7 @@ static av_status flash_capture(cuda_impl *impl, const av_attention_shape *shape,
         }
         int end = h + 1;
         while (end < shape->n_heads && head_slot[end] == head_slot[end - 1] + 1) end++;
-        av_probs_request req = {.head_begin = h, .head_end = end, .probs_dtype = kernel_dtype_of(impl->options.attn),
-                                .layout = AV_PROBS_SQUARE, .probs = (char *)probs + head_slot[h] * slot_bytes};
+        av_probs_request req = request_of(impl, out, head_slot, h, end, shape);
         size_t workspace = 0;
         AV_TRY(av_attention_probs_workspace(shape, &req, &workspace));
         AV_TRY(grow_device_buffer(impl, &impl->probs_workspace, &impl->probs_workspace_bytes, workspace,
@@ -373,6 +398,64 @@ static av_status flash_capture(cuda_impl *impl, const av_attention_shape *shape,
         h = end;
     }
     return AV_SUCCESS;
+}
+
+// Full P into probs (n_slots, T, T) in the side buffer's dtype.
+static av_probs_request full_probs_request(const cuda_impl *impl, void *probs, const int *head_slot, int h, int end,
+                                           const av_attention_shape *shape) {
+    size_t slot_bytes = (size_t)shape->seq_len * shape->seq_len * attn_element_bytes(impl->options.attn);
+    return (av_probs_request){.head_begin = h, .head_end = end, .probs_dtype = kernel_dtype_of(impl->options.attn),
+                              .layout = AV_PROBS_SQUARE, .probs = (char *)probs + head_slot[h] * slot_bytes};
+}
+
+// The compact buffer one layer's reductions go to.
+typedef struct reduction_target {
+    float *base;
+    av_reduction_layout at;
+} reduction_target;
+
+// The reductions of set_reductions into their slots of the compact buffer, float32. The head mean and max cover every
+// head, so only a run of all heads asks for them (flash_reduce refuses them otherwise).
+static av_probs_request reductions_request(const cuda_impl *impl, void *target, const int *head_slot, int h, int end,
+                                           const av_attention_shape *shape) {
+    const av_reduction_request *r = &impl->reductions;
+    const reduction_target *t = target;
+    size_t slot = (size_t)head_slot[h], T = (size_t)shape->seq_len, nb = (size_t)t->at.n_bins;
+    bool every_head = h == 0 && end == shape->n_heads;
+    return (av_probs_request){
+        .head_begin = h,
+        .head_end = end,
+        .probs_dtype = AV_DTYPE_FP32,
+        .layout = AV_PROBS_SQUARE,
+        .rows = r->rows ? t->base + t->at.rows + slot * (size_t)r->rows * T : NULL,
+        .rows_begin = shape->seq_len - r->rows,
+        .rows_end = shape->seq_len,
+        .colsum = r->colsum ? t->base + t->at.colsum + slot * T : NULL,
+        .colmean = r->colsum ? t->base + t->at.colmean + slot * T : NULL,
+        .pooled = r->pool ? t->base + t->at.pooled + slot * nb * nb : NULL,
+        .pool = r->pool,
+        .head_mean = r->head_mean && every_head ? t->base + t->at.head_mean : NULL,
+        .head_max = r->head_mean && every_head ? t->base + t->at.head_max : NULL,
+        .head_group = AV_HEADS_ALL};
+}
+
+// set_reductions' outputs of the captured heads into impl->reduced (the compact layout for their count).
+static av_status flash_reduce(cuda_impl *impl, const av_attention_shape *shape, av_attention_tensor q,
+                              av_attention_tensor k, const int *head_slot) {
+    int n_slots = 0;
+    bool head_order = true; // slot h holds head h: one run covers every head
+    for (int h = 0; h < shape->n_heads; h++) {
+        n_slots += head_slot[h] >= 0;
+        head_order = head_order && head_slot[h] == h;
+    }
+    if (impl->reductions.head_mean && !head_order)
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "device head mean: needs every head captured in head order (%d of "
+                       "%d captured)", n_slots, shape->n_heads);
+    reduction_target target = {.at = av_reduction_layout_of(&impl->reductions, n_slots, shape->seq_len)};
+    AV_TRY(grow_device_buffer(impl, (void **)&impl->reduced, &impl->reduced_bytes, target.at.floats * sizeof(float),
+                              "the attention reductions"));
+    target.base = impl->reduced;
+    return probs_per_head_run(impl, shape, q, k, head_slot, reductions_request, &target);
 }
 
 // qkv rounded to bf16 once; the forward writes O (bf16) and each row's log-sum-exp, from which the probs kernel
@@ -394,11 +477,13 @@ static av_status flash_attention(cuda_impl *impl, float *out, float *probs, cons
     av_attention_tensor o = {.data = impl->out_bf16, .batch_stride = (int64_t)n_out, .head_stride = C / NH,
                              .row_stride = C};
     AV_TRY(av_attention_forward(&shape, q, k, v, o, impl->lse, impl->compute));
-    if (probs && head_slot) {
-        // The previous layer's P may still be on its way to the host from the buffer this call overwrites.
+    if (head_slot && (probs || impl->reduce)) {
+        // The previous layer's P (or reductions) may still be on its way to the host from the buffer this call
+        // overwrites; waiting before flash_reduce may regrow that buffer also keeps a pending copy's source alive.
         if (impl->probs.copy_issued)
             AV_CUDA_CHECK(cudaStreamWaitEvent(impl->compute, impl->probs.copied[impl->probs.last], 0));
-        AV_TRY(flash_capture(impl, &shape, q, k, probs, head_slot));
+        if (impl->reduce) AV_TRY(flash_reduce(impl, &shape, q, k, head_slot));
+        else AV_TRY(probs_per_head_run(impl, &shape, q, k, head_slot, full_probs_request, probs));
     }
     return av_bf16_to_f32_cuda(out, impl->out_bf16, n_out, impl->compute);
 }
@@ -444,7 +529,8 @@ static av_status deliver_pending(cuda_impl *impl) {
     AV_CUDA_CHECK(cudaEventSynchronize(ps->copied[ps->pending_buffer]));
     size_t n = (size_t)ps->n_slots * ps->T * ps->T;
     const void *host = ps->host[ps->pending_buffer];
-    if (impl->options.attn == AV_ATTN_FP32) return ps->sink(ps->user, ps->layer, host, ps->n_slots, ps->T);
+    if (ps->reduced || impl->options.attn == AV_ATTN_FP32)
+        return ps->sink(ps->user, ps->layer, host, ps->n_slots, ps->T);
     if (n * sizeof(float) > ps->converted_bytes) {
         free(ps->converted);
         ps->converted_bytes = 0;
@@ -460,9 +546,10 @@ static av_status deliver_pending(cuda_impl *impl) {
     return ps->sink(ps->user, ps->layer, ps->converted, ps->n_slots, ps->T);
 }
 
-static av_status cuda_emit_probs(av_backend *be, const float *probs, int layer, int n_slots, int T,
-                                 av_probs_sink sink, void *user) {
-    cuda_impl *impl = impl_of(be);
+// Queues the copy of BYTES at SRC (backend memory) into a pinned buffer and delivers the previous layer. REDUCED: SRC
+// is a float32 compact buffer of reductions for an av_reductions_sink (same signature as av_probs_sink).
+static av_status stream_out(cuda_impl *impl, const void *src, size_t bytes, bool reduced, int layer, int n_slots,
+                            int T, av_probs_sink sink, void *user) {
     probs_stream *ps = &impl->probs;
     // A pass that failed before its flush left its last layer pending; a new pass starts over at a lower layer or
     // with another sink, and must not hand that layer to a sink that may be gone.
@@ -471,11 +558,10 @@ static av_status cuda_emit_probs(av_backend *be, const float *probs, int layer, 
         ps->pending = false;
     }
     int b = ps->next;
-    size_t bytes = (size_t)n_slots * T * T * attn_element_bytes(impl->options.attn);
     AV_TRY(grow_pinned_buffer(ps, b, bytes));
     AV_CUDA_CHECK(cudaEventRecord(ps->computed, impl->compute));
     AV_CUDA_CHECK(cudaStreamWaitEvent(impl->copy, ps->computed, 0));
-    AV_CUDA_CHECK(cudaMemcpyAsync(ps->host[b], probs, bytes, cudaMemcpyDeviceToHost, impl->copy));
+    AV_CUDA_CHECK(cudaMemcpyAsync(ps->host[b], src, bytes, cudaMemcpyDeviceToHost, impl->copy));
     AV_CUDA_CHECK(cudaEventRecord(ps->copied[b], impl->copy));
     ps->copy_issued = true;
     ps->last = b;
@@ -484,12 +570,44 @@ static av_status cuda_emit_probs(av_backend *be, const float *probs, int layer, 
     av_status st = deliver_pending(impl);
     ps->pending = true;
     ps->pending_buffer = b;
+    ps->reduced = reduced;
     ps->layer = layer;
     ps->n_slots = n_slots;
     ps->T = T;
     ps->sink = sink;
     ps->user = user;
     return st;
+}
+
+static av_status cuda_emit_probs(av_backend *be, const float *probs, int layer, int n_slots, int T,
+                                 av_probs_sink sink, void *user) {
+    cuda_impl *impl = impl_of(be);
+    size_t bytes = (size_t)n_slots * T * T * attn_element_bytes(impl->options.attn);
+    return stream_out(impl, probs, bytes, false, layer, n_slots, T, sink, user);
+}
+
+static av_status cuda_emit_reductions(av_backend *be, int layer, int n_slots, int T, av_reductions_sink sink,
+                                      void *user) {
+    cuda_impl *impl = impl_of(be);
+    if (!impl->reduce) return av_fail(AV_ERROR_INVALID_ARGUMENT, "emit_reductions: set_reductions was not called");
+    size_t floats = av_reduction_layout_of(&impl->reductions, n_slots, T).floats;
+    return stream_out(impl, impl->reduced, floats * sizeof(float), true, layer, n_slots, T, sink, user);
+}
+
+// The reductions run on the flash path only; the plain path leaves them to the host.
+static av_status cuda_set_reductions(av_backend *be, const av_reduction_request *request, int C, int NH,
+                                     bool *on_device) {
+    cuda_impl *impl = impl_of(be);
+    *on_device = false;
+    if (!request) {
+        impl->reduce = false;
+        return AV_SUCCESS;
+    }
+    AV_TRY(check_attention_choice(impl, C, NH));
+    if (!flash_runs(impl, C, NH)) return AV_SUCCESS;
+    impl->reduce = *on_device = true;
+    impl->reductions = *request;
+    return AV_SUCCESS;
 }
 
 static av_status cuda_flush_probs(av_backend *be) { return deliver_pending(impl_of(be)); }
@@ -511,6 +629,7 @@ static void cuda_destroy(av_backend *be) {
         cudaFree(impl->lse);
         cudaFree(impl->probs_workspace);
         cudaFree(impl->bf16_operand);
+        cudaFree(impl->reduced);
         probs_stream *ps = &impl->probs;
         for (int b = 0; b < 2; b++) {
             cudaFreeHost(ps->host[b]);
@@ -581,6 +700,8 @@ av_status backend_cuda_create(av_backend **out, const backend_options *options) 
         .attention_kernel = cuda_attention_kernel,
         .emit_probs = cuda_emit_probs,
         .flush_probs = cuda_flush_probs,
+        .set_reductions = cuda_set_reductions,
+        .emit_reductions = cuda_emit_reductions,
         .destroy = cuda_destroy,
     };
     av_status st = cuda_init(impl);

@@ -239,23 +239,23 @@ static av_status write_full(layer_writer *w, int layer, const float *probs, int 
     return w->png == PNG_NONE ? AV_SUCCESS : draw_mean(w, layer, &f, NS);
 }
 
-static av_status write_rows(layer_writer *w, int layer, const float *probs, int NS, int T) {
+// rows (NS, W, T): the last W query rows of each head.
+static av_status write_rows(layer_writer *w, int layer, const float *rows, int NS, int T) {
     int W = w->kinds.rows_w < T ? w->kinds.rows_w : T;
-    reduce_last_rows(w->scratch, probs, NS, T, W);
     char rel[96], what[64];
     layer_npy_name(rel, sizeof rel, layer, "_rows");
     int64_t shape[3] = {NS, W, T};
-    AV_TRY(write_npy(w, rel, w->scratch, 3, shape));
+    AV_TRY(write_npy(w, rel, rows, 3, shape));
     snprintf(what, sizeof what, "  last %d row%s", W, W == 1 ? "" : "s");
-    map_family f = {.maps = w->scratch, .rows = W, .cols = T, .row_labels = token_labels(w) + (T - W),
+    map_family f = {.maps = rows, .rows = W, .cols = T, .row_labels = token_labels(w) + (T - W),
                     .col_labels = token_labels(w), .mask_upper = w->causal, .mask_row_offset = T - W,
                     .suffix = "_rows", .what = what};
     return render_family(w, layer, &f, NS);
 }
 
-static av_status write_column_sums(layer_writer *w, int layer, const float *probs, int NS, int T) {
-    float *colsum = w->scratch, *colmean = w->scratch + (size_t)NS * T;
-    reduce_column_sums(colsum, colmean, probs, NS, T, w->causal);
+// colsum, colmean (NS, T).
+static av_status write_column_sums(layer_writer *w, int layer, const float *colsum, const float *colmean, int NS,
+                                   int T) {
     char rel[96];
     int64_t shape[2] = {NS, T};
     layer_npy_name(rel, sizeof rel, layer, "_colsum");
@@ -273,43 +273,76 @@ static av_status write_column_sums(layer_writer *w, int layer, const float *prob
     return add_file(w, rel);
 }
 
-static av_status write_pool(layer_writer *w, int layer, const float *probs, int NS, int T) {
+// pooled (NS, NB, NB).
+static av_status write_pool(layer_writer *w, int layer, const float *pooled, int NS, int T) {
     int bins = reduce_pool_bins(T, w->kinds.pool_b);
-    reduce_pool(w->scratch, probs, NS, T, w->kinds.pool_b);
     char rel[96], what[64];
     layer_npy_name(rel, sizeof rel, layer, "_pool");
     int64_t shape[3] = {NS, bins, bins};
-    AV_TRY(write_npy(w, rel, w->scratch, 3, shape));
+    AV_TRY(write_npy(w, rel, pooled, 3, shape));
     snprintf(what, sizeof what, "  pooled x %d", w->kinds.pool_b < T ? w->kinds.pool_b : T);
-    map_family f = {.maps = w->scratch, .rows = bins, .cols = bins, .row_labels = w->bin_labels,
+    map_family f = {.maps = pooled, .rows = bins, .cols = bins, .row_labels = w->bin_labels,
                     .col_labels = w->bin_labels, .mask_upper = w->causal, .suffix = "_pool", .what = what};
     return render_family(w, layer, &f, NS);
 }
 
-// Leaves the head mean in w->mean for write_full's mean map.
-static av_status write_head_mean_max(layer_writer *w, int layer, const float *probs, int NS, int T) {
-    reduce_head_mean_max(w->mean, w->scratch, probs, NS, (size_t)T * T);
+// The head mean, already in w->mean (full P's mean map reuses it), and max (T, T); then the mean map unless full P
+// draws it.
+static av_status write_head_mean_max(layer_writer *w, int layer, const float *max, int NS, int T) {
     char rel[96];
     int64_t shape[2] = {T, T};
     layer_npy_name(rel, sizeof rel, layer, "_headmean");
     AV_TRY(write_npy(w, rel, w->mean, 2, shape));
     layer_npy_name(rel, sizeof rel, layer, "_headmax");
-    return write_npy(w, rel, w->scratch, 2, shape);
+    AV_TRY(write_npy(w, rel, max, 2, shape));
+    if (w->kinds.full || w->png == PNG_NONE) return AV_SUCCESS;
+    map_family f = full_family(w, NULL, T); // draw_mean reads w->mean, not the maps
+    return draw_mean(w, layer, &f, NS);
 }
 
 av_status layer_writer_write(void *user, int layer, const float *probs, int n_slots, int T) {
     layer_writer *w = user;
     // The head mean first: full P's mean map reuses it before the other kinds use w->mean for their own means.
-    if (w->kinds.headmean) AV_TRY(write_head_mean_max(w, layer, probs, n_slots, T));
-    if (w->kinds.full) {
-        AV_TRY(write_full(w, layer, probs, n_slots, T, w->kinds.headmean));
-    } else if (w->kinds.headmean && w->png != PNG_NONE) {
-        map_family f = full_family(w, probs, T);
-        AV_TRY(draw_mean(w, layer, &f, n_slots));
+    if (w->kinds.headmean) {
+        reduce_head_mean_max(w->mean, w->scratch, probs, n_slots, (size_t)T * T);
+        AV_TRY(write_head_mean_max(w, layer, w->scratch, n_slots, T));
     }
-    if (w->kinds.rows) AV_TRY(write_rows(w, layer, probs, n_slots, T));
-    if (w->kinds.colsum) AV_TRY(write_column_sums(w, layer, probs, n_slots, T));
-    if (w->kinds.pool) AV_TRY(write_pool(w, layer, probs, n_slots, T));
+    if (w->kinds.full) AV_TRY(write_full(w, layer, probs, n_slots, T, w->kinds.headmean));
+    if (w->kinds.rows) {
+        reduce_last_rows(w->scratch, probs, n_slots, T, w->kinds.rows_w < T ? w->kinds.rows_w : T);
+        AV_TRY(write_rows(w, layer, w->scratch, n_slots, T));
+    }
+    if (w->kinds.colsum) {
+        float *colsum = w->scratch, *colmean = w->scratch + (size_t)n_slots * T;
+        reduce_column_sums(colsum, colmean, probs, n_slots, T, w->causal);
+        AV_TRY(write_column_sums(w, layer, colsum, colmean, n_slots, T));
+    }
+    if (w->kinds.pool) {
+        reduce_pool(w->scratch, probs, n_slots, T, w->kinds.pool_b);
+        AV_TRY(write_pool(w, layer, w->scratch, n_slots, T));
+    }
+    return AV_SUCCESS;
+}
+
+av_reduction_request capture_kinds_reductions(const capture_kinds *k, int T) {
+    return (av_reduction_request){.rows = k->rows ? (k->rows_w < T ? k->rows_w : T) : 0,
+                                  .colsum = k->colsum,
+                                  .pool = k->pool ? (k->pool_b < T ? k->pool_b : T) : 0,
+                                  .head_mean = k->headmean};
+}
+
+// The same files, in the same order, as layer_writer_write writes for these kinds (full excluded).
+av_status layer_writer_write_reduced(void *user, int layer, const float *reduced, int n_slots, int T) {
+    layer_writer *w = user;
+    av_reduction_request request = capture_kinds_reductions(&w->kinds, T);
+    av_reduction_layout at = av_reduction_layout_of(&request, n_slots, T);
+    if (w->kinds.headmean) {
+        memcpy(w->mean, reduced + at.head_mean, (size_t)T * T * sizeof(float));
+        AV_TRY(write_head_mean_max(w, layer, reduced + at.head_max, n_slots, T));
+    }
+    if (w->kinds.rows) AV_TRY(write_rows(w, layer, reduced + at.rows, n_slots, T));
+    if (w->kinds.colsum) AV_TRY(write_column_sums(w, layer, reduced + at.colsum, reduced + at.colmean, n_slots, T));
+    if (w->kinds.pool) AV_TRY(write_pool(w, layer, reduced + at.pooled, n_slots, T));
     return AV_SUCCESS;
 }
 

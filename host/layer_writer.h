@@ -40,6 +40,12 @@ av_status layer_writer_init(layer_writer *w, const av_model *model, const token_
 void layer_writer_free(layer_writer *w);
 // The av_probs_sink: USER is a layer_writer.
 av_status layer_writer_write(void *user, int layer, const float *probs, int n_slots, int T);
+// The av_reductions_sink of the device path (backend set_reductions): USER is a layer_writer whose kinds exclude
+// full; REDUCED holds capture_kinds_reductions(kinds, T) in av_reduction_layout_of's layout. Writes the same files as
+// layer_writer_write would from full P.
+av_status layer_writer_write_reduced(void *user, int layer, const float *reduced, int n_slots, int T);
+// The reductions KINDS ask for at T tokens, clipped to T as the host path clips them.
+av_reduction_request capture_kinds_reductions(const capture_kinds *kinds, int T);
 // Host bytes the writer needs beyond P itself.
 size_t layer_writer_bytes(const capture_kinds *kinds, int n_slots, int T, png_mode png);
 // meta.json's description of the kinds written.

@@ -210,6 +210,16 @@ size_t model_forward_bytes(const model_config *cfg, int T, int n_slots, int logi
     return floats * sizeof(float) + 8 * 256; // alignment padding of the carved buffers
 }
 
+int model_probs_slots(const forward_request *req) {
+    return req->plan && !req->device_reductions ? req->plan->n_slots : 0;
+}
+
+av_status model_emit_capture(av_backend *be, const forward_request *req, const float *probs, int l, int T) {
+    if (req->device_reductions)
+        return be->emit_reductions(be, l, req->plan->n_slots, T, req->reductions_sink, req->sink_user);
+    return be->emit_probs(be, probs, l, req->plan->n_slots, T, req->sink, req->sink_user);
+}
+
 av_status model_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req) {
     switch (model->cfg.arch) {
     case AV_ARCH_GPT2: return gpt2_forward(model, be, w, req);

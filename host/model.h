@@ -58,6 +58,10 @@ typedef struct forward_request {
     const capture_plan *plan; // NULL: capture nothing
     av_probs_sink sink;
     void *sink_user;
+    // Set when the backend was given set_reductions and said on_device: P is not allocated and each captured layer
+    // streams out through emit_reductions to reductions_sink instead (sink is not called).
+    bool device_reductions;
+    av_reductions_sink reductions_sink;
     float *hidden;      // (T, C) host memory or NULL: final hidden states (after ln_f for GPT-2, last block for BERT)
     float *logits;      // (logits_rows, V) host memory or NULL: logits of the last logits_rows positions (GPT-2)
     int logits_rows;
@@ -76,8 +80,13 @@ av_status model_forward(const av_model *model, av_backend *be, const model_weigh
 // Takes the next BYTES of a forward pass's single allocation at *cursor (256-byte aligned, as model_forward_bytes
 // budgets).
 void *model_carve(char **cursor, size_t bytes);
-// Backend bytes one forward pass allocates: activations, the captured probs of one layer, the logits rows.
+// Backend bytes one forward pass allocates: activations, the captured probs of one layer (n_slots heads; 0 when the
+// backend reduces on the device), the logits rows.
 size_t model_forward_bytes(const model_config *cfg, int T, int n_slots, int logits_rows);
+// Heads of P the forward pass of REQ allocates per captured layer: 0 with device reductions or without a plan.
+int model_probs_slots(const forward_request *req);
+// Streams captured layer L out: full P (probs (n_slots, T, T)) through emit_probs, or the backend's reductions.
+av_status model_emit_capture(av_backend *be, const forward_request *req, const float *probs, int l, int T);
 
 // Architecture hooks, one file each.
 av_status gpt2_load_weights(av_model *model);

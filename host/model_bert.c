@@ -109,7 +109,7 @@ typedef struct bert_buffers {
 static av_status bert_alloc(av_backend *be, const model_config *cfg, const forward_request *req, void **block,
                             bert_buffers *b) {
     size_t T = (size_t)req->T, C = (size_t)cfg->n_embd, I = (size_t)cfg->n_inner;
-    int n_slots = req->plan ? req->plan->n_slots : 0;
+    int n_slots = model_probs_slots(req);
     AV_TRY(be->alloc(be, block, model_forward_bytes(cfg, req->T, n_slots, 0), "activations"));
     char *cursor = *block;
     b->ids = model_carve(&cursor, T * sizeof(int32_t));
@@ -131,7 +131,7 @@ static av_status bert_block(const model_config *cfg, av_backend *be, const layer
     AV_TRY(be->matmul(be, b->qkv, b->x, lw->qkv_w, lw->qkv_b, T, C, 3 * C, layout));
     AV_TRY(be->attention(be, b->att, capture ? b->probs : NULL, b->qkv, T, C, NH, false,
                          capture ? req->plan->head_slot : NULL));
-    if (capture) AV_TRY(be->emit_probs(be, b->probs, l, req->plan->n_slots, T, req->sink, req->sink_user));
+    if (capture) AV_TRY(model_emit_capture(be, req, b->probs, l, T));
     AV_TRY(be->matmul(be, b->tmp, b->att, lw->attn_proj_w, lw->attn_proj_b, T, C, C, layout));
     AV_TRY(be->residual(be, b->tmp, b->tmp, b->x, TC));
     AV_TRY(be->layernorm(be, b->x, b->tmp, lw->ln1_w, lw->ln1_b, T, C, eps));

@@ -64,7 +64,7 @@ typedef struct gpt2_buffers {
 static av_status gpt2_alloc(av_backend *be, const model_config *cfg, const forward_request *req, void **block,
                             gpt2_buffers *b) {
     size_t T = (size_t)req->T, C = (size_t)cfg->n_embd, I = (size_t)cfg->n_inner;
-    int n_slots = req->plan ? req->plan->n_slots : 0;
+    int n_slots = model_probs_slots(req);
     int rows = req->logits ? req->logits_rows : 0;
     AV_TRY(be->alloc(be, block, model_forward_bytes(cfg, req->T, n_slots, rows), "activations"));
     char *cursor = *block;
@@ -88,7 +88,7 @@ static av_status gpt2_block(const model_config *cfg, av_backend *be, const layer
     AV_TRY(be->matmul(be, b->qkv, b->ln, lw->qkv_w, lw->qkv_b, T, C, 3 * C, layout));
     AV_TRY(be->attention(be, b->att, capture ? b->probs : NULL, b->qkv, T, C, NH, true,
                          capture ? req->plan->head_slot : NULL));
-    if (capture) AV_TRY(be->emit_probs(be, b->probs, l, req->plan->n_slots, T, req->sink, req->sink_user));
+    if (capture) AV_TRY(model_emit_capture(be, req, b->probs, l, T));
     AV_TRY(be->matmul(be, b->tmp, b->att, lw->attn_proj_w, lw->attn_proj_b, T, C, C, layout));
     AV_TRY(be->residual(be, b->x, b->x, b->tmp, TC));
     AV_TRY(be->layernorm(be, b->ln, b->x, lw->ln2_w, lw->ln2_b, T, C, cfg->layer_norm_eps));

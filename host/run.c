@@ -71,20 +71,30 @@ static av_status tokenize_prompt(const av_model *m, const char *prompt, size_t l
 
 static double gib(size_t bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
 
-// Refuses, before anything large is allocated, a run whose buffers would not fit.
+// Refuses, before anything large is allocated, a run whose buffers would not fit. DEVICE_REDUCTIONS: no P per layer
+// on the backend; only the compact reductions (counted by extra_bytes) stream through the pinned double buffer.
 static av_status check_memory(av_backend *be, const av_model *m, const capture_plan *plan,
-                              const capture_kinds *kinds, png_mode png, int T, int logits_rows, size_t max_memory) {
+                              const capture_kinds *kinds, png_mode png, int T, int logits_rows, size_t max_memory,
+                              bool device_reductions) {
     const model_config *c = &m->cfg;
-    size_t layer = capture_plan_layer_bytes(plan, T);
+    av_reduction_request reductions = capture_kinds_reductions(kinds, T);
+    size_t layer = device_reductions ? 0 : capture_plan_layer_bytes(plan, T);
+    size_t streamed = device_reductions ? av_reduction_layout_of(&reductions, plan->n_slots, T).floats * sizeof(float)
+                                        : layer;
     size_t params, matrices;
     model_parameter_bytes(m, &params, &matrices);
-    size_t need = model_forward_bytes(c, T, plan->n_slots, logits_rows) +
+    size_t need = model_forward_bytes(c, T, device_reductions ? 0 : plan->n_slots, logits_rows) +
                   be->extra_bytes(be, T, c->n_embd, c->n_head, c->n_inner, params, matrices);
     size_t host_need = layer_writer_bytes(kinds, plan->n_slots, T, png); // reductions and head means
-    if (strcmp(be->name, "cpu")) host_need += 2 * layer;                  // the pinned double buffer
+    if (strcmp(be->name, "cpu")) host_need += 2 * streamed;               // the pinned double buffer
     else need += host_need;
     size_t avail = max_memory;
     if (!avail) AV_TRY(be->memory_available(be, &avail));
+    if (need > avail && device_reductions)
+        return av_fail(AV_ERROR_OUT_OF_MEMORY,
+                       "run needs %.2f GiB on the %s backend (reductions computed there, no %d^2 attention per "
+                       "layer) but %.2f GiB is available; shorten the prompt or capture smaller reductions",
+                       gib(need), be->name, T, gib(avail));
     if (need > avail)
         return av_fail(AV_ERROR_OUT_OF_MEMORY,
                        "run needs %.2f GiB on the %s backend (%.2f GiB of it for %d heads x %d^2 attention per "
@@ -136,8 +146,9 @@ static cJSON *tokens_json(const token_list *t, cJSON *meta) {
     return meta;
 }
 
+// DEVICE_REDUCTIONS: which path computed rows, colsum, pool and headmean.
 static cJSON *capture_json(const av_model *m, const capture_plan *plan, const capture_kinds *kinds,
-                           const av_run_options *o, int T) {
+                           const av_run_options *o, int T, bool device_reductions) {
     cJSON *j = cJSON_CreateObject();
     cJSON *layers = cJSON_CreateArray(), *heads = cJSON_CreateArray();
     for (int l = 0; l < m->cfg.n_layer; l++)
@@ -147,6 +158,8 @@ static cJSON *capture_json(const av_model *m, const capture_plan *plan, const ca
     cJSON_AddItemToObject(j, "layers", layers);
     cJSON_AddItemToObject(j, "heads", heads);
     cJSON_AddItemToObject(j, "kinds", capture_kinds_json(kinds, T));
+    if (kinds->rows || kinds->colsum || kinds->pool || kinds->headmean)
+        cJSON_AddStringToObject(j, "reductions", device_reductions ? "device" : "host");
     cJSON_AddBoolToObject(j, "causal", m->cfg.arch == AV_ARCH_GPT2);
     cJSON_AddStringToObject(j, "array_dtype", "float32");
     cJSON_AddStringToObject(j, "device_dtype", o->attn_dtype);
@@ -197,6 +210,7 @@ typedef struct run_state {
     capture_plan plan;
     av_backend *be;
     const char *attention_kernel; // "flash", "plain" or "reference", as the backend reports it
+    bool device_reductions;       // the backend computes the reductions; full P never reaches the host
     model_weights weights;
     bool weights_ready;
     char *tmp;
@@ -223,7 +237,8 @@ static av_status write_meta(run_state *s, const char *prompt, size_t len) {
     free(text);
     cJSON_AddNumberToObject(meta, "n_tokens", s->tokens.n);
     tokens_json(&s->tokens, meta);
-    cJSON_AddItemToObject(meta, "captured", capture_json(s->model, &s->plan, &s->kinds, s->options, s->tokens.n));
+    cJSON_AddItemToObject(meta, "captured", capture_json(s->model, &s->plan, &s->kinds, s->options, s->tokens.n,
+                                                             s->device_reductions));
     if (s->logits) cJSON_AddItemToObject(meta, "next_token", next_token_json(s->model, s->logits, s->options->top_k));
     cJSON *timing = cJSON_CreateObject();
     cJSON_AddNumberToObject(timing, "tokenize", s->ms_tokenize);
@@ -245,13 +260,28 @@ static av_status write_meta(run_state *s, const char *prompt, size_t len) {
     return st;
 }
 
+// Hands the reductions to the backend when the host needs no full P: full is not captured (PNGs of full maps come
+// only with it) and a head mean, if asked for, covers every head (the device's head mean does). The backend may still
+// decline (the plain path); then the host reduces full P as usual.
+static av_status choose_reductions(run_state *s) {
+    const capture_kinds *k = &s->kinds;
+    const model_config *cfg = &s->model->cfg;
+    bool any = k->rows || k->colsum || k->pool || k->headmean;
+    bool host_free = !k->full && (!k->headmean || s->plan.n_slots == cfg->n_head);
+    if (!any || !host_free || s->plan.n_slots == 0 || !s->be->set_reductions) return AV_SUCCESS;
+    av_reduction_request request = capture_kinds_reductions(k, s->tokens.n);
+    return s->be->set_reductions(s->be, &request, cfg->n_embd, cfg->n_head, &s->device_reductions);
+}
+
 static av_status run_forward(run_state *s) {
     const model_config *cfg = &s->model->cfg;
     int T = s->tokens.n;
     bool next_token = cfg->arch == AV_ARCH_GPT2 && s->options->top_k > 0;
     AV_TRY(backend_create(&s->be, s->options->device, &s->backend));
     AV_TRY(s->be->attention_kernel(s->be, cfg->n_embd, cfg->n_head, &s->attention_kernel));
-    AV_TRY(check_memory(s->be, s->model, &s->plan, &s->kinds, s->png, T, next_token, s->options->max_memory));
+    AV_TRY(choose_reductions(s));
+    AV_TRY(check_memory(s->be, s->model, &s->plan, &s->kinds, s->png, T, next_token, s->options->max_memory,
+                        s->device_reductions));
     if (next_token && !(s->logits = av_malloc((size_t)cfg->vocab_size * sizeof(float), "logits")))
         return AV_ERROR_OUT_OF_MEMORY;
     AV_TRY(model_weights_upload(s->model, s->be, &s->weights));
@@ -261,6 +291,8 @@ static av_status run_forward(run_state *s) {
                            .plan = &s->plan,
                            .sink = layer_writer_write,
                            .sink_user = &s->writer,
+                           .device_reductions = s->device_reductions,
+                           .reductions_sink = layer_writer_write_reduced,
                            .logits = s->logits,
                            .logits_rows = next_token ? 1 : 0};
     return model_forward(s->model, s->be, &s->weights, &req);

@@ -40,7 +40,7 @@ ar rcs obj/libhost.a obj/h_*.o
 $CC $DEFS $INC -c $R/tests/support.c -o obj/support.o
 $CC $DEFS $INC -c $R/tests/support_model.c -o obj/support_model.o
 LINK="obj/k_*.o obj/emu_runtime.o obj/support.o obj/support_model.o obj/libhost.a -lcriterion $(pkg-config --libs $PKGS) -fopenmp -lm -ldl -lpthread -rdynamic"
-for t in test_cuda_kernels test_cuda_model test_cuda_flash; do
+for t in test_cuda_kernels test_cuda_model test_cuda_flash test_cuda_reductions; do
   $CC $DEFS $INC -c $R/tests/$t.c -o obj/$t.o
   $CXX obj/$t.o $LINK -o $t
 done

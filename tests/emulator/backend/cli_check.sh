@@ -1,6 +1,7 @@
 # Whole CLI runs on the emulated device against --device cpu, same options: GPT-2 and BERT fixtures, layer/head
 # subsets (captured heads out of the slot order), fp16/bf16 probability buffers, bf16 products (looser bound), and
-# the flash attention path (gpt2-tiny-hs64 in bf16; meta.json must name the kernel that ran).
+# the flash attention path (gpt2-tiny-hs64 in bf16; meta.json must name the kernel that ran), with its reductions
+# on the device.
 HERE=$(cd "$(dirname "$0")" && pwd); R=${R:-$(cd "$HERE/../../.." && pwd)}
 EMU=${EMU:-$R/build/emulator-backend}; D=$R/tests/data; O=$EMU/cli; export LD_LIBRARY_PATH=$EMU/lib
 rm -rf $O; mkdir -p $O; rc=0; n=0
@@ -31,4 +32,16 @@ check $m 1e-1 --dtype bf16 --layers 1 --heads 1; kernel flash
 check $m 1e-1 --dtype bf16 --attn-dtype fp16 --heads 1,0; kernel flash
 check $m 1e-1 --dtype bf16 --attn-dtype bf16 --heads 0; kernel flash
 check $m 1e-1 --dtype bf16 --attention plain; kernel plain
+# Reductions on the device (flash path, no full P) against the CPU's host reductions of full P: meta.json must say
+# which path computed them; a head mean of a head subset stays on the host. Column sums add up the errors of a
+# column's rows (7.5e-2 seen).
+reductions() { # the path the last check's CUDA run reports
+  grep -q "\"reductions\":[[:space:]]*\"$1\"" $O/$n-cuda/meta.json || { rc=1; echo "run $n: reductions are not $1"; }
+}
+check $m 1e-1 --dtype bf16 --capture rows:4,pool:3,headmean; kernel flash; reductions device
+check $m 1e-1 --dtype bf16 --capture pool:1 --heads 1; reductions device
+check $m 1e-1 --dtype bf16 --capture pool:64,rows:100 --heads 0,1; reductions device
+check $m 1.5e-1 --dtype bf16 --capture colsum; reductions device
+check $m 1e-1 --dtype bf16 --capture headmean --heads 1; reductions host
+check $m 1e-1 --dtype bf16 --capture full,pool:3; reductions host
 exit $rc

@@ -1,6 +1,6 @@
-# Mutation check: each mutation (twelve on the plain path and the kernels, four on the flash path) is applied to a
-# copy of the repository ($M, from this checkout without build dirs or .git), built and run in the emulator; every
-# mutation must make the named test fail. The shared tree is untouched.
+# Mutation check: each mutation (twelve on the plain path and the kernels, four on the flash path, two on its device
+# reductions) is applied to a copy of the repository ($M, from this checkout without build dirs or .git), built and
+# run in the emulator; every mutation must make the named test fail. The shared tree is untouched.
 HERE=$(cd "$(dirname "$0")" && pwd); R=${R:-$(cd "$HERE/../../.." && pwd)}
 M=${M:-/tmp/attnviz-mutants}; EMU=${EMU:-/tmp/attnviz-mutants-emu}
 [ -d $M/host ] || { mkdir -p $M && (cd $R && tar cf - --exclude='./build*' --exclude=./.git --exclude=./weights .) | tar xf - -C $M; }
@@ -28,3 +28,5 @@ mutate host/backend_cuda.c 's/.data = qkv + (size_t)part \* C,/.data = qkv + (si
 mutate host/backend_cuda.c 's/.probs = (char \*)probs + head_slot\[h\] \* slot_bytes/.probs = (char *)probs + h * slot_bytes/' test_cuda_flash 'cuda_flash/captured_subsets*' lazy "flash: P of a run written at its head, not its slot"
 mutate host/backend_cuda.c 's/while (end < shape->n_heads \&\& head_slot\[end\] == head_slot\[end - 1\] + 1) end++;/while (end < shape->n_heads \&\& head_slot[end] >= 0) end++;/' test_cuda_flash 'cuda_flash/captured_subsets*' lazy "flash: a run of heads ignores the slot order"
 mutate host/backend_cuda.c '/if (impl->probs.copy_issued)$/,+1d' test_cuda_flash 'cuda_flash/attention_op*' copy-late "flash: attention does not wait for the previous P copy"
+mutate host/backend_cuda.c 's/size_t slot = (size_t)head_slot\[h\], T/size_t slot = (size_t)h, T/' test_cuda_reductions 'cuda_reductions/device_reductions*' lazy "device reductions of a run written at its head, not its slot"
+mutate host/run.c 's/model_forward_bytes(c, T, device_reductions ? 0 : plan->n_slots, logits_rows)/model_forward_bytes(c, T, plan->n_slots, logits_rows)/' test_cuda_reductions 'cuda_reductions/memory*' lazy "device reductions: the memory check still counts full P"
