@@ -217,9 +217,11 @@ memcheck() {
     local out=$work/memcheck
     rm -rf "$out" && mkdir -p "$out"
     local rc=0 model args
-    # gpt2-tiny (head size 16) takes the plain attention path; gpt2-tiny-hs64 in bf16 the flash kernels.
+    # gpt2-tiny (head size 16) takes the plain attention path; gpt2-tiny-hs64 in bf16 the flash kernels, the last run
+    # with the --capture reductions computed on the device.
     for run in "gpt2-tiny --dtype fp32 --attn-dtype fp32" "gpt2-tiny --dtype bf16 --attn-dtype fp16" \
-        "gpt2-tiny-hs64 --dtype bf16 --attn-dtype fp16" "gpt2-tiny-hs64 --dtype bf16 --attn-dtype fp32"; do
+        "gpt2-tiny-hs64 --dtype bf16 --attn-dtype fp16" "gpt2-tiny-hs64 --dtype bf16 --attn-dtype fp32" \
+        "gpt2-tiny-hs64 --dtype bf16 --capture rows:4,colsum,pool:8,headmean"; do
         model=${run%% *} args=${run#* }
         [ -d "$repo/tests/data/$model" ] || continue
         # shellcheck disable=SC2086 # ARGS is a list of options
@@ -324,16 +326,16 @@ built=$rc
 if [ $built -eq 0 ]; then
     # The GPU suites run on their own, verbose: their max errors (cr_log_info) go into the logs for bench/RESULTS.md.
     # The installed binaries of install_check cannot find carried libraries (no system install of them there).
-    excluded='^test_cuda_(kernels|model|flash|attention)$' skipped_note=""
+    excluded='^test_cuda_(kernels|model|flash|reductions|attention)$' skipped_note=""
     if [ -n "${CARRIED_ROOT:-}" ]; then
-        excluded='^(test_cuda_(kernels|model|flash|attention)|install_check)$'
+        excluded='^(test_cuda_(kernels|model|flash|reductions|attention)|install_check)$'
         skipped_note="; install_check not run (carried libraries)"
     fi
     step_in_budget ctest 240 ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 200 -E "$excluded"
     rc=$?
     record ctest "$(step_status $rc)" "$STEP_SECONDS" \
         "$(ctest_note) (the GPU suites below)$skipped_note"
-    for name in test_cuda_kernels test_cuda_model test_cuda_flash test_cuda_attention; do
+    for name in test_cuda_kernels test_cuda_model test_cuda_flash test_cuda_reductions test_cuda_attention; do
         step_in_budget "$name" 200 "$build/tests/$name" --verbose --jobs 1
         rc=$?
         record "$name" "$(step_status $rc)" "$STEP_SECONDS" "$(grep -ohE 'Tested: .*' "$logs/$name.log" 2>/dev/null | tail -1)"
