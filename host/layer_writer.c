@@ -56,11 +56,15 @@ av_status capture_kinds_parse(capture_kinds *k, const char *spec, bool packed, b
     return AV_SUCCESS;
 }
 
+// The last-rows count and pool factor of --capture rows:W / pool:B, clipped to the T tokens of the run.
+static int clipped_rows(const capture_kinds *k, int T) { return k->rows_w < T ? k->rows_w : T; }
+static int clipped_pool(const capture_kinds *k, int T) { return k->pool_b < T ? k->pool_b : T; }
+
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 static size_t scratch_floats(const capture_kinds *k, int n_slots, int T) {
     size_t NS = (size_t)n_slots, t = (size_t)T, floats = 0;
-    if (k->rows) floats = max_size(floats, NS * (size_t)(k->rows_w < T ? k->rows_w : T) * t);
+    if (k->rows) floats = max_size(floats, NS * (size_t)clipped_rows(k, T) * t);
     if (k->colsum) floats = max_size(floats, 2 * NS * t);
     if (k->pool) floats = max_size(floats, NS * (size_t)reduce_pool_bins(T, k->pool_b) * reduce_pool_bins(T, k->pool_b));
     if (k->headmean) floats = max_size(floats, t * t); // the head max (the mean goes to w->mean)
@@ -94,7 +98,7 @@ av_status layer_writer_init(layer_writer *w, const av_model *model, const token_
     size_t floats = scratch_floats(kinds, NS, T);
     if (floats && !(w->scratch = av_malloc(floats * sizeof(float), "reductions"))) return AV_ERROR_OUT_OF_MEMORY;
     if (kinds->pool) {
-        int pool = kinds->pool_b < T ? kinds->pool_b : T, bins = reduce_pool_bins(T, kinds->pool_b);
+        int pool = clipped_pool(kinds, T), bins = reduce_pool_bins(T, kinds->pool_b);
         if (!(w->bin_labels = av_malloc((size_t)bins * sizeof(char *), "bin labels"))) return AV_ERROR_OUT_OF_MEMORY;
         for (int b = 0; b < bins; b++) w->bin_labels[b] = tokens->display[b * pool];
     }
@@ -241,7 +245,7 @@ static av_status write_full(layer_writer *w, int layer, const float *probs, int 
 
 // rows (NS, W, T): the last W query rows of each head.
 static av_status write_rows(layer_writer *w, int layer, const float *rows, int NS, int T) {
-    int W = w->kinds.rows_w < T ? w->kinds.rows_w : T;
+    int W = clipped_rows(&w->kinds, T);
     char rel[96], what[64];
     layer_npy_name(rel, sizeof rel, layer, "_rows");
     int64_t shape[3] = {NS, W, T};
@@ -280,7 +284,7 @@ static av_status write_pool(layer_writer *w, int layer, const float *pooled, int
     layer_npy_name(rel, sizeof rel, layer, "_pool");
     int64_t shape[3] = {NS, bins, bins};
     AV_TRY(write_npy(w, rel, pooled, 3, shape));
-    snprintf(what, sizeof what, "  pooled x %d", w->kinds.pool_b < T ? w->kinds.pool_b : T);
+    snprintf(what, sizeof what, "  pooled x %d", clipped_pool(&w->kinds, T));
     map_family f = {.maps = pooled, .rows = bins, .cols = bins, .row_labels = w->bin_labels,
                     .col_labels = w->bin_labels, .mask_upper = w->causal, .suffix = "_pool", .what = what};
     return render_family(w, layer, &f, NS);
@@ -309,7 +313,7 @@ av_status layer_writer_write(void *user, int layer, const float *probs, int n_sl
     }
     if (w->kinds.full) AV_TRY(write_full(w, layer, probs, n_slots, T, w->kinds.headmean));
     if (w->kinds.rows) {
-        reduce_last_rows(w->scratch, probs, n_slots, T, w->kinds.rows_w < T ? w->kinds.rows_w : T);
+        reduce_last_rows(w->scratch, probs, n_slots, T, clipped_rows(&w->kinds, T));
         AV_TRY(write_rows(w, layer, w->scratch, n_slots, T));
     }
     if (w->kinds.colsum) {
@@ -325,9 +329,9 @@ av_status layer_writer_write(void *user, int layer, const float *probs, int n_sl
 }
 
 av_reduction_request capture_kinds_reductions(const capture_kinds *k, int T) {
-    return (av_reduction_request){.rows = k->rows ? (k->rows_w < T ? k->rows_w : T) : 0,
+    return (av_reduction_request){.rows = k->rows ? clipped_rows(k, T) : 0,
                                   .colsum = k->colsum,
-                                  .pool = k->pool ? (k->pool_b < T ? k->pool_b : T) : 0,
+                                  .pool = k->pool ? clipped_pool(k, T) : 0,
                                   .head_mean = k->headmean};
 }
 
@@ -357,8 +361,8 @@ cJSON *capture_kinds_json(const capture_kinds *k, int T) {
     if (k->rows) {
         cJSON *rows = cJSON_CreateObject();
         cJSON_AddStringToObject(rows, "kind", "rows");
-        cJSON_AddNumberToObject(rows, "first_row", T - (k->rows_w < T ? k->rows_w : T));
-        cJSON_AddNumberToObject(rows, "count", k->rows_w < T ? k->rows_w : T);
+        cJSON_AddNumberToObject(rows, "first_row", T - clipped_rows(k, T));
+        cJSON_AddNumberToObject(rows, "count", clipped_rows(k, T));
         cJSON_AddItemToArray(kinds, rows);
     }
     if (k->colsum) {
@@ -370,7 +374,7 @@ cJSON *capture_kinds_json(const capture_kinds *k, int T) {
     if (k->pool) {
         cJSON *pool = cJSON_CreateObject();
         cJSON_AddStringToObject(pool, "kind", "pool");
-        cJSON_AddNumberToObject(pool, "pool", k->pool_b < T ? k->pool_b : T);
+        cJSON_AddNumberToObject(pool, "pool", clipped_pool(k, T));
         cJSON_AddNumberToObject(pool, "bins", reduce_pool_bins(T, k->pool_b));
         cJSON_AddStringToObject(pool, "reduction", "sum over key bins, mean over query bins (rows sum to 1)");
         cJSON_AddItemToArray(kinds, pool);
