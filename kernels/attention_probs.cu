@@ -3,9 +3,10 @@
 // Transliteration of av_attention_probs_tiled (host/attention_tiled.c), same tiles and loop order:
 //   attention_probs_kernel   one block per (query tile, head slot, batch): key tiles in ascending order, K double
 //                            buffered (tile kt + 1 loads while tile kt is used). Full maps and selected rows: each
-//                            warp stages its 16 rows of the tile in the output dtype and writes whole row segments,
-//                            128 contiguous bytes a store. Column sums need whole columns: the tile is staged as
-//                            fp32 for the block. Pooling sums rows over key bins (from the fragments when the pool
+//                            warp stages its 16 rows of the tile in the output dtype, each shifted to the 16-byte
+//                            grid of its destination, and writes them 16 bytes a lane; causal square maps get their
+//                            zeros past the diagonal row by row. Column sums need whole columns: the tile is staged
+//                            as fp32 for the block. Pooling sums rows over key bins (from the fragments when the pool
 //                            is 1, 2, 4 or a multiple of 8, else from that fp32 tile), then over query bins. Both
 //                            reduce into per-tile partials in the workspace (never atomically);
 //   colsum_finish_kernel,    the fixed-order second passes over the per-tile partials;
@@ -22,95 +23,197 @@ constexpr int PT_STRIDE = TILE_N + 4; // fp32 P tile row in shared memory; the p
 
 template <typename O> struct out_type;
 template <> struct out_type<float> {
-    using pair = float2;
     __device__ __forceinline__ static float one(float x) { return x; }
-    __device__ __forceinline__ static pair two(float a, float b) { return make_float2(a, b); }
 };
 template <> struct out_type<__half> {
     using pair = __half2;
     __device__ __forceinline__ static __half one(float x) { return __float2half_rn(x); }
     __device__ __forceinline__ static pair two(float a, float b) { return __floats2half2_rn(a, b); }
-    __device__ __forceinline__ static pair join(__half lo, __half hi) { return __halves2half2(lo, hi); }
 };
 template <> struct out_type<__nv_bfloat16> {
     using pair = __nv_bfloat162;
     __device__ __forceinline__ static __nv_bfloat16 one(float x) { return __float2bfloat16_rn(x); }
     __device__ __forceinline__ static pair two(float a, float b) { return __floats2bfloat162_rn(a, b); }
-    __device__ __forceinline__ static pair join(__nv_bfloat16 lo, __nv_bfloat16 hi) {
-        return __halves2bfloat162(lo, hi);
-    }
 };
 
 __device__ __forceinline__ int64_t map_entries(int layout, int T) {
     return layout == AV_PROBS_PACKED_CAUSAL ? (int64_t)T * (T + 1) / 2 : (int64_t)T * T;
 }
 
-// Each warp writes its own 16 rows of a tile: its fragments are staged in shared memory rounded to O, then every
-// row segment goes out as 4-byte words, consecutive lanes on consecutive words, so that one store instruction
-// covers 128 contiguous bytes. (Storing the fragments directly writes 16 bytes to each of 8 rows per instruction:
-// on the H200 the L2 then spent its bandwidth on partial sectors and the dump ran at 11% of the copy bandwidth.)
-constexpr int STAGE_STRIDE = TILE_N + 8; // elements; the pad puts the 8 fragment rows of a store in distinct banks
+// Each warp writes its own 16 rows of a tile with 16-byte stores. A row segment starts anywhere (packed rows at
+// i (i + 1) / 2, square ones at i T), so the warp stages each row shifted by (about) the distance from the 16-byte
+// boundary before its start: staged chunk k is then global chunk k of that row. Whole chunks go out as one 16-byte
+// store each (8 or 16 lanes a row, so a store instruction covers whole rows), the at most two partial chunks of a row
+// (its ends) element by element, one lane each. 2-byte elements are staged in aligned pairs, shifted by an even
+// number of elements; an odd shift's last element is a funnel shift of neighbouring words when the chunk is read.
+// (Storing the fragments directly writes 16 bytes to each of 8 rows per instruction: on the H200 the L2 then spent
+// its bandwidth on partial sectors and the dump ran at 11% of the copy bandwidth; 4-byte row stores then left it
+// issue-bound on per-row address arithmetic.)
+constexpr int STAGE_STRIDE = TILE_N + 8; // elements: a 16-byte multiple with room for the shift (< 8 elements)
 
-// This warp's fragments (16 rows x TILE_N keys) into its staging rows (16, STAGE_STRIDE).
+// Where this warp's 16 rows of one key tile go: row r (0..15) starts r step + r (r - 1) / 2 growth bytes after first
+// and takes min(TILE_N, n0 + r n_growth) elements when r_lo <= r < r_hi, none otherwise. A packed row i holds i + 1
+// elements, so packed rows grow by one element each; square maps and rows outputs do not. Offsets within the 16 rows
+// fit in an int: seq_len <= 2^22 (av_attention_check_shape).
+struct warp_rows {
+    char *first; // row 0 at key c0; before the output when row 0 is not written (rows outputs)
+    int step, growth, n0, n_growth, r_lo, r_hi;
+};
+
 template <typename O>
-__device__ __forceinline__ void stage_warp_rows(O *stage, const float s[TILE_N / 8][4], int lane) {
-    using X = out_type<O>;
-#pragma unroll
-    for (int nb = 0; nb < TILE_N / 8; nb++)
-#pragma unroll
-        for (int half = 0; half < 2; half++) {
-            O *dst = stage + (lane / 4 + half * 8) * STAGE_STRIDE + fragment_col(lane, nb, 0);
-            *reinterpret_cast<typename X::pair *>(dst) = X::two(s[nb][2 * half], s[nb][2 * half + 1]);
-        }
-}
-
-// Elements [0, n) of one staged row (zeros when src is NULL) to dst, n <= TILE_N. 2-byte elements go out in pairs;
-// when dst is not 4-byte aligned (packed rows start at i (i + 1) / 2) the first element goes alone.
-template <typename O> __device__ __forceinline__ void store_row_segment(O *dst, const O *src, int n, int lane) {
-    using X = out_type<O>;
-    const O zero = X::one(0.0f);
-    if constexpr (sizeof(O) == 4) {
-#pragma unroll
-        for (int j = lane; j < TILE_N; j += 32)
-            if (j < n) dst[j] = src ? src[j] : zero;
-    } else {
-        const int odd = (int)(reinterpret_cast<uintptr_t>(dst) / sizeof(O) % 2);
-        if (odd && lane == 0) dst[0] = src ? src[0] : zero;
-        const int j = odd + 2 * lane; // lane's pair: elements j, j + 1 (TILE_N / 2 = 32 pairs cover a row)
-        if (j + 1 < n)
-            *reinterpret_cast<typename X::pair *>(dst + j) = src ? X::join(src[j], src[j + 1]) : X::join(zero, zero);
-        else if (j < n)
-            dst[j] = src ? src[j] : zero;
-    }
-}
-
-// This warp's rows of the tile at (r0, c0), staged (or zeros when stage is NULL), into one map (T, T) or packed:
-// keys past the sequence are not stored, nor, packed, keys past the diagonal.
-template <typename O>
-__device__ __forceinline__ void store_map_rows(O *map, int layout, int T, const O *stage, int r0, int c0, int warp,
-                                               int lane) {
+__device__ __forceinline__ warp_rows map_warp_rows(O *map, int layout, int T, int i0, int c0) {
     const bool packed = layout == AV_PROBS_PACKED_CAUSAL;
-    for (int r = 0; r < 16; r++) {
-        const int i = r0 + warp * 16 + r;
-        if (i >= T) break;
-        const int n = min(TILE_N, (packed ? i : T - 1) - c0 + 1);
-        if (n <= 0) continue;
-        O *row = map + (packed ? (int64_t)i * (i + 1) / 2 : (int64_t)i * T) + c0;
-        store_row_segment(row, stage ? stage + r * STAGE_STRIDE : nullptr, n, lane);
+    const int64_t row0 = packed ? (int64_t)i0 * (i0 + 1) / 2 : (int64_t)i0 * T;
+    return {reinterpret_cast<char *>(map + row0 + c0), (packed ? i0 + 1 : T) * (int)sizeof(O),
+            packed ? (int)sizeof(O) : 0, (packed ? i0 : T - 1) - c0 + 1, packed ? 1 : 0, 0, min(16, T - i0)};
+}
+
+// Rows [rows_begin, rows_end) of (rows_end - rows_begin, T).
+template <typename O>
+__device__ __forceinline__ warp_rows selected_warp_rows(O *rows, const attention_probs_params &p, int i0, int c0) {
+    return {reinterpret_cast<char *>(rows + c0) + (int64_t)(i0 - p.rows_begin) * p.seq_len * (int64_t)sizeof(O),
+            p.seq_len * (int)sizeof(O), 0, p.seq_len - c0, 0, max(0, p.rows_begin - i0), min(16, p.rows_end - i0)};
+}
+
+// Row r's place: its offset in bytes from w.first and its number of elements. Lane l works it out for row l % 16
+// once a tile (row_info_of_lane); the lanes that handle row r take it from lane r (row_info_of).
+struct row_info {
+    int offset, n;
+};
+__device__ __forceinline__ row_info row_info_of_lane(const warp_rows &w, int lane) {
+    const int r = lane % 16;
+    return {r * w.step + r * (r - 1) / 2 * w.growth,
+            r >= w.r_lo && r < w.r_hi ? min(TILE_N, w.n0 + r * w.n_growth) : 0};
+}
+__device__ __forceinline__ row_info row_info_of(const row_info &mine, int r) {
+    return {__shfl_sync(0xffffffffu, mine.offset, r), __shfl_sync(0xffffffffu, mine.n, r)};
+}
+// Elements between the 16-byte boundary at or before the row's start and its start.
+template <typename O> __device__ __forceinline__ int row_shift(const warp_rows &w, const row_info &row) {
+    return (int)((reinterpret_cast<uintptr_t>(w.first) + row.offset) % 16 / sizeof(O));
+}
+// The part of the shift the staging applies: all of it for 4-byte elements, its even part for 2-byte ones.
+template <typename O> __device__ __forceinline__ int staged_shift(int shift) {
+    return sizeof(O) == 4 ? shift : shift & ~1;
+}
+
+// This warp's fragments (16 rows x TILE_N keys), rounded to O, into its staging rows (16, STAGE_STRIDE), each row
+// shifted by its staged_shift.
+template <typename O>
+__device__ __forceinline__ void stage_warp_rows(O *stage, const float s[TILE_N / 8][4], const warp_rows &w,
+                                                const row_info &mine, int lane) {
+    using X = out_type<O>;
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        const int r = lane / 4 + half * 8;
+        O *row = stage + r * STAGE_STRIDE + staged_shift<O>(row_shift<O>(w, row_info_of(mine, r)));
+#pragma unroll
+        for (int nb = 0; nb < TILE_N / 8; nb++) {
+            O *dst = row + fragment_col(lane, nb, 0);
+            const float a = s[nb][2 * half], b = s[nb][2 * half + 1];
+            if constexpr (sizeof(O) == 2) {
+                *reinterpret_cast<typename X::pair *>(dst) = X::two(a, b);
+            } else { // an odd shift leaves the pair only 4-byte aligned
+                dst[0] = a;
+                dst[1] = b;
+            }
+        }
     }
 }
 
-// This warp's rows that fall into [rows_begin, rows_end) into the rows output of one slot.
-template <typename O>
-__device__ __forceinline__ void store_selected_rows(O *rows, const attention_probs_params &p, const O *stage, int r0,
-                                                    int c0, int warp, int lane) {
-    const int n = min(TILE_N, p.seq_len - c0);
-    for (int r = 0; r < 16; r++) {
-        const int i = r0 + warp * 16 + r;
-        if (i < p.rows_begin || i >= p.rows_end) continue;
-        store_row_segment(rows + (int64_t)(i - p.rows_begin) * p.seq_len + c0,
-                          stage ? stage + r * STAGE_STRIDE : nullptr, n, lane);
+// High word of (hi:lo) << bits, bits 0 or 16.
+__device__ __forceinline__ uint32_t funnel_left(uint32_t lo, uint32_t hi, int bits) {
+    return (uint32_t)((((uint64_t)hi << 32) | lo) << bits >> 32);
+}
+
+// Global chunk k of a row staged at row with the given shift: 16 bytes, completed by a funnel shift of the word
+// before them when the shift is odd.
+template <typename O> __device__ __forceinline__ uint4 staged_chunk(const O *row, int k, int shift) {
+    constexpr int CHUNK = 16 / (int)sizeof(O);
+    const uint4 *at = reinterpret_cast<const uint4 *>(row + CHUNK * k);
+    if constexpr (sizeof(O) == 4) {
+        return *at;
+    } else {
+        const uint4 v = *at;
+        const uint32_t before = reinterpret_cast<const uint32_t *>(at)[-1]; // shared memory in front is ours too
+        const int bits = 16 * (shift - staged_shift<O>(shift));
+        return make_uint4(funnel_left(before, v.x, bits), funnel_left(v.x, v.y, bits), funnel_left(v.y, v.z, bits),
+                          funnel_left(v.z, v.w, bits));
     }
+}
+
+// The whole 16-byte chunks of the staged rows: lane l takes chunk l % LANES_PER_ROW of rows l / LANES_PER_ROW + 0,
+// ROWS_PER_ROUND, ...
+template <typename O>
+__device__ __forceinline__ void store_whole_chunks(const O *stage, const warp_rows &w, const row_info &mine,
+                                                   int lane) {
+    constexpr int CHUNK = 16 / (int)sizeof(O), LANES_PER_ROW = TILE_N / CHUNK, ROWS_PER_ROUND = 32 / LANES_PER_ROW;
+    const int k = lane % LANES_PER_ROW, lane_row = lane / LANES_PER_ROW;
+    const O *lane_stage = stage + lane_row * STAGE_STRIDE; // rounds add constants to it and to lane_first
+    char *lane_first = w.first + 16 * k;
+#pragma unroll
+    for (int round = 0; round < 16; round += ROWS_PER_ROUND) {
+        const row_info row = row_info_of(mine, round + lane_row);
+        const int shift = row_shift<O>(w, row);
+        if (CHUNK * k >= shift && CHUNK * k + CHUNK <= shift + row.n)
+            *reinterpret_cast<uint4 *>(lane_first + (row.offset - shift * (int)sizeof(O))) =
+                staged_chunk(lane_stage + round * STAGE_STRIDE, k, shift);
+    }
+}
+
+// The partial chunks: lane 2 r takes the first chunk of row r when the row does not start on a 16-byte boundary,
+// lane 2 r + 1 its last chunk when the row does not end on one (unless that is the first chunk again).
+template <typename O>
+__device__ __forceinline__ void store_partial_chunks(const O *stage, const warp_rows &w, const row_info &mine,
+                                                     int lane) {
+    constexpr int CHUNK = 16 / (int)sizeof(O);
+    const int r = lane / 2, last = lane % 2;
+    const row_info row = row_info_of(mine, r);
+    const int shift = row_shift<O>(w, row), end = shift + row.n; // chunk positions [shift, end) are the row's
+    const int c = last ? (end - 1) / CHUNK : 0;
+    const bool partial = row.n > 0 && (last ? end % CHUNK != 0 && !(c == 0 && shift != 0) : shift != 0);
+    if (!partial) return;
+    const int lo = max(shift, CHUNK * c) - CHUNK * c, hi = min(end, CHUNK * c + CHUNK) - CHUNK * c;
+    const uint4 v = staged_chunk(stage + r * STAGE_STRIDE, c, shift);
+    const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+    char *dst = w.first + (row.offset + 16 * c - shift * (int)sizeof(O));
+#pragma unroll
+    for (int e = 0; e < CHUNK; e++) {
+        if (e < lo || e >= hi) continue;
+        if constexpr (sizeof(O) == 4) *reinterpret_cast<uint32_t *>(dst + 4 * e) = words[e];
+        else *reinterpret_cast<uint16_t *>(dst + 2 * e) = (uint16_t)(words[e / 2] >> (16 * (e % 2)));
+    }
+}
+
+// This warp's 16 rows of the tile (fragments s) to where w says. Every warp of the block calls it alike.
+template <typename O>
+__device__ __forceinline__ void write_warp_rows(O *stage, const float s[TILE_N / 8][4], const warp_rows &w,
+                                                int lane) {
+    const row_info mine = row_info_of_lane(w, lane);
+    __syncwarp(); // the previous write's reads of the staging rows are done
+    stage_warp_rows(stage, s, w, mine, lane);
+    __syncwarp();
+    store_whole_chunks(stage, w, mine, lane);
+    store_partial_chunks(stage, w, mine, lane);
+}
+
+// Zeros in elements [0, n) of one row: 16 bytes a store from the first 16-byte boundary, single elements around.
+template <typename O> __device__ __forceinline__ void zero_row(O *dst, int64_t n, int lane) {
+    constexpr int PER_VECTOR = 16 / (int)sizeof(O);
+    const int64_t to_boundary = (int64_t)((16 - reinterpret_cast<uintptr_t>(dst) % 16) % 16 / sizeof(O));
+    const int64_t head = n < to_boundary ? n : to_boundary;
+    const int64_t n_vectors = (n - head) / PER_VECTOR, tail = head + n_vectors * PER_VECTOR;
+    uint4 *body = reinterpret_cast<uint4 *>(dst + head);
+    if (lane < head) dst[lane] = out_type<O>::one(0.0f);
+    for (int64_t v = lane; v < n_vectors; v += 32) body[v] = make_uint4(0, 0, 0, 0);
+    if (tail + lane < n) dst[tail + lane] = out_type<O>::one(0.0f);
+}
+
+// Zeros in keys [c0, T) of this warp's rows [first, end) of a row-major (.., T) output whose row i starts at
+// out + (i - out_row0) T: square maps and rows of causal attention past the diagonal tile, whole rows at a time.
+template <typename O>
+__device__ void zero_rows_from(O *out, int out_row0, int first, int end, int c0, int T, int lane) {
+    for (int i = first; i < end; i++) zero_row(out + (int64_t)(i - out_row0) * T + c0, T - c0, lane);
 }
 
 // partial[c0 + c] = sum of the tile's column c over its rows, ascending.
@@ -139,8 +242,8 @@ __device__ void pool_row_bins_from_tile(int pool, const float *pt, float *row_bi
 }
 
 // Row-bin sums straight from this warp's fragments, no staging, when no bin splits a fragment pair unevenly: pool a
-// multiple of 8 (every 8-key block lies in one bin: pair sums, the quad's sum, then blocks added until their bin
-// ends) or 1, 2 or 4 (every bin lies in one block: the pair itself, or the sum of two lanes' pairs).
+// multiple of 8 (every 8-key block lies in one bin: each lane adds its pairs until the bin ends, then the quad adds
+// its four sums) or 1, 2 or 4 (every bin lies in one block: the pair itself, or the sum of two lanes' pairs).
 __host__ __device__ __forceinline__ bool pool_fits_fragments(int pool) {
     return pool % 8 == 0 || pool == 1 || pool == 2 || pool == 4;
 }
@@ -165,13 +268,12 @@ __device__ __forceinline__ void pool_row_bins_from_fragments(int pool, const flo
                 float x = a + b;
                 x += __shfl_xor_sync(0xffffffffu, x, 1);
                 if (lane % 2 == 0 && key - c0 < nc) bins[(key - c0) / 4] = x;
-            } else {
-                float x = a + b;
-                x += __shfl_xor_sync(0xffffffffu, x, 1);
-                x += __shfl_xor_sync(0xffffffffu, x, 2);
-                run += x;
+            } else { // this lane's pairs summed over the bin's blocks, then the quad's sums: 2 shuffles a bin
+                run += a + b;
                 const int block = c0 + nb * 8, lk = block / pool - kb0;
                 if (nb == TILE_N / 8 - 1 || (block + 8) % pool == 0) {
+                    run += __shfl_xor_sync(0xffffffffu, run, 1);
+                    run += __shfl_xor_sync(0xffffffffu, run, 2);
                     if (lane % 4 == 0 && lk < n_local_keys) bins[lk] = run;
                     run = 0.0f;
                 }
@@ -277,7 +379,7 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
                    (p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x);
     const int slot = blockIdx.y, b = blockIdx.z, h = p.head_begin + slot;
     const int kvh = h / (p.n_heads / p.n_kv_heads);
-    const int T_len = p.seq_len, r0 = qt * TILE_M, nr = min(TILE_M, T_len - r0);
+    const int T_len = p.seq_len, r0 = qt * TILE_M, nr = min(TILE_M, T_len - r0), i0 = r0 + warp * 16;
     const int64_t slot_index = (int64_t)b * p.n_slots + slot;
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
@@ -315,12 +417,8 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
         float s[TILE_N / 8][4];
         score_fragments<T, D>(s, qa, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
         exact_probs(s, p, lse2, r0, c0, warp, lane);
-        if (probs || rows) {
-            stage_warp_rows(stage, s, lane); // read back by the next tile only after the barrier at its top
-            __syncwarp();
-            if (probs) store_map_rows(probs, p.layout, T_len, stage, r0, c0, warp, lane);
-            if (rows) store_selected_rows(rows, p, stage, r0, c0, warp, lane);
-        }
+        if (probs) write_warp_rows(stage, s, map_warp_rows(probs, p.layout, T_len, i0, c0), lane);
+        if (rows) write_warp_rows(stage, s, selected_warp_rows(rows, p, i0, c0), lane);
         if (staged) {
             stage_fragments(pt, s, warp, lane);
             __syncthreads(); // pt complete
@@ -334,10 +432,11 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
         }
     }
     // Square maps and rows of causal attention hold zeros past the diagonal tile.
-    for (int kt = kt_end; kt < n_key_tiles; kt++) {
-        if (probs && p.layout == AV_PROBS_SQUARE)
-            store_map_rows<O>(probs, p.layout, T_len, nullptr, r0, kt * TILE_N, warp, lane);
-        if (rows) store_selected_rows<O>(rows, p, nullptr, r0, kt * TILE_N, warp, lane);
+    const int zeros_from = kt_end * TILE_N, i1 = min(i0 + 16, T_len);
+    if (zeros_from < T_len) {
+        if (probs && p.layout == AV_PROBS_SQUARE) zero_rows_from(probs, 0, i0, i1, zeros_from, T_len, lane);
+        if (rows)
+            zero_rows_from(rows, p.rows_begin, max(i0, p.rows_begin), min(i1, p.rows_end), zeros_from, T_len, lane);
     }
 }
 
@@ -379,7 +478,7 @@ __global__ void pool_finish_kernel(const attention_probs_params p) {
 }
 
 template <typename T, int D, typename O>
-__global__ void __launch_bounds__(THREADS) head_reduce_kernel(const attention_probs_params p) {
+__global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention_probs_params p) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw); // (TILE_M, D + ROW_PAD)
     T *ks = qs + TILE_M * (D + ROW_PAD);      // (TILE_N, D + ROW_PAD)
@@ -389,7 +488,7 @@ __global__ void __launch_bounds__(THREADS) head_reduce_kernel(const attention_pr
     O *stage = stages + warp * 16 * STAGE_STRIDE;
     const int g = blockIdx.y, b = blockIdx.z;
     const int qt = p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
-    const int T_len = p.seq_len, r0 = qt * TILE_M;
+    const int T_len = p.seq_len, r0 = qt * TILE_M, i0 = r0 + warp * 16;
     const int heads_per_group = p.n_heads / p.n_groups, h0 = g * heads_per_group;
     const int group_size = p.n_heads / p.n_kv_heads;
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
@@ -435,22 +534,14 @@ __global__ void __launch_bounds__(THREADS) head_reduce_kernel(const attention_pr
             for (int nb = 0; nb < TILE_N / 8; nb++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) sum[nb][e] /= (float)heads_per_group;
-            stage_warp_rows(stage, sum, lane);
-            __syncwarp();
-            store_map_rows(mean_map, p.layout, T_len, stage, r0, c0, warp, lane);
-            __syncwarp(); // the max overwrites the staged mean
+            write_warp_rows(stage, sum, map_warp_rows(mean_map, p.layout, T_len, i0, c0), lane);
         }
-        if (max_map) {
-            stage_warp_rows(stage, mx, lane);
-            __syncwarp();
-            store_map_rows(max_map, p.layout, T_len, stage, r0, c0, warp, lane);
-        }
+        if (max_map) write_warp_rows(stage, mx, map_warp_rows(max_map, p.layout, T_len, i0, c0), lane);
     }
-    if (p.layout == AV_PROBS_SQUARE) {
-        for (int kt = kt_end; kt < n_key_tiles; kt++) {
-            if (mean_map) store_map_rows<O>(mean_map, p.layout, T_len, nullptr, r0, kt * TILE_N, warp, lane);
-            if (max_map) store_map_rows<O>(max_map, p.layout, T_len, nullptr, r0, kt * TILE_N, warp, lane);
-        }
+    const int zeros_from = kt_end * TILE_N, i1 = min(i0 + 16, T_len);
+    if (p.layout == AV_PROBS_SQUARE && zeros_from < T_len) {
+        if (mean_map) zero_rows_from(mean_map, 0, i0, i1, zeros_from, T_len, lane);
+        if (max_map) zero_rows_from(max_map, 0, i0, i1, zeros_from, T_len, lane);
     }
 }
 

@@ -41,12 +41,26 @@ template <int PENDING> __device__ __forceinline__ void cp_async_wait() {
 
 // Rows [row0, row0 + ROWS) of one head (row stride in elements) into smem (ROWS, D + ROW_PAD); rows at or past
 // n_rows are zeros. One commit group is left to the caller.
+// threadIdx.x read anew where it is used: volatile, so the compiler neither hoists it nor keeps what is derived from
+// it alive across a loop (at D = 128 the forward has no register to spare for a tile load's column offset).
+__device__ __forceinline__ int thread_index() {
+    int t;
+    asm volatile("mov.u32 %0, %%tid.x;\n" : "=r"(t));
+    return t;
+}
+
+// Each thread copies the same 16-byte column of every ROWS_PER_PASS-th row, a fixed number of passes, fully unrolled.
+// (A strided loop over all chunks, and a column offset kept from one tile load to the next, made ptxas spill the
+// D = 128 forward.)
 template <typename T, int D, int ROWS = TILE_M>
 __device__ __forceinline__ void load_tile_async(T *smem, const T *head, int64_t row_stride, int row0, int n_rows) {
-    constexpr int CHUNKS_PER_ROW = D / 8;
-    for (int c = threadIdx.x; c < ROWS * CHUNKS_PER_ROW; c += THREADS) {
-        int r = c / CHUNKS_PER_ROW, col = (c % CHUNKS_PER_ROW) * 8;
-        bool valid = row0 + r < n_rows;
+    constexpr int CHUNKS_PER_ROW = D / 8, ROWS_PER_PASS = THREADS / CHUNKS_PER_ROW;
+    static_assert(ROWS % ROWS_PER_PASS == 0, "whole passes");
+    const int tid = thread_index(), r_thread = tid / CHUNKS_PER_ROW, col = (tid % CHUNKS_PER_ROW) * 8;
+#pragma unroll
+    for (int pass = 0; pass < ROWS / ROWS_PER_PASS; pass++) {
+        const int r = r_thread + pass * ROWS_PER_PASS;
+        const bool valid = row0 + r < n_rows;
         const T *src = valid ? head + (int64_t)(row0 + r) * row_stride + col : head;
         cp_async_16(smem + r * (D + ROW_PAD) + col, src, valid);
     }

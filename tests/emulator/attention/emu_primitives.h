@@ -1,4 +1,5 @@
 // Emulated replacements of the inline-PTX primitives of attention_tiles.cuh (inside namespace avk).
+inline int thread_index() { return (int)threadIdx.x; }
 inline uint32_t smem_address(const void *) { return 0; }
 // EMU_DEFERRED=1: copies land only at the wait that covers their group (a read before the wait sees stale
 // bytes); otherwise they land at once (a write racing with other warps' reads shows).
@@ -20,6 +21,15 @@ inline int __any_sync(unsigned, int predicate) {
     for (int lane = 0; lane < 32; lane++) any |= (int)emu_peer_slot(lane)[0];
     emu_next_collective();
     return any;
+}
+
+// __shfl_sync (the probability writer's row table): lane src's value, through the lanes' slots.
+inline int __shfl_sync(unsigned, int v, int src) {
+    emu_post_slot()[0] = (uint64_t)(uint32_t)v;
+    emu_barrier();
+    int r = (int)(uint32_t)emu_peer_slot(src % 32)[0];
+    emu_next_collective();
+    return r;
 }
 
 inline uint16_t emu_bits16(const unsigned char *p) {
