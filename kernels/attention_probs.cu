@@ -217,12 +217,20 @@ __device__ void zero_rows_from(O *out, int out_row0, int first, int end, int c0,
 }
 
 // partial[c0 + c] = sum of the tile's column c over its rows, ascending.
+// x[0] + x[stride] + ... (n terms) in four interleaved chains added as (c0 + c1) + (c2 + c3): the shared loads are
+// independent and overlap, where one chain waits for each load in turn (64 of them for a column of a tile).
+__device__ __forceinline__ float strided_sum(const float *x, int n, int stride) {
+    float chain[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+#pragma unroll
+        for (int k = 0; k < 4; k++) chain[k] += x[(i + k) * stride];
+    for (int k = 0; i + k < n; k++) chain[k] += x[(i + k) * stride];
+    return (chain[0] + chain[1]) + (chain[2] + chain[3]);
+}
+
 __device__ void colsum_tile(float *partial, const float *pt, int nr, int c0, int nc) {
-    for (int c = threadIdx.x; c < nc; c += THREADS) {
-        float sum = 0.0f;
-        for (int r = 0; r < nr; r++) sum += pt[r * PT_STRIDE + c];
-        partial[c0 + c] = sum;
-    }
+    for (int c = threadIdx.x; c < nc; c += THREADS) partial[c0 + c] = strided_sum(pt + c, nr, PT_STRIDE);
 }
 
 // Pooling of one tile into partial (max_local_bins, n_bins), in two halves: the tile's rows summed over the key bins
@@ -235,9 +243,7 @@ __device__ void pool_row_bins_from_tile(int pool, const float *pt, float *row_bi
     for (int x = threadIdx.x; x < nr * n_local_keys; x += THREADS) {
         int r = x / n_local_keys, lk = x % n_local_keys;
         int j0 = max(c0, (kb0 + lk) * pool), j1 = min(c0 + nc, (kb0 + lk + 1) * pool);
-        float sum = 0.0f;
-        for (int j = j0; j < j1; j++) sum += pt[r * PT_STRIDE + (j - c0)];
-        row_bins[r * n_local_keys + lk] = sum;
+        row_bins[r * n_local_keys + lk] = strided_sum(pt + r * PT_STRIDE + (j0 - c0), j1 - j0, 1);
     }
 }
 
@@ -287,21 +293,40 @@ __host__ __device__ __forceinline__ bool stages_tile(const attention_probs_param
     return p.col_partial || (p.pool_partial && !pool_fits_fragments(p.pool < p.seq_len ? p.pool : p.seq_len));
 }
 
+// Threads that sum one output together: as many as the block can spare for n_out outputs, at most the rows to sum,
+// a power of two <= 32. (One thread an output left a pool of 64 summing 64 rows in one chain of dependent shared
+// loads while the other 127 threads waited at the next barrier.)
+__device__ __forceinline__ int lanes_per_output(int n_out, int rows) {
+    int lanes = 1;
+    while (lanes < 32 && lanes < rows && n_out * lanes * 2 <= THREADS) lanes *= 2;
+    return lanes;
+}
+
 // The row-bin sums over query bins into partial: a key bin that starts in this key tile is written, an older one is
 // added to (only this block touches these partials, and key tiles come in order, so the read-modify-write is
-// deterministic).
+// deterministic). Each output's rows are split over `lanes` threads (row i to lane (i - i0) % lanes), then a
+// shuffle tree.
 __device__ void pool_query_bins(const attention_probs_params &p, int pool, float *partial, const float *row_bins,
                                 int r0, int nr, int c0, int nc) {
     const int kb0 = c0 / pool, n_local_keys = local_key_bins(pool, c0, nc);
     const int r1 = r0 + nr, qb0 = r0 / pool, n_local_queries = (r1 - 1) / pool - qb0 + 1;
-    for (int x = threadIdx.x; x < n_local_queries * n_local_keys; x += THREADS) {
-        int lq = x / n_local_keys, lk = x % n_local_keys;
-        int i0 = max(r0, (qb0 + lq) * pool), i1 = min(r1, (qb0 + lq + 1) * pool);
+    const int n_out = n_local_queries * n_local_keys, lanes = lanes_per_output(n_out, min(pool, nr));
+    const int sub = threadIdx.x % lanes, per_round = THREADS / lanes;
+    for (int base = 0; base < n_out; base += per_round) { // every thread runs every round: the shuffles are collective
+        const int x = base + threadIdx.x / lanes, lq = x / n_local_keys, lk = x % n_local_keys;
         float sum = 0.0f;
-        for (int i = i0; i < i1; i++) sum += row_bins[(i - r0) * n_local_keys + lk];
-        int J = kb0 + lk;
-        float *out = partial + (int64_t)lq * p.n_bins + J;
-        *out = J * pool >= c0 ? sum : *out + sum;
+        if (x < n_out) {
+            const int i0 = max(r0, (qb0 + lq) * pool) + sub, i1 = min(r1, (qb0 + lq + 1) * pool);
+            if (i0 < i1)
+                sum = strided_sum(row_bins + (i0 - r0) * n_local_keys + lk, (i1 - i0 + lanes - 1) / lanes,
+                                  lanes * n_local_keys);
+        }
+        for (int m = lanes / 2; m >= 1; m /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, m);
+        if (x < n_out && sub == 0) {
+            const int J = kb0 + lk;
+            float *out = partial + (int64_t)lq * p.n_bins + J;
+            *out = J * pool >= c0 ? sum : *out + sum;
+        }
     }
 }
 
