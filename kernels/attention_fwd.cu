@@ -71,60 +71,84 @@ __device__ __forceinline__ float fragment_row_max(const float s[TILE_N / 8][4], 
     return x[0];
 }
 
-// One key tile of the online softmax for one row block (fragment rows g and g + 8 at row0 + g, row0 + g + 8): masks
-// the raw scores when MASKED, raises the running maxima m (log2 domain: the raw maximum times scale_log2, which
-// is positive, is the maximum of the scaled scores), turns s into exp2(s * scale_log2 - m) with one FFMA each, and
-// rescales the row sums l (this thread's share, summed as a tree) and the accumulator.
+// One key tile of the online softmax for this warp's row blocks (fragment rows g and g + 8 of block mb at
+// warp_row0 + 16 mb + g, + 8): masks the raw scores when MASKED, raises the running maxima m (log2 domain: the raw
+// maximum times scale_log2, which is positive, is the maximum of the scaled scores), turns s into
+// exp2(s * scale_log2 - m) with one FFMA each, and rescales the row sums l (this thread's share, summed as a tree) and
+// the accumulators. Both row blocks go through each phase together: their chains are independent, and with two
+// warps a scheduler the one block's shuffles and exponentials wait on latency the other's can fill.
 template <int D, bool CAUSAL, bool MASKED>
-__device__ __forceinline__ void softmax_step(float s[TILE_N / 8][4], float m[2], float l[2], float acc[D / 8][4],
-                                             float scale_log2, int row0, int c0, int T, int lane) {
+__device__ __forceinline__ void softmax_step(float s[ROW_BLOCKS][TILE_N / 8][4], float m[ROW_BLOCKS][2],
+                                             float l[ROW_BLOCKS][2], float acc[ROW_BLOCKS][D / 8][4],
+                                             float scale_log2, int warp_row0, int c0, int T, int lane) {
     if (MASKED) {
+#pragma unroll
+        for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+            for (int nb = 0; nb < TILE_N / 8; nb++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int row = warp_row0 + mb * 16 + lane / 4 + (e / 2) * 8, key = c0 + fragment_col(lane, nb, e);
+                    if (key >= T || (CAUSAL && key > row)) s[mb][nb][e] = -INFINITY;
+                }
+    }
+    float x[ROW_BLOCKS][2], alpha[ROW_BLOCKS][2];
+#pragma unroll
+    for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+        for (int i = 0; i < 2; i++) x[mb][i] = fragment_row_max(s[mb], i);
+#pragma unroll
+    for (int offset = 1; offset <= 2; offset *= 2)
+#pragma unroll
+        for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+            for (int i = 0; i < 2; i++) x[mb][i] = fmaxf(x[mb][i], __shfl_xor_sync(0xffffffffu, x[mb][i], offset));
+#pragma unroll
+    for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            // Finite: key 0 of tile 0 is visible to every row, padding rows included.
+            const float m_new = fmaxf(m[mb][i], x[mb][i] * scale_log2);
+            alpha[mb][i] = exp2_ftz(m[mb][i] - m_new);
+            m[mb][i] = m_new;
+        }
+    float sums[ROW_BLOCKS][TILE_N / 8][2];
+#pragma unroll
+    for (int mb = 0; mb < ROW_BLOCKS; mb++)
 #pragma unroll
         for (int nb = 0; nb < TILE_N / 8; nb++) {
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int row = row0 + lane / 4 + (e / 2) * 8, key = c0 + fragment_col(lane, nb, e);
-                if (key >= T || (CAUSAL && key > row)) s[nb][e] = -INFINITY;
-            }
+            for (int e = 0; e < 4; e++) s[mb][nb][e] = exp2_ftz(fmaf(s[mb][nb][e], scale_log2, -m[mb][e / 2]));
+            sums[mb][nb][0] = s[mb][nb][0] + s[mb][nb][1];
+            sums[mb][nb][1] = s[mb][nb][2] + s[mb][nb][3];
         }
-    }
-    float m_new[2];
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-        float x = fragment_row_max(s, i);
-        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-        // Finite: key 0 of tile 0 is visible to every row, padding rows included.
-        m_new[i] = fmaxf(m[i], x * scale_log2);
-    }
-    float alpha[2] = {exp2_ftz(m[0] - m_new[0]), exp2_ftz(m[1] - m_new[1])};
-    float sums[TILE_N / 8][2];
-#pragma unroll
-    for (int nb = 0; nb < TILE_N / 8; nb++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) s[nb][e] = exp2_ftz(fmaf(s[nb][e], scale_log2, -m_new[e / 2]));
-        sums[nb][0] = s[nb][0] + s[nb][1];
-        sums[nb][1] = s[nb][2] + s[nb][3];
-    }
 #pragma unroll
     for (int w = TILE_N / 16; w >= 1; w /= 2)
 #pragma unroll
-        for (int nb = 0; nb < w; nb++) sums[nb][0] += sums[nb + w][0], sums[nb][1] += sums[nb + w][1];
+        for (int mb = 0; mb < ROW_BLOCKS; mb++)
 #pragma unroll
-    for (int i = 0; i < 2; i++) {
-        l[i] = l[i] * alpha[i] + sums[0][i];
-        m[i] = m_new[i];
-    }
-    // alpha is exactly 1 where a row's maximum did not move, as in most tiles of a long row once it has settled: a
-    // warp-wide vote then spares the D / 2 multiplications by 1.
-    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
+            for (int nb = 0; nb < w; nb++)
+                sums[mb][nb][0] += sums[mb][nb + w][0], sums[mb][nb][1] += sums[mb][nb + w][1];
+    bool moved = false;
 #pragma unroll
-        for (int dn = 0; dn < D / 8; dn++) {
-            acc[dn][0] *= alpha[0];
-            acc[dn][1] *= alpha[0];
-            acc[dn][2] *= alpha[1];
-            acc[dn][3] *= alpha[1];
+    for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            l[mb][i] = l[mb][i] * alpha[mb][i] + sums[mb][0][i];
+            moved |= alpha[mb][i] != 1.0f;
         }
+    // alpha is exactly 1 where a row's maximum did not move, as in most tiles of a long row once it has settled: a
+    // warp-wide vote then spares the multiplications by 1 (which would change nothing).
+    if (__any_sync(0xffffffffu, moved)) {
+#pragma unroll
+        for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+            for (int dn = 0; dn < D / 8; dn++) {
+                acc[mb][dn][0] *= alpha[mb][0];
+                acc[mb][dn][1] *= alpha[mb][0];
+                acc[mb][dn][2] *= alpha[mb][1];
+                acc[mb][dn][3] *= alpha[mb][1];
+            }
     }
 }
 
@@ -219,16 +243,13 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
         // Only the causal diagonal tiles and the last, ragged one mask; a tile entirely after a row's diagonal leaves
         // that row's m, l and acc exactly as they were (all its P are 0, alpha is 1).
         const bool masked = c0 + TILE_N > T_len || (CAUSAL && c0 + TILE_N - 1 > warp_row0);
+        if (masked)
+            softmax_step<D, CAUSAL, true>(s, m, l, acc, p.scale_log2, warp_row0, c0, T_len, lane);
+        else
+            softmax_step<D, CAUSAL, false>(s, m, l, acc, p.scale_log2, warp_row0, c0, T_len, lane);
         uint32_t pa[ROW_BLOCKS][TILE_N / 16][4];
 #pragma unroll
-        for (int mb = 0; mb < ROW_BLOCKS; mb++) {
-            const int row0 = warp_row0 + mb * 16;
-            if (masked)
-                softmax_step<D, CAUSAL, true>(s[mb], m[mb], l[mb], acc[mb], p.scale_log2, row0, c0, T_len, lane);
-            else
-                softmax_step<D, CAUSAL, false>(s[mb], m[mb], l[mb], acc[mb], p.scale_log2, row0, c0, T_len, lane);
-            pack_probs<T>(pa[mb], s[mb]);
-        }
+        for (int mb = 0; mb < ROW_BLOCKS; mb++) pack_probs<T>(pa[mb], s[mb]);
         // K of tile kt + 1 is issued once P is packed: fewer registers live than right after S.
         __syncthreads(); // every warp is done with K of tile kt
         if (kt + 1 < kt_end) {

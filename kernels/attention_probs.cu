@@ -330,8 +330,9 @@ __device__ void pool_query_bins(const attention_probs_params &p, int pool, float
     }
 }
 
-// P of this warp's fragments: exp2(s * scale_log2 - lse2). MASKED (tiles on the causal diagonal or past the end of
-// the sequence): 0 where masked or past the sequence; the other tiles skip that index arithmetic.
+// P of this warp's fragments: exp2(s * scale_log2 - lse2), one FFMA and one MUFU.EX2 each, as the forward computes
+// the exponents its LSE sums. MASKED (tiles on the causal diagonal or past the end of the sequence): 0 where masked
+// or past the sequence; the other tiles skip that index arithmetic.
 template <bool MASKED>
 __device__ __forceinline__ void probs_fragments(float s[TILE_N / 8][4], const attention_probs_params &p,
                                                 const float lse2[2], int r0, int c0, int warp, int lane) {
@@ -339,7 +340,7 @@ __device__ __forceinline__ void probs_fragments(float s[TILE_N / 8][4], const at
     for (int nb = 0; nb < TILE_N / 8; nb++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            float x = exp2_ftz(__fmul_rn(s[nb][e], p.scale_log2) - lse2[e / 2]);
+            float x = exp2_ftz(fmaf(s[nb][e], p.scale_log2, -lse2[e / 2]));
             if (MASKED) {
                 int row = r0 + fragment_row(warp, lane, e), key = c0 + fragment_col(lane, nb, e);
                 if (key >= p.seq_len || (p.causal && key > row)) x = 0.0f;

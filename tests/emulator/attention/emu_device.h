@@ -41,7 +41,6 @@ void emu_cp_wait(int pending);
 // Stricter than the hardware's (the whole block meets), which the kernels allow: every __syncwarp they make is
 // reached by all warps of the block alike.
 #define __syncwarp() emu_barrier()
-static inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
 

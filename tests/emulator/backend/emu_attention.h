@@ -17,10 +17,6 @@ void emu_cp_async(void *dst, const void *src, bool valid);
 void emu_cp_commit();
 void emu_cp_wait(int pending);
 
-static inline float __fmul_rn(float a, float b) {
-    volatile float r = a * b;
-    return r;
-}
 // As in tests/emulator/attention/emu_device.h: __syncwarp meets the whole block (every one the kernels make is
 // reached by all warps alike).
 #define __syncwarp() emu_barrier()
