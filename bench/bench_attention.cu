@@ -10,7 +10,7 @@
 //                   >= 1 / 1.5, i.e. at most 1.5x the forward)
 // Shapes: GPT-2 small (12 heads, d 64) and Llama-3-8B (32 query heads, 8 key/value heads, d 128), one causal
 // sequence of n = 512, 2048, 8192, 32768 (--quick: 8192 only).
-// Build: bench/gpu_kernels.sh (nvcc against the build directory's libattnviz).
+// Build: the bench_attention target of every CUDA build (CMakeLists.txt); run: bench/gpu_kernels.sh.
 #include <attnviz_kernels.h>
 
 #include <cublas_v2.h>

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Kernel benchmarks for a lent GPU (bench/device_check.sh calls this when it exists): builds bench/bench_attention.cu
-# with nvcc against the build directory's libattnviz.so, runs it, runs the PyTorch SDPA flash baseline when torch is
-# importable, and prints forward vs SDPA last. JSON lines go to $OUT/gpu_kernels.jsonl as well.
+# (the bench_attention target of the CUDA build, against its libattnviz.so), runs it, runs the PyTorch SDPA flash
+# baseline when torch is importable, and prints forward vs SDPA last. JSON lines go to $OUT/gpu_kernels.jsonl as well.
 # Usage: bench/gpu_kernels.sh [--quick]     (build dir: $build as device_check.sh exports it, else build-device)
 set -euo pipefail
 
@@ -16,8 +16,8 @@ if [ ! -f "$build/libattnviz.so" ]; then
     echo "gpu_kernels: $build/libattnviz.so missing; build the project first (cmake --build $build)" >&2
     exit 1
 fi
-nvcc -O3 -std=c++17 -arch=sm_90 -I"$repo/include" "$repo/bench/bench_attention.cu" -L"$build" -lattnviz -lcublas \
-    -Xlinker -rpath,"$build" -o "$bin"
+cmake --build "$build" --target bench_attention >/dev/null
+cp "$build/bench_attention" "$bin"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader || true
 
 "$bin" "$@" | tee "$results"
