@@ -143,7 +143,8 @@ template <typename O> __device__ __forceinline__ uint4 staged_chunk(const O *row
 }
 
 // The whole 16-byte chunks of the staged rows: lane l takes chunk l % LANES_PER_ROW of rows l / LANES_PER_ROW + 0,
-// ROWS_PER_ROUND, ...
+// ROWS_PER_ROUND, ... Streaming stores (evict first), here and for the zeros: P is written once and not read back,
+// while the Q and K tiles that every block re-reads should stay in L2.
 template <typename O>
 __device__ __forceinline__ void store_whole_chunks(const O *stage, const warp_rows &w, const row_info &mine,
                                                    int lane) {
@@ -156,8 +157,8 @@ __device__ __forceinline__ void store_whole_chunks(const O *stage, const warp_ro
         const row_info row = row_info_of(mine, round + lane_row);
         const int shift = row_shift<O>(w, row);
         if (CHUNK * k >= shift && CHUNK * k + CHUNK <= shift + row.n)
-            *reinterpret_cast<uint4 *>(lane_first + (row.offset - shift * (int)sizeof(O))) =
-                staged_chunk(lane_stage + round * STAGE_STRIDE, k, shift);
+            __stcs(reinterpret_cast<uint4 *>(lane_first + (row.offset - shift * (int)sizeof(O))),
+                   staged_chunk(lane_stage + round * STAGE_STRIDE, k, shift));
     }
 }
 
@@ -205,7 +206,7 @@ template <typename O> __device__ __forceinline__ void zero_row(O *dst, int64_t n
     const int64_t n_vectors = (n - head) / PER_VECTOR, tail = head + n_vectors * PER_VECTOR;
     uint4 *body = reinterpret_cast<uint4 *>(dst + head);
     if (lane < head) dst[lane] = out_type<O>::one(0.0f);
-    for (int64_t v = lane; v < n_vectors; v += 32) body[v] = make_uint4(0, 0, 0, 0);
+    for (int64_t v = lane; v < n_vectors; v += 32) __stcs(body + v, make_uint4(0, 0, 0, 0));
     if (tail + lane < n) dst[tail + lane] = out_type<O>::one(0.0f);
 }
 

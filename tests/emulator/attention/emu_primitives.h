@@ -1,5 +1,7 @@
 // Emulated replacements of the inline-PTX primitives of attention_tiles.cuh (inside namespace avk).
 inline int thread_index() { return (int)threadIdx.x; }
+// st.global.cs: a plain store (the cache hint has no meaning here).
+inline void __stcs(uint4 *p, uint4 v) { *p = v; }
 inline uint32_t smem_address(const void *) { return 0; }
 // EMU_DEFERRED=1: copies land only at the wait that covers their group (a read before the wait sees stale
 // bytes); otherwise they land at once (a write racing with other warps' reads shows).
