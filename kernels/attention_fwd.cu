@@ -6,7 +6,8 @@
 // mirror's: each warp owns 32 rows as two 16-row mma blocks, so every K and V fragment read from shared memory
 // feeds two products (with one block per warp, shared memory bandwidth capped the tensor cores near half rate).
 // Only tiles on the causal diagonal or past the end of the sequence pay for masking. K and V stream through shared
-// memory with cp.async: V of tile kt loads while S = Q K^T and the softmax run, K of tile kt + 1 while P V runs. At
+// memory with cp.async, K double buffered: V of tile kt and K of tile kt + 1 are issued together at the top of
+// iteration kt, V lands while S = Q K^T and the softmax run, K during the whole iteration; two barriers a tile. At
 // D = 128 the accumulators leave no registers for Q's fragments, which are re-read from shared memory every tile.
 #include "attention_fwd.cuh"
 #include "attention_tiles.cuh"
@@ -190,8 +191,8 @@ template <typename T, int D, bool CAUSAL>
 __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attention_fwd_params p) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw);  // (FWD_TILE_M, D + ROW_PAD)
-    T *ks = qs + FWD_TILE_M * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD)
-    T *vs = ks + TILE_N * (D + ROW_PAD);      // (TILE_N, D + ROW_PAD)
+    T *ks = qs + FWD_TILE_M * (D + ROW_PAD);  // 2 x (TILE_N, D + ROW_PAD): K of tile kt in buffer kt % 2
+    T *vs = ks + 2 * TILE_N * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD)
     constexpr bool Q_IN_REGISTERS = D == 64;
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -226,7 +227,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N;
         cp_async_wait<0>();
-        __syncthreads(); // K of tile kt is in; every warp is done with V of tile kt - 1
+        __syncthreads(); // K of tile kt is in; every warp is done with tile kt - 1 (V, and K in the other buffer)
         if constexpr (Q_IN_REGISTERS) {
             if (kt == 0)
 #pragma unroll
@@ -237,9 +238,13 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
         }
         load_tile_async<T, D, TILE_N>(vs, v, p.v_row, c0, T_len);
         cp_async_commit();
+        if (kt + 1 < kt_end)
+            load_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
+                                          T_len);
+        cp_async_commit(); // empty after the last tile: the wait below still leaves exactly V's group to finish
 
         float s[ROW_BLOCKS][TILE_N / 8][4];
-        score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, ks, lane);
+        score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
         // Only the causal diagonal tiles and the last, ragged one mask; a tile entirely after a row's diagonal leaves
         // that row's m, l and acc exactly as they were (all its P are 0, alpha is 1).
         const bool masked = c0 + TILE_N > T_len || (CAUSAL && c0 + TILE_N - 1 > warp_row0);
@@ -250,16 +255,8 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
         uint32_t pa[ROW_BLOCKS][TILE_N / 16][4];
 #pragma unroll
         for (int mb = 0; mb < ROW_BLOCKS; mb++) pack_probs<T>(pa[mb], s[mb]);
-        // K of tile kt + 1 is issued once P is packed: fewer registers live than right after S.
-        __syncthreads(); // every warp is done with K of tile kt
-        if (kt + 1 < kt_end) {
-            load_tile_async<T, D, TILE_N>(ks, k, p.k_row, c0 + TILE_N, T_len);
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads(); // V of tile kt is in
+        cp_async_wait<1>(); // this thread's part of V of tile kt is in; K of tile kt + 1 may still be on its way
+        __syncthreads();    // all of V of tile kt is in
         accumulate_pv<T, D>(acc, pa, vs, lane);
     }
 
@@ -287,7 +284,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
 
 template <typename T, int D, bool CAUSAL>
 static cudaError_t launch(const attention_fwd_params *p, cudaStream_t stream) {
-    constexpr int SMEM = (FWD_TILE_M + 2 * TILE_N) * (D + ROW_PAD) * sizeof(T);
+    constexpr int SMEM = (FWD_TILE_M + 3 * TILE_N) * (D + ROW_PAD) * sizeof(T);
     cudaError_t err = cudaFuncSetAttribute(attention_fwd_kernel<T, D, CAUSAL>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
     if (err != cudaSuccess) return err;
