@@ -12,7 +12,7 @@
 //   colsum_finish_kernel,    the fixed-order second passes over the per-tile partials;
 //   pool_finish_kernel
 //   head_reduce_kernel       one block per (query tile, head group, batch): key tiles outer, heads inner in
-//                            ascending order, mean and max accumulated in registers.
+//                            ascending order, mean and max accumulated in registers; Q and K double buffered.
 // O is the element type of probs, rows, head_mean and head_max: float, __half or __nv_bfloat16.
 #include "attention_probs.cuh"
 #include "attention_tiles.cuh"
@@ -504,12 +504,26 @@ __global__ void pool_finish_kernel(const attention_probs_params p) {
     p.pooled[slot * nb * nb + x] = sum / (float)(i1 - i0);
 }
 
+// Q of head h's query tile and, when load_k, K of key/value head kvh's key tile at c0, as one commit group.
+template <typename T, int D>
+__device__ __forceinline__ void load_head_tiles(const attention_probs_params &p, T *q_buf, T *k_buf, int b, int h,
+                                                int kvh, int r0, int c0, bool load_k) {
+    load_tile_async<T, D>(q_buf, static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head, p.q_row, r0, p.seq_len);
+    if (load_k)
+        load_tile_async<T, D>(k_buf, static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head, p.k_row, c0,
+                              p.seq_len);
+    cp_async_commit();
+}
+
+// Items (key tile kt, head h) in order, heads inner. Q and K are double buffered: the tiles of the next item load
+// while this one computes (K only when the next item needs another key tile or key/value head).
 template <typename T, int D, typename O>
 __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention_probs_params p) {
+    constexpr int Q_TILE = TILE_M * (D + ROW_PAD), K_TILE = TILE_N * (D + ROW_PAD);
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    T *qs = reinterpret_cast<T *>(smem_raw); // (TILE_M, D + ROW_PAD)
-    T *ks = qs + TILE_M * (D + ROW_PAD);      // (TILE_N, D + ROW_PAD)
-    O *stages = reinterpret_cast<O *>(ks + TILE_N * (D + ROW_PAD)); // (WARPS, 16, STAGE_STRIDE)
+    T *qs = reinterpret_cast<T *>(smem_raw);                   // 2 x (TILE_M, D + ROW_PAD): item i's in buffer i % 2
+    T *ks = qs + 2 * Q_TILE;                                    // 2 x (TILE_N, D + ROW_PAD)
+    O *stages = reinterpret_cast<O *>(ks + 2 * K_TILE);         // (WARPS, 16, STAGE_STRIDE)
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     O *stage = stages + warp * 16 * STAGE_STRIDE;
@@ -524,28 +538,27 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
     O *mean_map = p.head_mean ? static_cast<O *>(p.head_mean) + map_offset : nullptr;
     O *max_map = p.head_max ? static_cast<O *>(p.head_max) + map_offset : nullptr;
 
+    load_head_tiles<T, D>(p, qs, ks, b, h0, h0 / group_size, r0, 0, true);
+    int item = 0, k_buf = 0; // k_buf: the buffer holding this item's K
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N;
         float sum[TILE_N / 8][4], mx[TILE_N / 8][4];
-        int loaded_kv = -1;
-        for (int h = h0; h < h0 + heads_per_group; h++) {
+        for (int h = h0; h < h0 + heads_per_group; h++, item++) {
             const int kvh = h / group_size;
-            __syncthreads(); // every warp is done with the previous head's Q (and K) tile
-            load_tile_async<T, D>(qs, static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head, p.q_row, r0,
-                                  T_len);
-            if (kvh != loaded_kv)
-                load_tile_async<T, D>(ks, static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head, p.k_row, c0,
-                                      T_len);
-            cp_async_commit();
             cp_async_wait<0>();
-            __syncthreads();
-            loaded_kv = kvh;
+            __syncthreads(); // this item's Q and K are in; every warp is done with the previous item's buffers
+            const bool last_head = h + 1 == h0 + heads_per_group;
+            const int next_h = last_head ? h0 : h + 1, next_kt = last_head ? kt + 1 : kt;
+            const bool next_k = last_head || next_h / group_size != kvh;
+            if (next_kt < kt_end)
+                load_head_tiles<T, D>(p, qs + ((item + 1) % 2) * Q_TILE, ks + (k_buf ^ next_k) * K_TILE, b, next_h,
+                                      next_h / group_size, r0, next_kt * TILE_N, next_k);
             uint32_t qa[D / 16][4];
-            load_query_fragments<T, D>(qa, qs, warp, lane);
+            load_query_fragments<T, D>(qa, qs + (item % 2) * Q_TILE, warp, lane);
             float lse2[2];
             row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
             float s[TILE_N / 8][4];
-            score_fragments<T, D>(s, qa, ks, lane);
+            score_fragments<T, D>(s, qa, ks + k_buf * K_TILE, lane);
             exact_probs(s, p, lse2, r0, c0, warp, lane);
 #pragma unroll
             for (int nb = 0; nb < TILE_N / 8; nb++) {
@@ -555,6 +568,7 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
                     mx[nb][e] = h == h0 ? s[nb][e] : fmaxf(mx[nb][e], s[nb][e]);
                 }
             }
+            k_buf ^= next_k;
         }
         if (mean_map) {
 #pragma unroll
@@ -575,7 +589,7 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
 template <typename T, int D, typename O>
 static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t stream) {
     constexpr int HEAD_REDUCE_SMEM =
-        (TILE_M + TILE_N) * (D + ROW_PAD) * sizeof(T) + WARPS * 16 * STAGE_STRIDE * sizeof(O);
+        2 * (TILE_M + TILE_N) * (D + ROW_PAD) * sizeof(T) + WARPS * 16 * STAGE_STRIDE * sizeof(O);
     cudaError_t err;
     bool per_head = p->probs || p->rows || p->col_partial || p->pool_partial;
     if (per_head) {
