@@ -1,0 +1,36 @@
+# Mutation check of the attention kernels: each deliberate bug is applied to a copy of the repository ($M, from this
+# checkout without build dirs, .git or weights), built into the emulator and run; every one must make the named
+# test fail. The shared tree is untouched. About 5 minutes; not part of run.sh.
+HERE=$(cd "$(dirname "$0")" && pwd); R=${R:-$(cd "$HERE/../../.." && pwd)}
+M=${M:-/tmp/attnviz-attention-mutants}; EMU=${EMU:-/tmp/attnviz-attention-mutants-emu}
+[ -d $M/kernels ] || { mkdir -p $M && (cd $R && tar cf - --exclude='./build*' --exclude=./.git --exclude=./weights .) | tar xf - -C $M; }
+mutate() { # file, sed expression, test filter, EMU_DEFERRED, label
+  cp $R/$1 $M/$1; sed -i "$2" $M/$1
+  if cmp -s $R/$1 $M/$1; then echo "MUTATION NOT APPLIED: $5"; return; fi
+  R=$M EMU=$EMU bash $HERE/build.sh > $EMU.build.log 2>&1 || { echo "build failed: $5"; cp $R/$1 $M/$1; return; }
+  out=$(cd $EMU && EMU_DEFERRED=$4 LD_LIBRARY_PATH=/usr/local/cuda/lib64 ./test_cuda_attention --jobs 2 \
+        --filter "cuda_attention/$3" 2>&1 | grep Synthesis)
+  case "$out" in *"Failing: 0 "*) echo "NOT CAUGHT: $5 ($out)";; *) echo "caught: $5 [deferred $4] $out";; esac
+  cp $R/$1 $M/$1
+}
+P=kernels/attention_probs.cu F=kernels/attention_fwd.cu
+mutate $P 's/const int bits = 16 \* (shift - staged_shift<O>(shift));/const int bits = 0;/' 'full_probs*' 0 \
+  "P writer: odd 2-byte shifts not funnel-shifted"
+mutate $P 's/end % CHUNK != 0 \&\& !(c == 0/end % CHUNK != 0 \&\& c > 1 \&\& !(c == 0/' 'full_probs*' 0 \
+  "P writer: a row's last partial chunk skipped"
+mutate $P 's/return {__shfl_sync(0xffffffffu, mine.offset, r), __shfl_sync(0xffffffffu, mine.n, r)};/return {__shfl_sync(0xffffffffu, mine.offset, r), __shfl_sync(0xffffffffu, mine.n, r % 8)};/' \
+  'full_probs*' 0 "P writer: row lengths taken from the wrong lane"
+mutate $P 's|for (int m = lanes / 2; m >= 1; m /= 2) sum +=|for (int m = lanes / 4; m >= 1; m /= 2) sum +=|' \
+  'rows_colsums*' 0 "pooling: query-bin shuffle tree one step short"
+mutate $P 's|    for (int k = 0; i + k < n; k++) chain\[k\] += x\[(i + k) \* stride\];|    for (int k = 1; i + k < n; k++) chain[k] += x[(i + k) * stride];|' \
+  'rows_colsums*' 0 "strided sums: a term of the tail dropped"
+mutate $P 's/const bool next_k = last_head || next_h \/ group_size != kvh;/const bool next_k = last_head;/' \
+  'head_mean*' 0 "head reduction: K not reloaded when the key/value head changes"
+mutate $P 's/for (int h = h0; h < h0 + heads_per_group; h++, item++) {/for (int h = h0; h < h0 + heads_per_group; h++, item += 2) {/' \
+  'head_mean*' 1 "head reduction: the next item's Q loads into the buffer in use"
+mutate $F 's/            moved |= alpha\[mb\]\[i\] != 1.0f;/            moved |= mb == 0 \&\& alpha[mb][i] != 1.0f;/' 'forward*' 0 \
+  "forward: the rescale vote ignores the second row block"
+mutate $F 's|        cp_async_wait<1>(); // this thread|        cp_async_wait<2>(); // this thread|' 'forward*' 1 \
+  "forward: P V does not wait for V"
+mutate $F 's|load_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2)|load_tile_async<T, D, TILE_N>(ks + (kt % 2)|' 'forward*' 0 \
+  "forward: the next K tile loads into the buffer in use"
