@@ -72,28 +72,30 @@ __device__ __forceinline__ float fragment_row_max(const float s[TILE_N / 8][4], 
     return x[0];
 }
 
-// One key tile of the online softmax for this warp's row blocks (fragment rows g and g + 8 of block mb at
-// warp_row0 + 16 mb + g, + 8): masks the raw scores when MASKED, raises the running maxima m (log2 domain: the raw
-// maximum times scale_log2, which is positive, is the maximum of the scaled scores), turns s into
-// exp2(s * scale_log2 - m) with one FFMA each, and rescales the row sums l (this thread's share, summed as a tree) and
-// the accumulators. Both row blocks go through each phase together: their chains are independent, and with two
-// warps a scheduler the one block's shuffles and exponentials wait on latency the other's can fill.
-template <int D, bool CAUSAL, bool MASKED>
-__device__ __forceinline__ void softmax_step(float s[ROW_BLOCKS][TILE_N / 8][4], float m[ROW_BLOCKS][2],
-                                             float l[ROW_BLOCKS][2], float acc[ROW_BLOCKS][D / 8][4],
-                                             float scale_log2, int warp_row0, int c0, int T, int lane) {
-    if (MASKED) {
+// The online softmax of one key tile, in phases that each take both of the warp's row blocks (fragment rows g and
+// g + 8 of block mb are rows warp_row0 + 16 mb + g, + 8): their chains are independent, and with two warps a
+// scheduler the one block's shuffles and exponentials wait on latency the other's can fill.
+
+// Raw scores of keys past the sequence, or (CAUSAL) past the row's diagonal, to -inf.
+template <bool CAUSAL>
+__device__ __forceinline__ void mask_scores(float s[ROW_BLOCKS][TILE_N / 8][4], int warp_row0, int c0, int T,
+                                            int lane) {
 #pragma unroll
-        for (int mb = 0; mb < ROW_BLOCKS; mb++)
+    for (int mb = 0; mb < ROW_BLOCKS; mb++)
 #pragma unroll
-            for (int nb = 0; nb < TILE_N / 8; nb++)
+        for (int nb = 0; nb < TILE_N / 8; nb++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    int row = warp_row0 + mb * 16 + lane / 4 + (e / 2) * 8, key = c0 + fragment_col(lane, nb, e);
-                    if (key >= T || (CAUSAL && key > row)) s[mb][nb][e] = -INFINITY;
-                }
-    }
-    float x[ROW_BLOCKS][2], alpha[ROW_BLOCKS][2];
+            for (int e = 0; e < 4; e++) {
+                int row = warp_row0 + mb * 16 + lane / 4 + (e / 2) * 8, key = c0 + fragment_col(lane, nb, e);
+                if (key >= T || (CAUSAL && key > row)) s[mb][nb][e] = -INFINITY;
+            }
+}
+
+// Raises the running maxima m (log2 domain: the raw maximum times scale_log2, which is positive, is the maximum of
+// the scaled scores) to this tile's; alpha = exp2(old m - new m) rescales what was summed before.
+__device__ __forceinline__ void raise_maxima(const float s[ROW_BLOCKS][TILE_N / 8][4], float m[ROW_BLOCKS][2],
+                                             float alpha[ROW_BLOCKS][2], float scale_log2) {
+    float x[ROW_BLOCKS][2];
 #pragma unroll
     for (int mb = 0; mb < ROW_BLOCKS; mb++)
 #pragma unroll
@@ -113,6 +115,13 @@ __device__ __forceinline__ void softmax_step(float s[ROW_BLOCKS][TILE_N / 8][4],
             alpha[mb][i] = exp2_ftz(m[mb][i] - m_new);
             m[mb][i] = m_new;
         }
+}
+
+// s to exp2(s * scale_log2 - m) with one FFMA each, and l (this thread's share of the row sums) to l alpha plus this
+// tile's, summed as a tree.
+__device__ __forceinline__ void exponentiate_and_sum(float s[ROW_BLOCKS][TILE_N / 8][4],
+                                                     const float m[ROW_BLOCKS][2], float l[ROW_BLOCKS][2],
+                                                     const float alpha[ROW_BLOCKS][2], float scale_log2) {
     float sums[ROW_BLOCKS][TILE_N / 8][2];
 #pragma unroll
     for (int mb = 0; mb < ROW_BLOCKS; mb++)
@@ -130,27 +139,44 @@ __device__ __forceinline__ void softmax_step(float s[ROW_BLOCKS][TILE_N / 8][4],
 #pragma unroll
             for (int nb = 0; nb < w; nb++)
                 sums[mb][nb][0] += sums[mb][nb + w][0], sums[mb][nb][1] += sums[mb][nb + w][1];
+#pragma unroll
+    for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+        for (int i = 0; i < 2; i++) l[mb][i] = l[mb][i] * alpha[mb][i] + sums[mb][0][i];
+}
+
+// acc *= alpha. alpha is exactly 1 where a row's maximum did not move, as in most tiles of a long row once it has
+// settled: a warp-wide vote then spares the multiplications by 1 (which would change nothing).
+template <int D>
+__device__ __forceinline__ void rescale_accumulators(float acc[ROW_BLOCKS][D / 8][4],
+                                                     const float alpha[ROW_BLOCKS][2]) {
     bool moved = false;
 #pragma unroll
     for (int mb = 0; mb < ROW_BLOCKS; mb++)
 #pragma unroll
-        for (int i = 0; i < 2; i++) {
-            l[mb][i] = l[mb][i] * alpha[mb][i] + sums[mb][0][i];
-            moved |= alpha[mb][i] != 1.0f;
+        for (int i = 0; i < 2; i++) moved |= alpha[mb][i] != 1.0f;
+    if (!__any_sync(0xffffffffu, moved)) return;
+#pragma unroll
+    for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+        for (int dn = 0; dn < D / 8; dn++) {
+            acc[mb][dn][0] *= alpha[mb][0];
+            acc[mb][dn][1] *= alpha[mb][0];
+            acc[mb][dn][2] *= alpha[mb][1];
+            acc[mb][dn][3] *= alpha[mb][1];
         }
-    // alpha is exactly 1 where a row's maximum did not move, as in most tiles of a long row once it has settled: a
-    // warp-wide vote then spares the multiplications by 1 (which would change nothing).
-    if (__any_sync(0xffffffffu, moved)) {
-#pragma unroll
-        for (int mb = 0; mb < ROW_BLOCKS; mb++)
-#pragma unroll
-            for (int dn = 0; dn < D / 8; dn++) {
-                acc[mb][dn][0] *= alpha[mb][0];
-                acc[mb][dn][1] *= alpha[mb][0];
-                acc[mb][dn][2] *= alpha[mb][1];
-                acc[mb][dn][3] *= alpha[mb][1];
-            }
-    }
+}
+
+// One key tile of the online softmax; only tiles on the causal diagonal or past the end of the sequence are MASKED.
+template <int D, bool CAUSAL, bool MASKED>
+__device__ __forceinline__ void softmax_step(float s[ROW_BLOCKS][TILE_N / 8][4], float m[ROW_BLOCKS][2],
+                                             float l[ROW_BLOCKS][2], float acc[ROW_BLOCKS][D / 8][4],
+                                             float scale_log2, int warp_row0, int c0, int T, int lane) {
+    if (MASKED) mask_scores<CAUSAL>(s, warp_row0, c0, T, lane);
+    float alpha[ROW_BLOCKS][2];
+    raise_maxima(s, m, alpha, scale_log2);
+    exponentiate_and_sum(s, m, l, alpha, scale_log2);
+    rescale_accumulators<D>(acc, alpha);
 }
 
 // P of one row block as the A fragments of P V, rounded to T: the C fragments of key blocks 2 kk and 2 kk + 1 are

@@ -28,7 +28,7 @@ mutate $P 's/const bool next_k = last_head || next_h \/ group_size != kvh;/const
   'head_mean*' 0 "head reduction: K not reloaded when the key/value head changes"
 mutate $P 's/for (int h = h0; h < h0 + heads_per_group; h++, item++) {/for (int h = h0; h < h0 + heads_per_group; h++, item += 2) {/' \
   'head_mean*' 1 "head reduction: the next item's Q loads into the buffer in use"
-mutate $F 's/            moved |= alpha\[mb\]\[i\] != 1.0f;/            moved |= mb == 0 \&\& alpha[mb][i] != 1.0f;/' 'forward*' 0 \
+mutate $F 's/        for (int i = 0; i < 2; i++) moved |= alpha\[mb\]\[i\] != 1.0f;/        for (int i = 0; i < 2; i++) moved |= mb == 0 \&\& alpha[mb][i] != 1.0f;/' 'forward*' 0 \
   "forward: the rescale vote ignores the second row block"
 mutate $F 's|        cp_async_wait<1>(); // this thread|        cp_async_wait<2>(); // this thread|' 'forward*' 1 \
   "forward: P V does not wait for V"
