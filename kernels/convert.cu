@@ -5,30 +5,28 @@
 #include "convert.cuh"
 #include "cuda_check.cuh"
 
-// out (N) bf16, inp (N) fp32
-__global__ void f32_to_bf16_kernel(__nv_bfloat16 *out, const float *inp, size_t N) {
+__device__ __forceinline__ void convert_element(__nv_bfloat16 *out, float x) { *out = __float2bfloat16_rn(x); }
+__device__ __forceinline__ void convert_element(float *out, __nv_bfloat16 x) { *out = __bfloat162float(x); }
+
+// out (N) Out, inp (N) In
+template <typename Out, typename In> __global__ void convert_kernel(Out *out, const In *inp, size_t N) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < N; i += (size_t)gridDim.x * blockDim.x)
-        out[i] = __float2bfloat16_rn(inp[i]);
+        convert_element(out + i, inp[i]);
+}
+
+template <typename Out, typename In>
+static av_status launch_convert(Out *out, const In *inp, size_t N, cudaStream_t stream) {
+    if (N == 0) return AV_SUCCESS;
+    const unsigned int threads = 256;
+    convert_kernel<Out, In><<<av_cuda_blocks(N, threads), threads, 0, stream>>>(out, inp, N);
+    AV_CUDA_CHECK_LAUNCH("convert_kernel");
+    return AV_SUCCESS;
 }
 
 extern "C" av_status av_f32_to_bf16_cuda(uint16_t *out, const float *inp, size_t N, cudaStream_t stream) {
-    if (N == 0) return AV_SUCCESS;
-    const unsigned int threads = 256;
-    f32_to_bf16_kernel<<<av_cuda_blocks(N, threads), threads, 0, stream>>>((__nv_bfloat16 *)out, inp, N);
-    AV_CUDA_CHECK_LAUNCH("f32_to_bf16_kernel");
-    return AV_SUCCESS;
-}
-
-// out (N) fp32, inp (N) bf16
-__global__ void bf16_to_f32_kernel(float *out, const __nv_bfloat16 *inp, size_t N) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < N; i += (size_t)gridDim.x * blockDim.x)
-        out[i] = __bfloat162float(inp[i]);
+    return launch_convert((__nv_bfloat16 *)out, inp, N, stream);
 }
 
 extern "C" av_status av_bf16_to_f32_cuda(float *out, const uint16_t *inp, size_t N, cudaStream_t stream) {
-    if (N == 0) return AV_SUCCESS;
-    const unsigned int threads = 256;
-    bf16_to_f32_kernel<<<av_cuda_blocks(N, threads), threads, 0, stream>>>(out, (const __nv_bfloat16 *)inp, N);
-    AV_CUDA_CHECK_LAUNCH("bf16_to_f32_kernel");
-    return AV_SUCCESS;
+    return launch_convert(out, (const __nv_bfloat16 *)inp, N, stream);
 }

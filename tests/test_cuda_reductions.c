@@ -128,16 +128,23 @@ static void expect_same_files(const char *got_dir, const char *want_dir, const c
     cJSON_Delete(w);
 }
 
+// Runs DEVICE into DIR/device, expecting device reductions, and HOST into DIR/host, expecting host ones.
+static void run_device_and_host(av_model *model, const run_spec *device, const run_spec *host, const char *dir,
+                                char dev[4200], char ref[4200]) {
+    snprintf(dev, 4200, "%s/device", dir);
+    snprintf(ref, 4200, "%s/host", dir);
+    AV_OK(run(model, device, dev));
+    AV_OK(run(model, host, ref));
+    expect_reductions(dev, "device");
+    expect_reductions(ref, "host");
+}
+
 // CAPTURE on the device vs the host reducing full P of the same flash run; returns the npy files compared.
 static int check_capture(av_model *model, const char *capture, const char *heads, const char *dir) {
     char dev[4200], ref[4200], spec[256];
-    snprintf(dev, sizeof dev, "%s/device", dir);
-    snprintf(ref, sizeof ref, "%s/host", dir);
     snprintf(spec, sizeof spec, "full,%s", capture);
-    AV_OK(run(model, &(run_spec){.capture = capture, .heads = heads}, dev));
-    AV_OK(run(model, &(run_spec){.capture = spec, .heads = heads}, ref));
-    expect_reductions(dev, "device");
-    expect_reductions(ref, "host");
+    run_device_and_host(model, &(run_spec){.capture = capture, .heads = heads},
+                        &(run_spec){.capture = spec, .heads = heads}, dir, dev, ref);
     char label[256];
     snprintf(label, sizeof label, "--capture %s --heads %s", capture, heads ? heads : "all");
     int n = compare_npy_files(dev, ref, label);
@@ -174,15 +181,11 @@ Test(cuda_reductions, same_files_as_the_host_path) {
     NEED_DEVICE();
     fixture f = open_fixture("reductions-files");
     char dev[4200], host[4200];
-    snprintf(dev, sizeof dev, "%s/device", f.dir);
-    snprintf(host, sizeof host, "%s/host", f.dir);
     const char *capture = "rows:4,colsum,pool:8,headmean";
     const char *pngs[] = {"all", "mean"};
     for (int p = 0; p < 2; p++) {
-        AV_OK(run(f.model, &(run_spec){.capture = capture, .png = pngs[p]}, dev));
-        AV_OK(run(f.model, &(run_spec){.capture = capture, .png = pngs[p], .attention = "plain"}, host));
-        expect_reductions(dev, "device");
-        expect_reductions(host, "host");
+        run_device_and_host(f.model, &(run_spec){.capture = capture, .png = pngs[p]},
+                            &(run_spec){.capture = capture, .png = pngs[p], .attention = "plain"}, f.dir, dev, host);
         expect_same_files(dev, host, pngs[p]);
     }
     close_fixture(&f);
