@@ -4,8 +4,9 @@
 //   attention_probs_kernel   one block per (query tile, head slot, batch): key tiles in ascending order, K double
 //                            buffered (tile kt + 1 loads while tile kt is used). Full maps and selected rows: each
 //                            warp stages its 16 rows of the tile in the output dtype, each shifted to the 16-byte
-//                            grid of its destination, and writes them 16 bytes a lane; causal square maps get their
-//                            zeros past the diagonal row by row. Column sums need whole columns: the tile is staged
+//                            grid of its destination, and writes them 16 bytes a lane (a row's chunk split between
+//                            two key tiles is completed from a carry and written whole by the second); causal square
+//                            maps get their zeros past the diagonal row by row. Column sums need whole columns: the tile is staged
 //                            as fp32 for the block. Pooling sums rows over key bins (from the fragments when the pool
 //                            is 1, 2, 4 or a multiple of 8, else from that fp32 tile), then over query bins. Both
 //                            reduce into per-tile partials in the workspace (never atomically);
@@ -55,24 +56,30 @@ constexpr int STAGE_STRIDE = TILE_N + 8; // elements: a 16-byte multiple with ro
 // and takes min(TILE_N, n0 + r n_growth) elements when r_lo <= r < r_hi, none otherwise. A packed row i holds i + 1
 // elements, so packed rows grow by one element each; square maps and rows outputs do not. Offsets within the 16 rows
 // fit in an int: seq_len <= 2^22 (av_attention_check_shape).
+// The writer calls for one output come for key tiles 0, 1, ... in order: `continued` when an earlier call wrote the
+// rows' previous segments (c0 > 0), `goes_on` when the next call writes their next ones (not the caller's last tile).
 struct warp_rows {
     char *first; // row 0 at key c0; before the output when row 0 is not written (rows outputs)
     int step, growth, n0, n_growth, r_lo, r_hi;
+    bool continued, goes_on;
 };
 
 template <typename O>
-__device__ __forceinline__ warp_rows map_warp_rows(O *map, int layout, int T, int i0, int c0) {
+__device__ __forceinline__ warp_rows map_warp_rows(O *map, int layout, int T, int i0, int c0, bool last_tile) {
     const bool packed = layout == AV_PROBS_PACKED_CAUSAL;
     const int64_t row0 = packed ? (int64_t)i0 * (i0 + 1) / 2 : (int64_t)i0 * T;
     return {reinterpret_cast<char *>(map + row0 + c0), (packed ? i0 + 1 : T) * (int)sizeof(O),
-            packed ? (int)sizeof(O) : 0, (packed ? i0 : T - 1) - c0 + 1, packed ? 1 : 0, 0, min(16, T - i0)};
+            packed ? (int)sizeof(O) : 0, (packed ? i0 : T - 1) - c0 + 1, packed ? 1 : 0, 0, min(16, T - i0),
+            c0 > 0, !last_tile};
 }
 
 // Rows [rows_begin, rows_end) of (rows_end - rows_begin, T).
 template <typename O>
-__device__ __forceinline__ warp_rows selected_warp_rows(O *rows, const attention_probs_params &p, int i0, int c0) {
+__device__ __forceinline__ warp_rows selected_warp_rows(O *rows, const attention_probs_params &p, int i0, int c0,
+                                                        bool last_tile) {
     return {reinterpret_cast<char *>(rows + c0) + (int64_t)(i0 - p.rows_begin) * p.seq_len * (int64_t)sizeof(O),
-            p.seq_len * (int)sizeof(O), 0, p.seq_len - c0, 0, max(0, p.rows_begin - i0), min(16, p.rows_end - i0)};
+            p.seq_len * (int)sizeof(O), 0, p.seq_len - c0, 0, max(0, p.rows_begin - i0), min(16, p.rows_end - i0),
+            c0 > 0, !last_tile};
 }
 
 // Row r's place: its offset in bytes from w.first and its number of elements. Lane l works it out for row l % 16
@@ -162,22 +169,20 @@ __device__ __forceinline__ void store_whole_chunks(const O *stage, const warp_ro
     }
 }
 
-// The partial chunks: lane 2 r takes the first chunk of row r when the row does not start on a 16-byte boundary,
-// lane 2 r + 1 its last chunk when the row does not end on one (unless that is the first chunk again).
-template <typename O>
-__device__ __forceinline__ void store_partial_chunks(const O *stage, const warp_rows &w, const row_info &mine,
-                                                     int lane) {
+// Chunk positions [0, from) of a, the others of b: one byte permutation a word, its selector read off a mask whose
+// nibble k is set when byte k comes from b.
+template <typename O> __device__ __forceinline__ uint4 splice_chunk(const uint4 &a, const uint4 &b, int from) {
+    const uint64_t from_b = ~0ull << (4 * from * (int)sizeof(O));
+    auto word = [from_b](uint32_t x, uint32_t y, int e) {
+        return __byte_perm(x, y, 0x3210u | (0x4444u & (uint32_t)(from_b >> (16 * e))));
+    };
+    return make_uint4(word(a.x, b.x, 0), word(a.y, b.y, 1), word(a.z, b.z, 2), word(a.w, b.w, 3));
+}
+
+// Positions [lo, hi) of chunk v to dst (the chunk's global address), element by element.
+template <typename O> __device__ __forceinline__ void store_chunk_elements(char *dst, const uint4 &v, int lo, int hi) {
     constexpr int CHUNK = 16 / (int)sizeof(O);
-    const int r = lane / 2, last = lane % 2;
-    const row_info row = row_info_of(mine, r);
-    const int shift = row_shift<O>(w, row), end = shift + row.n; // chunk positions [shift, end) are the row's
-    const int c = last ? (end - 1) / CHUNK : 0;
-    const bool partial = row.n > 0 && (last ? end % CHUNK != 0 && !(c == 0 && shift != 0) : shift != 0);
-    if (!partial) return;
-    const int lo = max(shift, CHUNK * c) - CHUNK * c, hi = min(end, CHUNK * c + CHUNK) - CHUNK * c;
-    const uint4 v = staged_chunk(stage + r * STAGE_STRIDE, c, shift);
     const uint32_t words[4] = {v.x, v.y, v.z, v.w};
-    char *dst = w.first + (row.offset + 16 * c - shift * (int)sizeof(O));
 #pragma unroll
     for (int e = 0; e < CHUNK; e++) {
         if (e < lo || e >= hi) continue;
@@ -186,16 +191,48 @@ __device__ __forceinline__ void store_partial_chunks(const O *stage, const warp_
     }
 }
 
-// This warp's 16 rows of the tile (fragments s) to where w says. Every warp of the block calls it alike.
+// The partial chunks at the ends of the row segments: lane 2 r takes the first chunk of row r when the segment does
+// not start on a 16-byte boundary, lane 2 r + 1 its last chunk when it does not end on one (unless that is the first
+// chunk again). Key tiles are whole 16-byte multiples, so a row keeps its shift from tile to tile and a segment that
+// the next tile continues ends mid-chunk exactly where the next one starts: lane 2 r + 1 keeps that chunk in
+// carry[r], and the next call's lane 2 r completes it (carried: what lane 2 r read from carry[r] before this call's
+// stores) and writes it whole. Element-wise stores are left for the two ends of each row (they had been two a row
+// segment: half of the L2 write requests of a packed fp16 dump, each of 2 bytes).
 template <typename O>
-__device__ __forceinline__ void write_warp_rows(O *stage, const float s[TILE_N / 8][4], const warp_rows &w,
-                                                int lane) {
+__device__ __forceinline__ void store_edge_chunks(const O *stage, uint4 *carry, const uint4 &carried,
+                                                  const warp_rows &w, const row_info &mine, int lane) {
+    constexpr int CHUNK = 16 / (int)sizeof(O);
+    const int r = lane / 2, last = lane % 2;
+    const row_info row = row_info_of(mine, r);
+    const int shift = row_shift<O>(w, row), end = shift + row.n; // chunk positions [shift, end) are the row's
+    const int c = last ? (end - 1) / CHUNK : 0;
+    const bool partial = row.n > 0 && (last ? end % CHUNK != 0 && !(c == 0 && shift != 0) : shift != 0);
+    if (!partial) return;
+    const uint4 v = staged_chunk(stage + r * STAGE_STRIDE, c, shift);
+    char *dst = w.first + (row.offset + 16 * c - shift * (int)sizeof(O));
+    if (last) {
+        if (w.goes_on && w.n0 + r * w.n_growth > TILE_N) carry[r] = v;
+        else store_chunk_elements<O>(dst, v, 0, end % CHUNK);
+    } else {
+        const int lo = w.continued ? 0 : shift, hi = min(end, CHUNK);
+        const uint4 whole = w.continued ? splice_chunk<O>(carried, v, shift) : v;
+        if (lo == 0 && hi == CHUNK) __stcs(reinterpret_cast<uint4 *>(dst), whole);
+        else store_chunk_elements<O>(dst, whole, lo, hi);
+    }
+}
+
+// This warp's 16 rows of the tile (fragments s) to where w says; carry (16) holds row ends between calls for one
+// output. Every warp of the block calls it alike.
+template <typename O>
+__device__ __forceinline__ void write_warp_rows(O *stage, uint4 *carry, const float s[TILE_N / 8][4],
+                                                const warp_rows &w, int lane) {
     const row_info mine = row_info_of_lane(w, lane);
-    __syncwarp(); // the previous write's reads of the staging rows are done
+    __syncwarp(); // the previous write's reads of the staging rows are done, its carries are in
+    const uint4 carried = w.continued ? carry[lane / 2] : make_uint4(0, 0, 0, 0); // read before any is replaced
     stage_warp_rows(stage, s, w, mine, lane);
     __syncwarp();
     store_whole_chunks(stage, w, mine, lane);
-    store_partial_chunks(stage, w, mine, lane);
+    store_edge_chunks(stage, carry, carried, w, mine, lane);
 }
 
 // Zeros in elements [0, n) of one row: 16 bytes a store from the first 16-byte boundary, single elements around.
@@ -372,9 +409,13 @@ __device__ __forceinline__ void row_lse2(float lse2[2], const float *lse, int r0
     }
 }
 
-// Shared memory of attention_probs_kernel, in order: Q and two K tiles; the warps' staging rows when it writes full
-// maps or rows; the fp32 P tile when it is staged for the block (column sums, or pooling that cannot use the
-// fragments); the pooling row bins. Only what the request needs, so that small requests keep 3 blocks an SM.
+// Row ends carried between key tiles (store_edge_chunks): 16 rows of each warp, for each of two outputs (probs and
+// rows, or head mean and max).
+constexpr int CARRY_BYTES = 2 * WARPS * 16 * (int)sizeof(uint4);
+
+// Shared memory of attention_probs_kernel, in order: Q and two K tiles; the warps' staging rows and carries when it
+// writes full maps or rows; the fp32 P tile when it is staged for the block (column sums, or pooling that cannot use
+// the fragments); the pooling row bins. Only what the request needs, so that small requests keep 3 blocks an SM.
 struct probs_smem {
     int stage, tile, bins, bytes; // byte offsets of the optional parts, and the total
 };
@@ -383,7 +424,7 @@ __host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool stag
     probs_smem l{};
     int at = (TILE_M + 2 * TILE_N) * (D + ROW_PAD) * (int)sizeof(T);
     l.stage = at;
-    at += write ? WARPS * 16 * STAGE_STRIDE * (int)sizeof(O) : 0;
+    at += write ? WARPS * 16 * STAGE_STRIDE * (int)sizeof(O) + CARRY_BYTES : 0;
     l.tile = at;
     at += staged ? TILE_M * PT_STRIDE * (int)sizeof(float) : 0;
     l.bins = at;
@@ -414,6 +455,8 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     const bool pool_from_fragments = pool_fits_fragments(pool), staged = stages_tile(p);
     const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pool_partial);
     O *stage = reinterpret_cast<O *>(smem_raw + layout.stage) + warp * 16 * STAGE_STRIDE; // (16, STAGE_STRIDE)
+    uint4 *carries = reinterpret_cast<uint4 *>(smem_raw + layout.stage + WARPS * 16 * STAGE_STRIDE * sizeof(O)) +
+                     warp * 16; // (2 outputs, WARPS, 16): this warp's probs carries, its rows' WARPS * 16 later
     float *pt = reinterpret_cast<float *>(smem_raw + layout.tile);                      // (TILE_M, PT_STRIDE)
     float *row_bins = reinterpret_cast<float *>(smem_raw + layout.bins);                // (TILE_M, TILE_N + 1)
 
@@ -444,8 +487,10 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
         float s[TILE_N / 8][4];
         score_fragments<T, D>(s, qa, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
         exact_probs(s, p, lse2, r0, c0, warp, lane);
-        if (probs) write_warp_rows(stage, s, map_warp_rows(probs, p.layout, T_len, i0, c0), lane);
-        if (rows) write_warp_rows(stage, s, selected_warp_rows(rows, p, i0, c0), lane);
+        const bool last_tile = kt + 1 == kt_end;
+        if (probs) write_warp_rows(stage, carries, s, map_warp_rows(probs, p.layout, T_len, i0, c0, last_tile), lane);
+        if (rows)
+            write_warp_rows(stage, carries + WARPS * 16, s, selected_warp_rows(rows, p, i0, c0, last_tile), lane);
         if (staged) {
             stage_fragments(pt, s, warp, lane);
             __syncthreads(); // pt complete
@@ -524,9 +569,11 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
     T *qs = reinterpret_cast<T *>(smem_raw);                   // 2 x (TILE_M, D + ROW_PAD): item i's in buffer i % 2
     T *ks = qs + 2 * Q_TILE;                                    // 2 x (TILE_N, D + ROW_PAD)
     O *stages = reinterpret_cast<O *>(ks + 2 * K_TILE);         // (WARPS, 16, STAGE_STRIDE)
+    uint4 *carries = reinterpret_cast<uint4 *>(stages + WARPS * 16 * STAGE_STRIDE); // (2 outputs, WARPS, 16)
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     O *stage = stages + warp * 16 * STAGE_STRIDE;
+    uint4 *mean_carry = carries + warp * 16, *max_carry = carries + (WARPS + warp) * 16;
     const int g = blockIdx.y, b = blockIdx.z;
     const int qt = p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
     const int T_len = p.seq_len, r0 = qt * TILE_M, i0 = r0 + warp * 16;
@@ -542,6 +589,7 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
     int item = 0, k_buf = 0; // k_buf: the buffer holding this item's K
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N;
+        const bool last_tile = kt + 1 == kt_end;
         float sum[TILE_N / 8][4], mx[TILE_N / 8][4];
         for (int h = h0; h < h0 + heads_per_group; h++, item++) {
             const int kvh = h / group_size;
@@ -575,9 +623,11 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
             for (int nb = 0; nb < TILE_N / 8; nb++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) sum[nb][e] /= (float)heads_per_group;
-            write_warp_rows(stage, sum, map_warp_rows(mean_map, p.layout, T_len, i0, c0), lane);
+            write_warp_rows(stage, mean_carry, sum, map_warp_rows(mean_map, p.layout, T_len, i0, c0, last_tile),
+                            lane);
         }
-        if (max_map) write_warp_rows(stage, mx, map_warp_rows(max_map, p.layout, T_len, i0, c0), lane);
+        if (max_map)
+            write_warp_rows(stage, max_carry, mx, map_warp_rows(max_map, p.layout, T_len, i0, c0, last_tile), lane);
     }
     const int zeros_from = kt_end * TILE_N, i1 = min(i0 + 16, T_len);
     if (p.layout == AV_PROBS_SQUARE && zeros_from < T_len) {
@@ -589,7 +639,7 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
 template <typename T, int D, typename O>
 static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t stream) {
     constexpr int HEAD_REDUCE_SMEM =
-        2 * (TILE_M + TILE_N) * (D + ROW_PAD) * sizeof(T) + WARPS * 16 * STAGE_STRIDE * sizeof(O);
+        2 * (TILE_M + TILE_N) * (D + ROW_PAD) * sizeof(T) + WARPS * 16 * STAGE_STRIDE * sizeof(O) + CARRY_BYTES;
     cudaError_t err;
     bool per_head = p->probs || p->rows || p->col_partial || p->pool_partial;
     if (per_head) {

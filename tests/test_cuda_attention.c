@@ -389,6 +389,10 @@ Test(cuda_attention, full_probs_every_dtype_and_layout) {
         check_probs(1, ragged[i], 128, 4, 2, true, AV_DTYPE_FP16, packed);
         av_probs_request bf16 = {.probs = WANT, .probs_dtype = AV_DTYPE_BF16};
         check_probs(2, ragged[i], 64, 4, 2, true, AV_DTYPE_BF16, bf16);
+        // Two outputs of one launch, each carrying its own row ends from key tile to key tile.
+        av_probs_request with_rows = {.probs = WANT, .probs_dtype = AV_DTYPE_FP16, .layout = AV_PROBS_PACKED_CAUSAL,
+                                      .rows = WANT, .rows_begin = ragged[i] / 3, .rows_end = ragged[i]};
+        check_probs(1, ragged[i], 64, 2, 2, true, AV_DTYPE_BF16, with_rows);
     }
 }
 

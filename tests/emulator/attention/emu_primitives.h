@@ -2,6 +2,13 @@
 inline int thread_index() { return (int)threadIdx.x; }
 // st.global.cs: a plain store (the cache hint has no meaning here).
 inline void __stcs(uint4 *p, uint4 v) { *p = v; }
+// __byte_perm (the P writer's splice of a carried row end): byte n of the result is byte (s >> 4 n) & 7 of y:x.
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+    const uint64_t bytes = (uint64_t)y << 32 | x;
+    unsigned r = 0;
+    for (int n = 0; n < 4; n++) r |= (unsigned)(bytes >> (8 * ((s >> (4 * n)) & 7)) & 0xff) << (8 * n);
+    return r;
+}
 inline uint32_t smem_address(const void *) { return 0; }
 // EMU_DEFERRED=1: copies land only at the wait that covers their group (a read before the wait sees stale
 // bytes); otherwise they land at once (a write racing with other warps' reads shows).

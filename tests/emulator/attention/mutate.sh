@@ -18,6 +18,12 @@ mutate $P 's/const int bits = 16 \* (shift - staged_shift<O>(shift));/const int 
   "P writer: odd 2-byte shifts not funnel-shifted"
 mutate $P 's/end % CHUNK != 0 \&\& !(c == 0/end % CHUNK != 0 \&\& c > 1 \&\& !(c == 0/' 'full_probs*' 0 \
   "P writer: a row's last partial chunk skipped"
+mutate $P 's/const int lo = w.continued ? 0 : shift, hi/const int lo = shift, hi/' 'full_probs*' 0 \
+  "P writer: the carried end of the last segment not written"
+mutate $P 's/write_warp_rows(stage, carries + WARPS \* 16, s,/write_warp_rows(stage, carries, s,/' 'full_probs*' 0 \
+  "P writer: probs and rows carry row ends in one place"
+mutate $P 's/if (w.goes_on \&\& w.n0 + r \* w.n_growth > TILE_N)/if (w.n0 + r * w.n_growth > TILE_N)/' 'full_probs*' 0 \
+  "P writer: a row end carried past the caller's last key tile"
 mutate $P 's/return {__shfl_sync(0xffffffffu, mine.offset, r), __shfl_sync(0xffffffffu, mine.n, r)};/return {__shfl_sync(0xffffffffu, mine.offset, r), __shfl_sync(0xffffffffu, mine.n, r % 8)};/' \
   'full_probs*' 0 "P writer: row lengths taken from the wrong lane"
 mutate $P 's|for (int m = lanes / 2; m >= 1; m /= 2) sum +=|for (int m = lanes / 4; m >= 1; m /= 2) sum +=|' \
