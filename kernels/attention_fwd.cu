@@ -7,8 +7,10 @@
 // feeds two products (with one block per warp, shared memory bandwidth capped the tensor cores near half rate).
 // Only tiles on the causal diagonal or past the end of the sequence pay for masking. K and V stream through shared
 // memory with cp.async, K double buffered: V of tile kt and K of tile kt + 1 are issued together at the top of
-// iteration kt, V lands while S = Q K^T and the softmax run, K during the whole iteration; two barriers a tile. At
-// D = 128 the accumulators leave no registers for Q's fragments, which are re-read from shared memory every tile.
+// iteration kt, V lands while S = Q K^T and the softmax run, K during the whole iteration. At D = 64 V is double
+// buffered too and P V of tile kt - 1 runs inside tile kt's softmax (pipelined(), one barrier a tile); at D = 128,
+// two barriers a tile, and the accumulators leave no registers for Q's fragments, which are re-read from shared
+// memory every tile.
 #include "attention_fwd.cuh"
 #include "attention_tiles.cuh"
 
@@ -167,18 +169,6 @@ __device__ __forceinline__ void rescale_accumulators(float acc[ROW_BLOCKS][D / 8
         }
 }
 
-// One key tile of the online softmax; only tiles on the causal diagonal or past the end of the sequence are MASKED.
-template <int D, bool CAUSAL, bool MASKED>
-__device__ __forceinline__ void softmax_step(float s[ROW_BLOCKS][TILE_N / 8][4], float m[ROW_BLOCKS][2],
-                                             float l[ROW_BLOCKS][2], float acc[ROW_BLOCKS][D / 8][4],
-                                             float scale_log2, int warp_row0, int c0, int T, int lane) {
-    if (MASKED) mask_scores<CAUSAL>(s, warp_row0, c0, T, lane);
-    float alpha[ROW_BLOCKS][2];
-    raise_maxima(s, m, alpha, scale_log2);
-    exponentiate_and_sum(s, m, l, alpha, scale_log2);
-    rescale_accumulators<D>(acc, alpha);
-}
-
 // P of one row block as the A fragments of P V, rounded to T: the C fragments of key blocks 2 kk and 2 kk + 1 are
 // the A fragment of 16-key step kk. Packing right after the softmax halves the registers P holds.
 template <typename T>
@@ -213,12 +203,36 @@ __device__ __forceinline__ void accumulate_pv(float acc[ROW_BLOCKS][D / 8][4],
     }
 }
 
+// D = 64 overlaps each key tile's softmax with the previous tile's P V (PIPELINED): on the H200 the forward ran
+// near one instruction a cycle an SM, stalled on the softmax's dependent chains (row maxima, shuffles, alpha) with
+// the tensor cores idle meanwhile; issued inside the same straight-line code, the 64 independent P V products of
+// tile kt - 1 fill those waits. It costs a second V buffer and P's 32 registers across the tile, which D = 128,
+// whose accumulators take 128, does not have.
+template <int D> constexpr bool pipelined() { return D == 64; }
+
+// One key tile of the online softmax; only tiles on the causal diagonal or past the end of the sequence are MASKED.
+// PIPELINED: first acc += pa_prev v_prev, the P V of the previous tile (zeros before the first), so that the
+// rescale by this tile's alpha follows it, as it followed that product when it came last in the previous tile.
+template <typename T, int D, bool CAUSAL, bool MASKED>
+__device__ __forceinline__ void softmax_step(float s[ROW_BLOCKS][TILE_N / 8][4], float m[ROW_BLOCKS][2],
+                                             float l[ROW_BLOCKS][2], float acc[ROW_BLOCKS][D / 8][4],
+                                             const uint32_t pa_prev[ROW_BLOCKS][TILE_N / 16][4], const T *v_prev,
+                                             float scale_log2, int warp_row0, int c0, int T_len, int lane) {
+    if constexpr (pipelined<D>()) accumulate_pv<T, D>(acc, pa_prev, v_prev, lane);
+    if (MASKED) mask_scores<CAUSAL>(s, warp_row0, c0, T_len, lane);
+    float alpha[ROW_BLOCKS][2];
+    raise_maxima(s, m, alpha, scale_log2);
+    exponentiate_and_sum(s, m, l, alpha, scale_log2);
+    rescale_accumulators<D>(acc, alpha);
+}
+
 template <typename T, int D, bool CAUSAL>
 __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attention_fwd_params p) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw);  // (FWD_TILE_M, D + ROW_PAD)
     T *ks = qs + FWD_TILE_M * (D + ROW_PAD);  // 2 x (TILE_N, D + ROW_PAD): K of tile kt in buffer kt % 2
-    T *vs = ks + 2 * TILE_N * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD)
+    T *vs = ks + 2 * TILE_N * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD), PIPELINED 2 x: V of tile kt in buffer kt % 2
+    constexpr int V_TILE = pipelined<D>() ? TILE_N * (D + ROW_PAD) : 0; // buffer stride
     constexpr bool Q_IN_REGISTERS = D == 64;
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -238,6 +252,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
     const int kt_end = CAUSAL ? min(n_key_tiles, (r0 + FWD_TILE_M + TILE_N - 1) / TILE_N) : n_key_tiles;
     load_tile_async<T, D, FWD_TILE_M>(qs, q, p.q_row, r0, T_len);
     load_tile_async<T, D, TILE_N>(ks, k, p.k_row, 0, T_len);
+    if constexpr (pipelined<D>()) load_tile_async<T, D, TILE_N>(vs + V_TILE, v, p.v_row, T_len, T_len); // zeros
     cp_async_commit();
 
     uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4];
@@ -247,13 +262,15 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
 #pragma unroll
         for (int dn = 0; dn < D / 8; dn++) acc[mb][dn][0] = acc[mb][dn][1] = acc[mb][dn][2] = acc[mb][dn][3] = 0.0f;
     float m[ROW_BLOCKS][2], l[ROW_BLOCKS][2]; // rows g and g + 8 of each block; l is this thread's share
+    uint32_t pa[ROW_BLOCKS][TILE_N / 16][4] = {}; // P of tile kt; PIPELINED: of tile kt - 1 until the softmax
 #pragma unroll
     for (int mb = 0; mb < ROW_BLOCKS; mb++) m[mb][0] = m[mb][1] = -INFINITY, l[mb][0] = l[mb][1] = 0.0f;
 
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N;
         cp_async_wait<0>();
-        __syncthreads(); // K of tile kt is in; every warp is done with tile kt - 1 (V, and K in the other buffer)
+        __syncthreads(); // K of tile kt (PIPELINED: and V of kt - 1) is in; every warp is done with the buffers
+                         // it reloads below (V of kt - 1, PIPELINED kt - 2; K of kt - 1)
         if constexpr (Q_IN_REGISTERS) {
             if (kt == 0)
 #pragma unroll
@@ -262,12 +279,13 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
                     for (int ks = 0; ks < D / 16; ks++)
                         load_query_kstep<T, D>(qa[mb][ks], q_warp + mb * 16 * (D + ROW_PAD), ks, lane);
         }
-        load_tile_async<T, D, TILE_N>(vs, v, p.v_row, c0, T_len);
+        load_tile_async<T, D, TILE_N>(vs + (kt % 2) * V_TILE, v, p.v_row, c0, T_len);
         cp_async_commit();
         if (kt + 1 < kt_end)
             load_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
                                           T_len);
         cp_async_commit(); // empty after the last tile: the wait below still leaves exactly V's group to finish
+        const T *v_prev = vs + ((kt + 1) % 2) * V_TILE;
 
         float s[ROW_BLOCKS][TILE_N / 8][4];
         score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
@@ -275,15 +293,21 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
         // that row's m, l and acc exactly as they were (all its P are 0, alpha is 1).
         const bool masked = c0 + TILE_N > T_len || (CAUSAL && c0 + TILE_N - 1 > warp_row0);
         if (masked)
-            softmax_step<D, CAUSAL, true>(s, m, l, acc, p.scale_log2, warp_row0, c0, T_len, lane);
+            softmax_step<T, D, CAUSAL, true>(s, m, l, acc, pa, v_prev, p.scale_log2, warp_row0, c0, T_len, lane);
         else
-            softmax_step<D, CAUSAL, false>(s, m, l, acc, p.scale_log2, warp_row0, c0, T_len, lane);
-        uint32_t pa[ROW_BLOCKS][TILE_N / 16][4];
+            softmax_step<T, D, CAUSAL, false>(s, m, l, acc, pa, v_prev, p.scale_log2, warp_row0, c0, T_len, lane);
 #pragma unroll
         for (int mb = 0; mb < ROW_BLOCKS; mb++) pack_probs<T>(pa[mb], s[mb]);
-        cp_async_wait<1>(); // this thread's part of V of tile kt is in; K of tile kt + 1 may still be on its way
-        __syncthreads();    // all of V of tile kt is in
-        accumulate_pv<T, D>(acc, pa, vs, lane);
+        if constexpr (!pipelined<D>()) {
+            cp_async_wait<1>(); // this thread's part of V of tile kt is in; K of tile kt + 1 may still be on its way
+            __syncthreads();    // all of V of tile kt is in
+            accumulate_pv<T, D>(acc, pa, vs, lane);
+        }
+    }
+    if constexpr (pipelined<D>()) { // P V of the last tile
+        cp_async_wait<0>();
+        __syncthreads();
+        accumulate_pv<T, D>(acc, pa, vs + ((kt_end - 1) % 2) * V_TILE, lane);
     }
 
     T *o = static_cast<T *>(p.o) + b * p.o_batch + h * p.o_head;
@@ -310,7 +334,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
 
 template <typename T, int D, bool CAUSAL>
 static cudaError_t launch(const attention_fwd_params *p, cudaStream_t stream) {
-    constexpr int SMEM = (FWD_TILE_M + 3 * TILE_N) * (D + ROW_PAD) * sizeof(T);
+    constexpr int SMEM = (FWD_TILE_M + (pipelined<D>() ? 4 : 3) * TILE_N) * (D + ROW_PAD) * sizeof(T);
     cudaError_t err = cudaFuncSetAttribute(attention_fwd_kernel<T, D, CAUSAL>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
     if (err != cudaSuccess) return err;

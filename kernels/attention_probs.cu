@@ -433,6 +433,16 @@ __host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool stag
     return l;
 }
 
+// Row 0 of query head h and of key/value head kvh in batch entry b.
+template <typename T>
+__device__ __forceinline__ const T *query_head(const attention_probs_params &p, int b, int h) {
+    return static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head;
+}
+template <typename T>
+__device__ __forceinline__ const T *key_head(const attention_probs_params &p, int b, int kvh) {
+    return static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head;
+}
+
 template <typename T, int D, typename O>
 __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const attention_probs_params p) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -460,8 +470,7 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     float *pt = reinterpret_cast<float *>(smem_raw + layout.tile);                      // (TILE_M, PT_STRIDE)
     float *row_bins = reinterpret_cast<float *>(smem_raw + layout.bins);                // (TILE_M, TILE_N + 1)
 
-    const T *q = static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head;
-    const T *k = static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head;
+    const T *q = query_head<T>(p, b, h), *k = key_head<T>(p, b, kvh);
     O *probs = p.probs ? static_cast<O *>(p.probs) + slot_index * map_entries(p.layout, T_len) : nullptr;
     O *rows = p.rows ? static_cast<O *>(p.rows) + slot_index * (p.rows_end - p.rows_begin) * T_len : nullptr;
     float *col_partial = p.col_partial ? p.col_partial + (slot_index * p.n_query_tiles + qt) * T_len : nullptr;
@@ -553,10 +562,8 @@ __global__ void pool_finish_kernel(const attention_probs_params p) {
 template <typename T, int D>
 __device__ __forceinline__ void load_head_tiles(const attention_probs_params &p, T *q_buf, T *k_buf, int b, int h,
                                                 int kvh, int r0, int c0, bool load_k) {
-    load_tile_async<T, D>(q_buf, static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head, p.q_row, r0, p.seq_len);
-    if (load_k)
-        load_tile_async<T, D>(k_buf, static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head, p.k_row, c0,
-                              p.seq_len);
+    load_tile_async<T, D>(q_buf, query_head<T>(p, b, h), p.q_row, r0, p.seq_len);
+    if (load_k) load_tile_async<T, D>(k_buf, key_head<T>(p, b, kvh), p.k_row, c0, p.seq_len);
     cp_async_commit();
 }
 

@@ -72,7 +72,7 @@ void emu_run_grid(void (*body)(const void *), const void *params, dim3 grid, dim
         for (unsigned by = 0; by < grid.y; by++)
             for (unsigned bx = 0; bx < grid.x; bx++) {
                 emu_blockIdx = {bx, by, bz};
-                shared_mem.assign(smem + 16, 0xcd); // garbage, not zeros
+                shared_mem.assign(smem + 16, 0xff); // NaN in every dtype: an unwritten value that is used shows
                 for (int t = 0; t < n; t++) {
                     fiber &f = fibers[t];
                     f.stack.resize(256 * 1024);

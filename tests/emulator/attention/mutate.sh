@@ -38,5 +38,9 @@ mutate $F 's/        for (int i = 0; i < 2; i++) moved |= alpha\[mb\]\[i\] != 1.
   "forward: the rescale vote ignores the second row block"
 mutate $F 's|        cp_async_wait<1>(); // this thread|        cp_async_wait<2>(); // this thread|' 'forward*' 1 \
   "forward: P V does not wait for V"
+mutate $F 's|if constexpr (pipelined<D>()) load_tile_async<T, D, TILE_N>(vs + V_TILE|if constexpr (false) load_tile_async<T, D, TILE_N>(vs + V_TILE|' \
+  'forward*' 0 "forward: the V buffer P V reads before the first tile not zeroed"
+mutate $F 's|load_tile_async<T, D, TILE_N>(vs + (kt % 2) \* V_TILE|load_tile_async<T, D, TILE_N>(vs + ((kt + 1) % 2) * V_TILE|' \
+  'forward*' 0 "forward: V of tile kt loads into the buffer P V of tile kt - 1 reads"
 mutate $F 's|load_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2)|load_tile_async<T, D, TILE_N>(ks + (kt % 2)|' 'forward*' 0 \
   "forward: the next K tile loads into the buffer in use"

@@ -12,9 +12,9 @@
 // Device memory is mapped PROT_NONE except while emulated device work (kernel, copy, product) runs, so host code
 // that dereferences a device pointer faults as on a GPU; each allocation ends (256-byte aligned) against a guard
 // page, so a kernel reading or writing past its allocation's 256-byte rounding faults too.
-// For the attention kernels (emu_attention.h): each block gets its dynamic shared memory (0xcd garbage, per-kernel
-// opt-in above 48 KiB through cudaFuncSetAttribute as on the device), and cp.async copies land at once or, with
-// EMU_DEFERRED=1, only at the cp.async.wait_group that covers them.
+// For the attention kernels (emu_attention.h): each block gets its dynamic shared memory (0xff bytes: NaN in every
+// dtype; per-kernel opt-in above 48 KiB through cudaFuncSetAttribute as on the device), and cp.async copies land at
+// once or, with EMU_DEFERRED=1, only at the cp.async.wait_group that covers them.
 #include "emu_kernel.h"
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -105,7 +105,7 @@ static void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<voi
             for (unsigned bx = 0; bx < grid.x; bx++) {
                 emu_blockIdx = {bx, by, bz};
                 memset(slots, 0xff, sizeof slots);
-                shared_mem.assign(smem + 16, 0xcd);
+                shared_mem.assign(smem + 16, 0xff);
                 for (int t = 0; t < n_threads; t++) {
                     fiber &f = fibers[t];
                     copies[t].clear();
