@@ -10,7 +10,7 @@ for f in attention_fwd attention_probs attnviz_kernels; do
   g++ -std=c++20 -O2 -g -ffp-contract=off -include $HERE/emu_device.h -I$EMU/src -I$HERE $INC -I$R/kernels \
     -c src/$f.cu.cpp -o $f.o &
 done
-g++ -std=c++20 -O2 -g -c $HERE/emu_device.cpp -I/usr/local/cuda/include -o emu_device.o
+g++ -std=c++20 -O2 -g -c $HERE/../fibers.cpp -I/usr/local/cuda/include -o fibers.o
 wait
 DEFS="-DAV_SOURCE_DIR=\"$R\" -DAV_TEST_DATA_DIR=\"$R/tests/data\" -DAV_SHARED_DIR=\"$R/../shared\" -DAV_CLI_PATH=\"/bin/false\"
  -DAV_PYTHON=\"python3\" -DAV_BUILD_DIR=\"$EMU\" -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DAV_HAVE_CUDA=1"
@@ -18,6 +18,6 @@ gcc -std=c11 -O2 -g $DEFS $INC -include $HERE/emu_runtime.h -c $R/tests/test_cud
 for f in attention_tiled half error; do gcc -std=c11 -O2 -g $DEFS $INC -c $R/host/$f.c -o $f.o; done
 gcc -std=c11 -O2 -g $DEFS $INC -c $R/tests/support.c -o support.o
 gcc -c $HERE/emu_available.c -o avail.o
-g++ test.o attention_fwd.o attention_probs.o attnviz_kernels.o emu_device.o attention_tiled.o half.o error.o support.o \
+g++ test.o attention_fwd.o attention_probs.o attnviz_kernels.o fibers.o attention_tiled.o half.o error.o support.o \
   avail.o -L/usr/local/cuda/lib64 -lcudart -lcriterion -lcjson -lm -o test_cuda_attention
 echo "built in $EMU"

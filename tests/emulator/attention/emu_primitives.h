@@ -23,20 +23,20 @@ inline float exp2_ftz(float x) {
 }
 
 // __any_sync (the warp vote of the forward's rescale): a collective through the lanes' slots.
-inline int __any_sync(unsigned, int predicate) {
-    emu_post_slot()[0] = predicate != 0;
-    emu_barrier();
-    int any = 0;
-    for (int lane = 0; lane < 32; lane++) any |= (int)emu_peer_slot(lane)[0];
+inline int __any_sync(unsigned mask, int predicate) {
+    emu_check_mask(mask);
+    emu_post(predicate != 0);
+    bool any = false;
+    for (int lane = 0; lane < 32; lane++) any |= emu_peer<bool>(lane);
     emu_next_collective();
     return any;
 }
 
 // __shfl_sync (the probability writer's row table): lane src's value, through the lanes' slots.
-inline int __shfl_sync(unsigned, int v, int src) {
-    emu_post_slot()[0] = (uint64_t)(uint32_t)v;
-    emu_barrier();
-    int r = (int)(uint32_t)emu_peer_slot(src % 32)[0];
+inline int __shfl_sync(unsigned mask, int v, int src) {
+    emu_check_mask(mask);
+    emu_post(v);
+    const int r = emu_peer<int>(src % 32);
     emu_next_collective();
     return r;
 }
@@ -47,12 +47,11 @@ inline uint16_t emu_bits16(const unsigned char *p) {
     return v;
 }
 inline void emu_ldmatrix(uint32_t r[4], const void *p, bool trans) {
-    emu_post_slot()[0] = (uint64_t)(uintptr_t)p;
-    emu_barrier();
+    emu_post(static_cast<const unsigned char *>(p));
     int t = emu_lane();
     for (int i = 0; i < 4; i++) {
         const unsigned char *row[8];
-        for (int k = 0; k < 8; k++) row[k] = (const unsigned char *)(uintptr_t)emu_peer_slot(8 * i + k)[0];
+        for (int k = 0; k < 8; k++) row[k] = emu_peer<const unsigned char *>(8 * i + k);
         uint16_t lo, hi;
         if (!trans) {
             lo = emu_bits16(row[t / 4] + 2 * (2 * (t % 4)));
@@ -81,14 +80,14 @@ inline float emu_to_float(uint16_t b, bool bf16) {
 }
 
 inline void emu_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1, bool bf16) {
-    uint64_t *slot = emu_post_slot();
-    for (int i = 0; i < 4; i++) slot[i] = a[i];
-    slot[4] = b0;
-    slot[5] = b1;
-    emu_barrier();
+    struct operands {
+        uint32_t a[4], b0, b1;
+    };
+    emu_post(operands{{a[0], a[1], a[2], a[3]}, b0, b1});
     float A[16][16], B[16][8];
     for (int l = 0; l < 32; l++) {
-        const uint64_t *s = emu_peer_slot(l);
+        const operands o = emu_peer<operands>(l);
+        const uint32_t s[6] = {o.a[0], o.a[1], o.a[2], o.a[3], o.b0, o.b1};
         int g = l / 4, t = l % 4;
         for (int j = 0; j < 2; j++) {
             A[g][2 * t + j] = emu_to_float((uint16_t)(s[0] >> (16 * j)), bf16);

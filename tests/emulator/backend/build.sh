@@ -20,6 +20,7 @@ python3 $HERE/transform.py $R $EMU/src
 python3 $HERE/../attention/transform.py $R $EMU/attn
 g++ -std=c++20 -O2 -g -fPIC -shared $KFLAGS -I$CU $HERE/emu_cublas.cpp -o lib/libcublas.so.13 &
 $CXX -I$HERE -I$CU -c $HERE/emu_runtime.cpp -o obj/emu_runtime.o &
+$CXX -I$CU -c $HERE/../fibers.cpp -o obj/fibers.o &
 for f in embedding layernorm activation residual softmax convert; do
   $CXX $KFLAGS -w -include $HERE/emu_kernel.h $INC -c src/$f.cu.cpp -o obj/k_$f.o &
 done
@@ -39,12 +40,12 @@ wait
 ar rcs obj/libhost.a obj/h_*.o
 $CC $DEFS $INC -c $R/tests/support.c -o obj/support.o
 $CC $DEFS $INC -c $R/tests/support_model.c -o obj/support_model.o
-LINK="obj/k_*.o obj/emu_runtime.o obj/support.o obj/support_model.o obj/libhost.a -lcriterion $(pkg-config --libs $PKGS) -fopenmp -lm -ldl -lpthread -rdynamic"
+LINK="obj/k_*.o obj/emu_runtime.o obj/fibers.o obj/support.o obj/support_model.o obj/libhost.a -lcriterion $(pkg-config --libs $PKGS) -fopenmp -lm -ldl -lpthread -rdynamic"
 for t in test_cuda_kernels test_cuda_model test_cuda_flash test_cuda_reductions; do
   $CC $DEFS $INC -c $R/tests/$t.c -o obj/$t.o
   $CXX obj/$t.o $LINK -o $t
 done
-$CXX -I$CU $HERE/gemm_check.cpp $HERE/emu_cublas.cpp obj/emu_runtime.o -o gemm_check
+$CXX -I$CU $HERE/gemm_check.cpp $HERE/emu_cublas.cpp obj/emu_runtime.o obj/fibers.o -o gemm_check
 echo "built in $EMU; run: LD_LIBRARY_PATH=$EMU/lib $EMU/test_cuda_kernels --jobs 1"
 # The CLI too, for whole runs on the emulated device (BERT, options the GPU tests do not reach).
 $CC $DEFS $INC -c $R/host/cli.c -o obj/cli.o

@@ -12,153 +12,15 @@
 // Device memory is mapped PROT_NONE except while emulated device work (kernel, copy, product) runs, so host code
 // that dereferences a device pointer faults as on a GPU; each allocation ends (256-byte aligned) against a guard
 // page, so a kernel reading or writing past its allocation's 256-byte rounding faults too.
-// For the attention kernels (emu_attention.h): each block gets its dynamic shared memory (0xff bytes: NaN in every
-// dtype; per-kernel opt-in above 48 KiB through cudaFuncSetAttribute as on the device), and cp.async copies land at
-// once or, with EMU_DEFERRED=1, only at the cp.async.wait_group that covers them.
+// Blocks run on the shared fibers of ../fibers.cpp (barriers, collectives, shared memory, cp.async); dynamic shared
+// memory above 48 KiB needs the per-kernel opt-in through cudaFuncSetAttribute, as on the device.
 #include "emu_kernel.h"
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
 #include <deque>
 #include <map>
 #include <set>
 #include <vector>
-
-extern "C" {
-emu_dim emu_threadIdx, emu_blockIdx, emu_gridDim, emu_blockDim;
-}
-
-// Fibers.
-namespace {
-struct fiber {
-    ucontext_t ctx;
-    char *stack;
-    bool done;
-    int collective;
-};
-const size_t STACK = 128 * 1024;
-std::vector<fiber> fibers(1024);
-ucontext_t scheduler;
-int current, n_threads;
-const std::function<void()> *body;
-// slots[parity][warp][lane][16]: words 0..13 the value, 15 the shuffle number
-uint64_t slots[2][32][32][16];
-std::vector<unsigned char> shared_mem;
-struct pending_copy {
-    void *dst;
-    const void *src;
-    bool valid;
-    int group;
-};
-std::vector<pending_copy> copies[1024]; // per thread, not yet landed
-int open_group[1024];                   // per thread: the cp.async group new copies join
-
-void set_thread(int t) {
-    emu_threadIdx = {(unsigned)(t % emu_blockDim.x), (unsigned)(t / emu_blockDim.x % emu_blockDim.y),
-                     (unsigned)(t / (emu_blockDim.x * emu_blockDim.y))};
-}
-void fiber_main() {
-    (*body)();
-    fibers[current].done = true;
-    swapcontext(&fibers[current].ctx, &scheduler);
-}
-[[noreturn]] void die(const char *what) {
-    fprintf(stderr, "EMU: %s (block %u,%u,%u thread %d)\n", what, emu_blockIdx.x, emu_blockIdx.y, emu_blockIdx.z,
-            current);
-    abort();
-}
-} // namespace
-
-void emu_barrier() {
-    swapcontext(&fibers[current].ctx, &scheduler);
-    set_thread(current);
-}
-uint64_t *emu_post_slot() {
-    uint64_t *s = slots[fibers[current].collective & 1][current / 32 % 32][current % 32];
-    s[15] = (uint64_t)fibers[current].collective;
-    return s;
-}
-const uint64_t *emu_peer_slot(int lane) {
-    // A lane may have exited after posting for this shuffle; one that never posted leaves an older number.
-    if (current / 32 * 32 + lane >= n_threads) die("shuffle reads a lane past the block");
-    const uint64_t *s = slots[fibers[current].collective & 1][current / 32 % 32][lane];
-    if (s[15] != (uint64_t)fibers[current].collective) die("shuffle with a lane that did not take part (exited or diverged)");
-    return s;
-}
-void emu_next_collective() { fibers[current].collective++; }
-void emu_check_mask(unsigned mask) {
-    int base = current / 32 * 32;
-    unsigned want = 0;
-    for (int l = 0; l < 32 && base + l < n_threads; l++) want |= 1u << l;
-    if ((mask & want) != want) die("shuffle mask leaves out lanes of the warp");
-}
-
-static void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &fn) {
-    n_threads = (int)(block.x * block.y * block.z);
-    emu_gridDim = {grid.x, grid.y, grid.z};
-    emu_blockDim = {block.x, block.y, block.z};
-    body = &fn;
-    for (int t = 0; t < n_threads; t++)
-        if (!fibers[t].stack) fibers[t].stack = (char *)malloc(STACK);
-    for (unsigned bz = 0; bz < grid.z; bz++)
-        for (unsigned by = 0; by < grid.y; by++)
-            for (unsigned bx = 0; bx < grid.x; bx++) {
-                emu_blockIdx = {bx, by, bz};
-                memset(slots, 0xff, sizeof slots);
-                shared_mem.assign(smem + 16, 0xff);
-                for (int t = 0; t < n_threads; t++) {
-                    fiber &f = fibers[t];
-                    copies[t].clear();
-                    open_group[t] = 0;
-                    f.done = false;
-                    f.collective = 0;
-                    getcontext(&f.ctx);
-                    f.ctx.uc_stack.ss_sp = f.stack;
-                    f.ctx.uc_stack.ss_size = STACK;
-                    f.ctx.uc_link = nullptr;
-                    makecontext(&f.ctx, fiber_main, 0);
-                }
-                for (;;) {
-                    int alive = 0;
-                    for (int t = 0; t < n_threads; t++) {
-                        if (fibers[t].done) continue;
-                        current = t;
-                        set_thread(t);
-                        swapcontext(&scheduler, &fibers[t].ctx);
-                        alive++;
-                    }
-                    if (!alive) break;
-                }
-            }
-}
-
-unsigned char *emu_shared() { return shared_mem.data(); }
-int emu_lane() { return current % 32; }
-int emu_warp() { return current / 32; }
-
-static bool deferred_copies() {
-    static int d = getenv("EMU_DEFERRED") && strcmp(getenv("EMU_DEFERRED"), "0") ? 1 : 0;
-    return d;
-}
-static void land(const pending_copy &c) {
-    if (c.valid) memcpy(c.dst, c.src, 16);
-    else memset(c.dst, 0, 16); // the zero fill of cp.async with src-size 0
-}
-void emu_cp_async(void *dst, const void *src, bool valid) {
-    pending_copy c{dst, src, valid, open_group[current]};
-    if (deferred_copies()) copies[current].push_back(c);
-    else land(c);
-}
-void emu_cp_commit() { open_group[current]++; }
-void emu_cp_wait(int pending) {
-    int newest_closed = open_group[current] - 1;
-    std::vector<pending_copy> keep;
-    for (const pending_copy &c : copies[current]) {
-        if (c.group <= newest_closed - pending) land(c);
-        else keep.push_back(c);
-    }
-    copies[current].swap(keep);
-}
 
 // Streams and events.
 namespace {
@@ -209,13 +71,13 @@ int flush_depth;
 
 emu_stream *of(cudaStream_t s) {
     if (s == nullptr || s == cudaStreamLegacy) return nullptr;
-    if (s == cudaStreamPerThread) die("per-thread default stream not emulated");
+    if (s == cudaStreamPerThread) emu_die("per-thread default stream not emulated");
     emu_stream *e = (emu_stream *)s;
-    if (!streams.count(e)) die("unknown or destroyed stream");
+    if (!streams.count(e)) emu_die("unknown or destroyed stream");
     return e;
 }
 void flush(emu_stream *s, long upto) {
-    if (++flush_depth > 64) die("circular stream dependencies");
+    if (++flush_depth > 64) emu_die("circular stream dependencies");
     while (s->done < upto) {
         std::function<void()> op = std::move(s->queue.front());
         s->queue.pop_front();
@@ -284,7 +146,7 @@ void emu_launch_grid(const void *kernel, dim3 grid, dim3 block, size_t smem, cud
         fail(cudaErrorInvalidValue);
         return;
     }
-    enqueue(stream, [grid, block, smem, fn = std::move(fn)] { run_grid(grid, block, smem, fn); });
+    enqueue(stream, [grid, block, smem, fn = std::move(fn)] { emu_run_blocks(grid, block, smem, fn); });
 }
 
 extern "C" {
@@ -293,7 +155,7 @@ cudaError_t cudaGetDeviceCount(int *count) {
     return cudaSuccess;
 }
 cudaError_t cudaFuncSetAttribute(const void *func, cudaFuncAttribute attr, int value) {
-    if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) die("cudaFuncSetAttribute: attribute not emulated");
+    if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) emu_die("cudaFuncSetAttribute: attribute not emulated");
     if (value < 0 || value > SHARED_MAX) return fail(cudaErrorInvalidValue);
     shared_opt_in[func] = value;
     return cudaSuccess;

@@ -1,0 +1,148 @@
+// The shared execution model of the emulators: see fibers.h.
+#include "fibers.h"
+#include <ucontext.h>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+extern "C" {
+emu_dim emu_threadIdx, emu_blockIdx, emu_gridDim, emu_blockDim;
+}
+
+namespace {
+struct fiber {
+    ucontext_t ctx;
+    char *stack;
+    bool done;
+    int collective; // collectives passed: the slot parity and tag
+};
+const size_t STACK = 256 * 1024;
+std::vector<fiber> fibers(1024);
+ucontext_t scheduler;
+int current, n_threads;
+const std::function<void()> *body;
+uint64_t slots[2][32][32][16]; // [parity][warp][lane]: words 0..14 the value, 15 the collective's number
+std::vector<unsigned char> shared_mem;
+struct pending_copy {
+    void *dst;
+    const void *src;
+    bool valid;
+    int group;
+};
+std::vector<pending_copy> copies[1024]; // per thread, not yet landed
+int open_group[1024];                   // per thread: the cp.async group new copies join
+
+void set_thread(int t) {
+    emu_threadIdx = {(unsigned)(t % emu_blockDim.x), (unsigned)(t / emu_blockDim.x % emu_blockDim.y),
+                     (unsigned)(t / (emu_blockDim.x * emu_blockDim.y))};
+}
+void fiber_main() {
+    (*body)();
+    fibers[current].done = true;
+    swapcontext(&fibers[current].ctx, &scheduler);
+}
+void start_block(size_t smem) {
+    memset(slots, 0xff, sizeof slots);
+    shared_mem.assign(smem + 16, 0xff);
+    for (int t = 0; t < n_threads; t++) {
+        fiber &f = fibers[t];
+        copies[t].clear();
+        open_group[t] = 0;
+        f.done = false;
+        f.collective = 0;
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = f.stack;
+        f.ctx.uc_stack.ss_size = STACK;
+        f.ctx.uc_link = nullptr;
+        makecontext(&f.ctx, fiber_main, 0);
+    }
+}
+// Every live fiber runs to its next barrier, pass after pass (the kernels' barriers are block-uniform).
+void run_block() {
+    for (;;) {
+        int alive = 0;
+        for (int t = 0; t < n_threads; t++) {
+            if (fibers[t].done) continue;
+            current = t;
+            set_thread(t);
+            swapcontext(&scheduler, &fibers[t].ctx);
+            alive++;
+        }
+        if (!alive) break;
+    }
+}
+} // namespace
+
+[[noreturn]] void emu_die(const char *what) {
+    fprintf(stderr, "EMU: %s (block %u,%u,%u thread %d)\n", what, emu_blockIdx.x, emu_blockIdx.y, emu_blockIdx.z,
+            current);
+    abort();
+}
+
+void emu_run_blocks(dim3 grid, dim3 block, size_t smem, const std::function<void()> &fn) {
+    n_threads = (int)(block.x * block.y * block.z);
+    emu_gridDim = {grid.x, grid.y, grid.z};
+    emu_blockDim = {block.x, block.y, block.z};
+    body = &fn;
+    for (int t = 0; t < n_threads; t++)
+        if (!fibers[t].stack) fibers[t].stack = (char *)malloc(STACK);
+    for (unsigned bz = 0; bz < grid.z; bz++)
+        for (unsigned by = 0; by < grid.y; by++)
+            for (unsigned bx = 0; bx < grid.x; bx++) {
+                emu_blockIdx = {bx, by, bz};
+                start_block(smem);
+                run_block();
+            }
+}
+
+void emu_barrier() {
+    swapcontext(&fibers[current].ctx, &scheduler);
+    set_thread(current);
+}
+uint64_t *emu_post_slot() {
+    uint64_t *s = slots[fibers[current].collective & 1][current / 32 % 32][current % 32];
+    s[15] = (uint64_t)fibers[current].collective;
+    return s;
+}
+const uint64_t *emu_peer_slot(int lane) {
+    // A lane may have exited after posting for this collective; one that never posted leaves an older number.
+    if (current / 32 * 32 + lane >= n_threads) emu_die("collective reads a lane past the block");
+    const uint64_t *s = slots[fibers[current].collective & 1][current / 32 % 32][lane];
+    if (s[15] != (uint64_t)fibers[current].collective)
+        emu_die("collective with a lane that did not take part (exited or diverged)");
+    return s;
+}
+void emu_next_collective() { fibers[current].collective++; }
+void emu_check_mask(unsigned mask) {
+    int base = current / 32 * 32;
+    unsigned want = 0;
+    for (int l = 0; l < 32 && base + l < n_threads; l++) want |= 1u << l;
+    if ((mask & want) != want) emu_die("shuffle mask leaves out lanes of the warp");
+}
+unsigned char *emu_shared() { return shared_mem.data(); }
+int emu_lane() { return current % 32; }
+int emu_warp() { return current / 32; }
+
+static bool deferred_copies() {
+    static int d = getenv("EMU_DEFERRED") && strcmp(getenv("EMU_DEFERRED"), "0") ? 1 : 0;
+    return d;
+}
+static void land(const pending_copy &c) {
+    if (c.valid) memcpy(c.dst, c.src, 16);
+    else memset(c.dst, 0, 16); // the zero fill of cp.async with src-size 0
+}
+void emu_cp_async(void *dst, const void *src, bool valid) {
+    pending_copy c{dst, src, valid, open_group[current]};
+    if (deferred_copies()) copies[current].push_back(c);
+    else land(c);
+}
+void emu_cp_commit() { open_group[current]++; }
+void emu_cp_wait(int pending) {
+    int newest_closed = open_group[current] - 1;
+    std::vector<pending_copy> keep;
+    for (const pending_copy &c : copies[current]) {
+        if (c.group <= newest_closed - pending) land(c);
+        else keep.push_back(c);
+    }
+    copies[current].swap(keep);
+}

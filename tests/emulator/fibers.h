@@ -1,0 +1,69 @@
+// The execution model both emulators share (backend/ and attention/): a grid runs one block at a time, the block's
+// threads as ucontext fibers that switch at every barrier. A warp collective posts each lane's value in a per-warp
+// slot, meets the block at a barrier, and reads the peers' slots; the slots are double buffered by the collective's
+// number and tagged with it, so a lane that exited or diverged (did not post for the same collective) is caught.
+// Each block gets its dynamic shared memory (0xff bytes: NaN in every dtype, so a value used before it is written
+// shows), and its cp.async copies land at once or, with EMU_DEFERRED set and not 0, only at the
+// cp.async.wait_group that covers them.
+#pragma once
+#include <cuda_runtime.h>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <type_traits>
+
+#undef threadIdx
+#undef blockIdx
+#undef gridDim
+#undef blockDim
+struct emu_dim { unsigned x, y, z; };
+extern "C" emu_dim emu_threadIdx, emu_blockIdx, emu_gridDim, emu_blockDim;
+#define threadIdx emu_threadIdx
+#define blockIdx emu_blockIdx
+#define gridDim emu_gridDim
+#define blockDim emu_blockDim
+
+// Runs body for every thread of every block of the grid, now.
+void emu_run_blocks(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body);
+[[noreturn]] void emu_die(const char *what); // message with the running block and thread, then abort
+
+void emu_barrier();                      // __syncthreads, and the meeting point of every collective
+#define __syncthreads() emu_barrier()
+// __syncwarp meets the whole block, stricter than the hardware, which the attention kernels allow: every one they
+// make is reached by all warps of the block alike.
+#define __syncwarp() emu_barrier()
+static inline int min(int a, int b) { return a < b ? a : b; } // the device's integer min and max
+static inline int max(int a, int b) { return a > b ? a : b; }
+uint64_t *emu_post_slot();               // this lane's slot for its current collective (16 words; 15 is the tag)
+const uint64_t *emu_peer_slot(int lane); // lane's slot for the same collective (checked: posted for it)
+void emu_next_collective();
+void emu_check_mask(unsigned mask);      // a shuffle mask must name every lane of the warp
+unsigned char *emu_shared();             // the running block's dynamic shared memory
+int emu_lane();
+int emu_warp();
+
+// A collective's exchange: post this lane's value, meet, read the peers' (emu_peer), then emu_next_collective().
+template <typename T> void emu_post(const T &v) {
+    static_assert(sizeof(T) <= 8 * 15 && std::is_trivially_copyable<T>::value, "fits a slot");
+    memcpy(emu_post_slot(), &v, sizeof v);
+    emu_barrier();
+}
+template <typename T> T emu_peer(int lane) {
+    T r;
+    memcpy(&r, emu_peer_slot(lane), sizeof r);
+    return r;
+}
+
+template <typename T> static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+    static_assert(sizeof(T) <= 8, "shuffle of a 4/8-byte value");
+    emu_check_mask(mask);
+    emu_post(v);
+    const int lane = emu_lane();
+    const T r = emu_peer<T>((lane ^ lane_mask) % width + lane / width * width);
+    emu_next_collective();
+    return r;
+}
+
+void emu_cp_async(void *dst, const void *src, bool valid); // 16 bytes, or (not valid) 16 zero bytes
+void emu_cp_commit();
+void emu_cp_wait(int pending);
