@@ -92,11 +92,12 @@ av_status av_probs_workspace_plan(const av_attention_shape *shape, const av_prob
         plan->n_bins = ceil_div(T, plan->pool);
         // Query bins a tile of TM rows can touch: floor((TM - 1) / pool) + 2, at most all of them.
         plan->max_local_bins = min_int(plan->n_bins, (TM - 1) / plan->pool + 2);
+        plan->pool_in_tiles = TM % plan->pool == 0 && TN % plan->pool == 0;
     }
     bool fits = true;
     if (request->colsum || request->colmean)
         fits = workspace_part(slots, (size_t)plan->n_query_tiles * T, &colsum_bytes);
-    if (fits && request->pooled)
+    if (fits && request->pooled && !plan->pool_in_tiles)
         fits = workspace_part(slots, (size_t)plan->n_query_tiles * plan->max_local_bins * plan->n_bins, &pool_bytes);
     if (!fits || !av_add_size(colsum_bytes, pool_bytes, &plan->bytes))
         return av_fail(AV_ERROR_OUT_OF_MEMORY, "attention probs: workspace size overflows (T %d)", T);
@@ -284,7 +285,7 @@ typedef struct probs_plan {
     const av_probs_request *request;
     int T, D, n_slots, n_query_tiles, n_bins, max_local_bins;
     int pool; // the request's, at most T: a larger factor gives the same single bin and keeps products in int
-    bool causal;
+    bool pool_in_tiles, causal;
     float scale_log2;
     float *colsum_partial; // (B, NS, n_query_tiles, T)
     float *pool_partial;   // (B, NS, n_query_tiles, max_local_bins, n_bins)
@@ -300,10 +301,12 @@ static void colsum_tile(float *partial, const float *p, int rows, int c0, int c1
     }
 }
 
-// Pooling of one (query tile, key tile) into partial (max_local_bins, n_bins): first each row summed over the key
-// bins the tile overlaps, then those row sums summed over the query bins; a key bin that starts in this key tile is
-// written, one that started in an earlier key tile is added to.
-static void pool_tile(const probs_plan *plan, float *partial, const float *p, int r0, int r1, int c0, int c1) {
+// Pooling of one (query tile, key tile): first each row summed over the key bins the tile overlaps, then those row
+// sums summed over the query bins, into out (one row of n_bins per query bin the tile touches, from bin r0 / pool).
+// pool_in_tiles: out is the pooled map, and a bin, whole in this tile, gets its mean. Otherwise out is the tile's
+// partials (max_local_bins, n_bins): a key bin that starts in this key tile is written, one that started in an
+// earlier key tile is added to.
+static void pool_tile(const probs_plan *plan, float *out, const float *p, int r0, int r1, int c0, int c1) {
     int pool = plan->pool;
     int kb0 = c0 / pool, kb1 = (c1 - 1) / pool;
     int qb0 = r0 / pool, qb1 = (r1 - 1) / pool;
@@ -323,8 +326,9 @@ static void pool_tile(const probs_plan *plan, float *partial, const float *p, in
             float sum = 0.0f;
             for (int i = i0; i < i1; i++) sum += row_bins[(i - r0) * n_local_keys + lk];
             int J = kb0 + lk;
-            float *out = partial + (size_t)lq * plan->n_bins + J;
-            *out = J * pool >= c0 ? sum : *out + sum;
+            float *bin = out + (size_t)lq * plan->n_bins + J;
+            if (plan->pool_in_tiles) *bin = sum / (float)(i1 - i0);
+            else *bin = J * pool >= c0 ? sum : *bin + sum;
         }
     }
 }
@@ -363,6 +367,14 @@ static void pool_finish(const probs_plan *plan, const float *partial, float *poo
     }
 }
 
+// pool_in_tiles: the pooled means of query rows [r0, r1) for the key bins from key c_end on, which causal query
+// tiles never reach, are 0.
+static void zero_pooled_past(const probs_plan *plan, float *pooled, int r0, int r1, int c_end) {
+    int nb = plan->n_bins;
+    for (int I = r0 / plan->pool; I <= (r1 - 1) / plan->pool; I++)
+        for (int J = c_end / plan->pool; J < nb; J++) pooled[(size_t)I * nb + J] = 0.0f;
+}
+
 // Does query tile QT contribute to any per-head output of the request?
 static bool query_tile_needed(const probs_plan *plan, int qt) {
     const av_probs_request *rq = plan->request;
@@ -392,6 +404,7 @@ static void probs_slot(const probs_plan *plan, int b, int h, const float *q, con
     float *col_partial = plan->colsum_partial + slot * plan->n_query_tiles * (size_t)T;
     float *pool_partial = plan->pool_partial + slot * plan->n_query_tiles * (size_t)plan->max_local_bins *
                                                    plan->n_bins;
+    float *pooled = rq->pooled ? rq->pooled + slot * (size_t)plan->n_bins * plan->n_bins : NULL;
     bool want_cols = rq->colsum || rq->colmean;
     for (int qt = 0; qt < plan->n_query_tiles; qt++) {
         if (!query_tile_needed(plan, qt)) continue;
@@ -403,9 +416,12 @@ static void probs_slot(const probs_plan *plan, int b, int h, const float *q, con
             if (probs) write_map_tile(probs, rq->probs_dtype, rq->layout, T, p, r0, r1, c0, c1);
             if (rows) write_rows_tile(plan, rows, p, r0, r1, c0, c1);
             if (want_cols) colsum_tile(col_partial + (size_t)qt * T, p, r1 - r0, c0, c1);
-            if (rq->pooled)
+            if (pooled && plan->pool_in_tiles)
+                pool_tile(plan, pooled + (size_t)(r0 / plan->pool) * plan->n_bins, p, r0, r1, c0, c1);
+            else if (pooled)
                 pool_tile(plan, pool_partial + (size_t)qt * plan->max_local_bins * plan->n_bins, p, r0, r1, c0, c1);
         }
+        if (pooled && plan->pool_in_tiles) zero_pooled_past(plan, pooled, r0, r1, kt_end * TN);
         // Square maps of causal attention hold zeros past the diagonal tile.
         for (int kt = kt_end; kt < ceil_div(T, TN); kt++) {
             int c0 = kt * TN, c1 = min_int(T, c0 + TN);
@@ -417,7 +433,7 @@ static void probs_slot(const probs_plan *plan, int b, int h, const float *q, con
     if (want_cols)
         colsum_finish(plan, col_partial, rq->colsum ? rq->colsum + slot * T : NULL,
                       rq->colmean ? rq->colmean + slot * T : NULL);
-    if (rq->pooled) pool_finish(plan, pool_partial, rq->pooled + slot * (size_t)plan->n_bins * plan->n_bins);
+    if (pooled && !plan->pool_in_tiles) pool_finish(plan, pool_partial, pooled);
 }
 
 // Head mean and max of one group (heads [h0, h1) of batch b): key tiles outer, heads inner in ascending order.
@@ -470,7 +486,8 @@ av_status av_attention_probs_tiled(const av_attention_shape *shape, const float 
     probs_plan plan = {.shape = shape, .request = request, .T = shape->seq_len, .D = shape->head_dim,
                        .n_slots = av_probs_head_end(shape, request) - request->head_begin,
                        .n_query_tiles = layout.n_query_tiles, .n_bins = layout.n_bins,
-                       .max_local_bins = layout.max_local_bins, .pool = layout.pool, .causal = shape->causal != 0,
+                       .max_local_bins = layout.max_local_bins, .pool = layout.pool,
+                       .pool_in_tiles = layout.pool_in_tiles, .causal = shape->causal != 0,
                        .scale_log2 = av_attention_scale(shape) * LOG2E_F};
     av_status status = AV_SUCCESS;
     // The kernel's workspace, laid out the same; the extra byte keeps a request without partials from allocating 0.

@@ -22,11 +22,14 @@ float av_attention_scale(const av_attention_shape *shape);
 int av_probs_head_end(const av_attention_shape *shape, const av_probs_request *request);
 
 // Where av_attention_probs keeps its per-tile partials: column sums at offset 0, (B, NS, n_query_tiles, T) floats;
-// pooling at pool_offset, (B, NS, n_query_tiles, max_local_bins, n_bins) floats.
+// pooling at pool_offset, (B, NS, n_query_tiles, max_local_bins, n_bins) floats, unless pool_in_tiles: the pool
+// divides the tile size, so every bin lies inside one query tile and one key tile and the pooled means are written
+// directly (no partials, no second pass).
 typedef struct av_probs_workspace {
     size_t bytes, pool_offset;
     int n_query_tiles;
     int pool, n_bins, max_local_bins; // pool: the request's, at most T (same bins, products stay in int)
+    bool pool_in_tiles;
 } av_probs_workspace;
 av_status av_probs_workspace_plan(const av_attention_shape *shape, const av_probs_request *request,
                                   av_probs_workspace *plan);

@@ -284,7 +284,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
         if (kt + 1 < kt_end)
             load_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
                                           T_len);
-        cp_async_commit(); // empty after the last tile: the wait below still leaves exactly V's group to finish
+        cp_async_commit(); // empty after the last tile: D = 128's wait below still leaves exactly V's group open
         const T *v_prev = vs + ((kt + 1) % 2) * V_TILE;
 
         float s[ROW_BLOCKS][TILE_N / 8][4];

@@ -5,11 +5,13 @@
 //                            buffered (tile kt + 1 loads while tile kt is used). Full maps and selected rows: each
 //                            warp stages its 16 rows of the tile in the output dtype, each shifted to the 16-byte
 //                            grid of its destination, and writes them 16 bytes a lane (a row's chunk split between
-//                            two key tiles is completed from a carry and written whole by the second); causal square
-//                            maps get their zeros past the diagonal row by row. Column sums need whole columns: the tile is staged
-//                            as fp32 for the block. Pooling sums rows over key bins (from the fragments when the pool
-//                            is 1, 2, 4 or a multiple of 8, else from that fp32 tile), then over query bins. Both
-//                            reduce into per-tile partials in the workspace (never atomically);
+//                            two key tiles is completed from a carry and written whole by the second); causal
+//                            square maps get their zeros past the diagonal row by row. Column sums need whole
+//                            columns: the tile is staged as fp32 for the block. Pooling sums rows over key bins (from
+//                            the fragments when the pool is 1, 2, 4 or a multiple of 8, else from that fp32 tile),
+//                            then over query bins. Both reduce into per-tile partials in the workspace (never
+//                            atomically), except pooling with a pool that divides the tile size: every bin then lies
+//                            inside one tile and gets its mean in place;
 //   colsum_finish_kernel,    the fixed-order second passes over the per-tile partials;
 //   pool_finish_kernel
 //   head_reduce_kernel       one block per (query tile, head group, batch): key tiles outer, heads inner in
@@ -328,7 +330,7 @@ __device__ __forceinline__ void pool_row_bins_from_fragments(int pool, const flo
 
 // Whether the block stages the fp32 P tile: for column sums, and for pooling that cannot use the fragments.
 __host__ __device__ __forceinline__ bool stages_tile(const attention_probs_params &p) {
-    return p.col_partial || (p.pool_partial && !pool_fits_fragments(p.pool < p.seq_len ? p.pool : p.seq_len));
+    return p.col_partial || (p.pooled && !pool_fits_fragments(p.pool < p.seq_len ? p.pool : p.seq_len));
 }
 
 // Threads that sum one output together: as many as the block can spare for n_out outputs, at most the rows to sum,
@@ -340,11 +342,13 @@ __device__ __forceinline__ int lanes_per_output(int n_out, int rows) {
     return lanes;
 }
 
-// The row-bin sums over query bins into partial: a key bin that starts in this key tile is written, an older one is
-// added to (only this block touches these partials, and key tiles come in order, so the read-modify-write is
-// deterministic). Each output's rows are split over `lanes` threads (row i to lane (i - i0) % lanes), then a
+// The row-bin sums over query bins into out, one row of n_bins per query bin the tile touches. With partials
+// (p.pool_partial) out is this tile's: a key bin that starts in this key tile is written, an older one is added to
+// (only this block touches these partials, and key tiles come in order, so the read-modify-write is deterministic).
+// Without (the pool divides the tile size), out is the pooled map from bin r0 / pool, and a bin, whole in this
+// tile, gets its mean. Each output's rows are split over `lanes` threads (row i to lane (i - i0) % lanes), then a
 // shuffle tree.
-__device__ void pool_query_bins(const attention_probs_params &p, int pool, float *partial, const float *row_bins,
+__device__ void pool_query_bins(const attention_probs_params &p, int pool, float *out, const float *row_bins,
                                 int r0, int nr, int c0, int nc) {
     const int kb0 = c0 / pool, n_local_keys = local_key_bins(pool, c0, nc);
     const int r1 = r0 + nr, qb0 = r0 / pool, n_local_queries = (r1 - 1) / pool - qb0 + 1;
@@ -362,8 +366,9 @@ __device__ void pool_query_bins(const attention_probs_params &p, int pool, float
         for (int m = lanes / 2; m >= 1; m /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, m);
         if (x < n_out && sub == 0) {
             const int J = kb0 + lk;
-            float *out = partial + (int64_t)lq * p.n_bins + J;
-            *out = J * pool >= c0 ? sum : *out + sum;
+            float *bin = out + (int64_t)lq * p.n_bins + J;
+            if (!p.pool_partial) *bin = sum / (float)(min(r1, (qb0 + lq + 1) * pool) - (qb0 + lq) * pool);
+            else *bin = J * pool >= c0 ? sum : *bin + sum;
         }
     }
 }
@@ -413,6 +418,14 @@ __device__ __forceinline__ void row_lse2(float lse2[2], const float *lse, int r0
 // rows, or head mean and max).
 constexpr int CARRY_BYTES = 2 * WARPS * 16 * (int)sizeof(uint4);
 
+// Without partials (the pool divides the tile size): the pooled means of query rows [r0, r0 + nr) for the key bins
+// from key c_end on, which a causal query tile never reaches, are 0.
+__device__ void zero_pooled_past(float *pooled, int pool, int r0, int nr, int c_end, int n_bins) {
+    const int I0 = r0 / pool, J0 = c_end / pool, n_rows = (r0 + nr - 1) / pool - I0 + 1, n_cols = n_bins - J0;
+    for (int x = threadIdx.x; x < n_rows * max(n_cols, 0); x += THREADS)
+        pooled[(int64_t)(I0 + x / n_cols) * n_bins + J0 + x % n_cols] = 0.0f;
+}
+
 // Shared memory of attention_probs_kernel, in order: Q and two K tiles; the warps' staging rows and carries when it
 // writes full maps or rows; the fp32 P tile when it is staged for the block (column sums, or pooling that cannot use
 // the fragments); the pooling row bins. Only what the request needs, so that small requests keep 3 blocks an SM.
@@ -452,7 +465,7 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     // A request for rows alone runs only the query tiles that hold them. Causal tiles near the end of the sequence
     // have the most key tiles: start them first.
-    const bool rows_only = p.rows && !p.probs && !p.col_partial && !p.pool_partial;
+    const bool rows_only = p.rows && !p.probs && !p.col_partial && !p.pooled;
     const int qt = (rows_only ? p.rows_begin / TILE_M : 0) +
                    (p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x);
     const int slot = blockIdx.y, b = blockIdx.z, h = p.head_begin + slot;
@@ -463,7 +476,7 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
     const int pool = min(p.pool, T_len);
     const bool pool_from_fragments = pool_fits_fragments(pool), staged = stages_tile(p);
-    const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pool_partial);
+    const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pooled);
     O *stage = reinterpret_cast<O *>(smem_raw + layout.stage) + warp * 16 * STAGE_STRIDE; // (16, STAGE_STRIDE)
     uint4 *carries = reinterpret_cast<uint4 *>(smem_raw + layout.stage + WARPS * 16 * STAGE_STRIDE * sizeof(O)) +
                      warp * 16; // (2 outputs, WARPS, 16): this warp's probs carries, its rows' WARPS * 16 later
@@ -474,9 +487,11 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     O *probs = p.probs ? static_cast<O *>(p.probs) + slot_index * map_entries(p.layout, T_len) : nullptr;
     O *rows = p.rows ? static_cast<O *>(p.rows) + slot_index * (p.rows_end - p.rows_begin) * T_len : nullptr;
     float *col_partial = p.col_partial ? p.col_partial + (slot_index * p.n_query_tiles + qt) * T_len : nullptr;
-    float *pool_partial = p.pool_partial ? p.pool_partial + (slot_index * p.n_query_tiles + qt) *
-                                                                (int64_t)p.max_local_bins * p.n_bins
-                                         : nullptr;
+    float *pooled = p.pooled ? p.pooled + slot_index * p.n_bins * p.n_bins : nullptr; // (n_bins, n_bins)
+    float *pool_out = !pooled          ? nullptr // pool_query_bins' out
+                      : p.pool_partial ? p.pool_partial + (slot_index * p.n_query_tiles + qt) *
+                                                              (int64_t)p.max_local_bins * p.n_bins
+                                       : pooled + (int64_t)(r0 / pool) * p.n_bins;
     float lse2[2];
     row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
 
@@ -505,13 +520,14 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
             __syncthreads(); // pt complete
             if (col_partial) colsum_tile(col_partial, pt, nr, c0, nc);
         }
-        if (pool_partial) {
+        if (pooled) {
             if (pool_from_fragments) pool_row_bins_from_fragments(pool, s, row_bins, c0, nc, warp, lane);
             else pool_row_bins_from_tile(pool, pt, row_bins, nr, c0, nc);
             __syncthreads(); // row_bins complete
-            pool_query_bins(p, pool, pool_partial, row_bins, r0, nr, c0, nc);
+            pool_query_bins(p, pool, pool_out, row_bins, r0, nr, c0, nc);
         }
     }
+    if (pooled && !p.pool_partial) zero_pooled_past(pooled, pool, r0, nr, kt_end * TILE_N, p.n_bins);
     // Square maps and rows of causal attention hold zeros past the diagonal tile.
     const int zeros_from = kt_end * TILE_N, i1 = min(i0 + 16, T_len);
     if (zeros_from < T_len) {
@@ -648,14 +664,14 @@ static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t st
     constexpr int HEAD_REDUCE_SMEM =
         2 * (TILE_M + TILE_N) * (D + ROW_PAD) * sizeof(T) + WARPS * 16 * STAGE_STRIDE * sizeof(O) + CARRY_BYTES;
     cudaError_t err;
-    bool per_head = p->probs || p->rows || p->col_partial || p->pool_partial;
+    bool per_head = p->probs || p->rows || p->col_partial || p->pooled;
     if (per_head) {
         err = cudaFuncSetAttribute(attention_probs_kernel<T, D, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    probs_smem_layout<T, D, O>(true, true, true).bytes);
         if (err != cudaSuccess) return err;
-        int smem = probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pool_partial).bytes;
+        int smem = probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled).bytes;
         // A request for rows alone runs only the query tiles that hold them.
-        bool rows_only = !p->probs && !p->col_partial && !p->pool_partial;
+        bool rows_only = !p->probs && !p->col_partial && !p->pooled;
         int tiles = rows_only ? (p->rows_end - 1) / TILE_M - p->rows_begin / TILE_M + 1 : p->n_query_tiles;
         attention_probs_kernel<T, D, O><<<dim3(tiles, p->n_slots, p->batch), THREADS, smem, stream>>>(*p);
         if ((err = cudaGetLastError()) != cudaSuccess) return err;

@@ -26,7 +26,8 @@ typedef struct attention_probs_params {
     float *pooled;           // (B, NS, n_bins, n_bins)
     int pool, n_bins, max_local_bins;
     float *col_partial;      // workspace (B, NS, n_query_tiles, T) when colsum or colmean
-    float *pool_partial;     // workspace (B, NS, n_query_tiles, max_local_bins, n_bins) when pooled
+    float *pool_partial;     // workspace (B, NS, n_query_tiles, max_local_bins, n_bins) when pooled, unless the pool
+                             // divides the tile size (every bin inside one tile: means written directly)
 
     // Reductions over heads: (B, n_groups, T, T) or packed.
     void *head_mean, *head_max;

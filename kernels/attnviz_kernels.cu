@@ -92,7 +92,8 @@ extern "C" av_status av_attention_probs(const av_attention_shape *shape, av_atte
     p.n_bins = plan.n_bins;
     p.max_local_bins = plan.max_local_bins;
     if (request->colsum || request->colmean) p.col_partial = static_cast<float *>(workspace);
-    if (request->pooled) p.pool_partial = reinterpret_cast<float *>(static_cast<char *>(workspace) + plan.pool_offset);
+    if (request->pooled && !plan.pool_in_tiles)
+        p.pool_partial = reinterpret_cast<float *>(static_cast<char *>(workspace) + plan.pool_offset);
     p.head_mean = request->head_mean;
     p.head_max = request->head_max;
     p.n_groups = request->head_group == AV_HEADS_ALL ? 1 : shape->n_kv_heads;

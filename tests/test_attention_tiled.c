@@ -393,7 +393,8 @@ Test(attention_tiled, half_and_bfloat16_round_to_nearest_even) {
 }
 
 // The workspace holds exactly the partials the kernel keeps: none for maps, one float per (query tile, key) for
-// column sums, and (query tile, local query bin, key bin) floats for pooling, each part 256-byte aligned.
+// column sums, and (query tile, local query bin, key bin) floats for pooling (none when the pool divides the tile
+// size), each part 256-byte aligned.
 Test(attention_tiled, workspace_sizes) {
     av_attention_shape s = make_shape(131, 64, 4, 2, true, AV_DTYPE_BF16);
     s.batch = 2;
@@ -411,6 +412,12 @@ Test(attention_tiled, workspace_sizes) {
     cr_assert_eq(plan.max_local_bins, 8); // 64 rows starting at 60 touch bins 6..12 (7); the bound is 63 / 10 + 2
     cr_assert_eq(plan.pool_offset, (2 * 4 * 3 * 131 * 4 + 255) / 256 * 256);
     cr_assert_eq(plan.bytes, plan.pool_offset + (2 * 4 * 3 * 8 * 14 * 4 + 255) / 256 * 256);
+    cr_assert(!plan.pool_in_tiles);
+    // A pool that divides the tile size keeps every bin inside one tile: the means are written directly.
+    av_probs_request in_tiles = {.pooled = WANT, .pool = 16};
+    cr_assert_eq(av_probs_workspace_plan(&s, &in_tiles, &plan), AV_SUCCESS);
+    cr_assert(plan.pool_in_tiles);
+    cr_assert_eq(plan.bytes, 0);
 }
 
 Test(attention_tiled, invalid_requests_are_refused_with_a_message) {
