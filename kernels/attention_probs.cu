@@ -356,18 +356,16 @@ __device__ void pool_query_bins(const attention_probs_params &p, int pool, float
     const int sub = threadIdx.x % lanes, per_round = THREADS / lanes;
     for (int base = 0; base < n_out; base += per_round) { // every thread runs every round: the shuffles are collective
         const int x = base + threadIdx.x / lanes, lq = x / n_local_keys, lk = x % n_local_keys;
+        const int i0 = max(r0, (qb0 + lq) * pool), i1 = min(r1, (qb0 + lq + 1) * pool); // the bin's rows here
         float sum = 0.0f;
-        if (x < n_out) {
-            const int i0 = max(r0, (qb0 + lq) * pool) + sub, i1 = min(r1, (qb0 + lq + 1) * pool);
-            if (i0 < i1)
-                sum = strided_sum(row_bins + (i0 - r0) * n_local_keys + lk, (i1 - i0 + lanes - 1) / lanes,
-                                  lanes * n_local_keys);
-        }
+        if (x < n_out && i0 + sub < i1)
+            sum = strided_sum(row_bins + (i0 + sub - r0) * n_local_keys + lk, (i1 - i0 - sub + lanes - 1) / lanes,
+                              lanes * n_local_keys);
         for (int m = lanes / 2; m >= 1; m /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, m);
         if (x < n_out && sub == 0) {
             const int J = kb0 + lk;
             float *bin = out + (int64_t)lq * p.n_bins + J;
-            if (!p.pool_partial) *bin = sum / (float)(min(r1, (qb0 + lq + 1) * pool) - (qb0 + lq) * pool);
+            if (!p.pool_partial) *bin = sum / (float)(i1 - i0);
             else *bin = J * pool >= c0 ? sum : *bin + sum;
         }
     }

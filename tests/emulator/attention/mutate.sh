@@ -32,7 +32,7 @@ mutate $P 's|    for (int k = 0; i + k < n; k++) chain\[k\] += x\[(i + k) \* str
   'rows_colsums*' 0 "strided sums: a term of the tail dropped"
 mutate $P 's/if (pooled \&\& !p.pool_partial) zero_pooled_past(/if (false) zero_pooled_past(/' 'rows_colsums*' 0 \
   "pooling in tiles: bins past the causal diagonal not zeroed"
-mutate $P 's|if (!p.pool_partial) \*bin = sum / (float)(min(r1, (qb0 + lq + 1) \* pool) - (qb0 + lq) \* pool);|if (!p.pool_partial) *bin = sum / (float)pool;|' \
+mutate $P 's|if (!p.pool_partial) \*bin = sum / (float)(i1 - i0);|if (!p.pool_partial) *bin = sum / (float)pool;|' \
   'rows_colsums*' 0 "pooling in tiles: a short last bin divided by the pool, not its rows"
 mutate $P 's/const bool next_k = last_head || next_h \/ group_size != kvh;/const bool next_k = last_head;/' \
   'head_mean*' 0 "head reduction: K not reloaded when the key/value head changes"
