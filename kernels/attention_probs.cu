@@ -265,7 +265,9 @@ __device__ __forceinline__ float strided_sum(const float *x, int n, int stride) 
     for (; i + 4 <= n; i += 4)
 #pragma unroll
         for (int k = 0; k < 4; k++) chain[k] += x[(i + k) * stride];
-    for (int k = 0; i + k < n; k++) chain[k] += x[(i + k) * stride];
+#pragma unroll
+    for (int k = 0; k < 3; k++) // constant indices: an index known only at run time put chain in local memory
+        if (i + k < n) chain[k] += x[(i + k) * stride];
     return (chain[0] + chain[1]) + (chain[2] + chain[3]);
 }
 
@@ -287,12 +289,10 @@ __device__ void pool_row_bins_from_tile(int pool, const float *pt, float *row_bi
     }
 }
 
-// Row-bin sums straight from this warp's fragments, no staging, when no bin splits a fragment pair unevenly: pool a
-// multiple of 8 (every 8-key block lies in one bin: each lane adds its pairs until the bin ends, then the quad adds
-// its four sums) or 1, 2 or 4 (every bin lies in one block: the pair itself, or the sum of two lanes' pairs).
-__host__ __device__ __forceinline__ bool pool_fits_fragments(int pool) {
-    return pool % 8 == 0 || pool == 1 || pool == 2 || pool == 4;
-}
+// Row-bin sums straight from this warp's fragments, no staging, when the pool is a multiple of 8: every 8-key block
+// lies in one bin, so each lane adds its pairs until the bin ends, then the quad adds its four sums. (Pools of 1, 2
+// and 4 divide the tile size and are pooled in place, pool_in_place.)
+__host__ __device__ __forceinline__ bool pool_fits_fragments(int pool) { return pool % 8 == 0; }
 
 __device__ __forceinline__ void pool_row_bins_from_fragments(int pool, const float s[TILE_N / 8][4], float *row_bins,
                                                              int c0, int nc, int warp, int lane) {
@@ -301,36 +301,28 @@ __device__ __forceinline__ void pool_row_bins_from_fragments(int pool, const flo
     for (int half = 0; half < 2; half++) {
         float *bins = row_bins + fragment_row(warp, lane, 2 * half) * n_local_keys;
         float run = 0.0f;
+        // The current bin lk ends at key bin_end, both advanced by counting (a division and a remainder by the pool
+        // for each 8-key block had been most of this function's instructions).
+        int lk = 0, bin_end = (kb0 + 1) * pool;
 #pragma unroll
         for (int nb = 0; nb < TILE_N / 8; nb++) {
-            const float a = s[nb][2 * half], b = s[nb][2 * half + 1];
-            const int key = c0 + fragment_col(lane, nb, 0); // this lane's pair: keys key, key + 1
-            if (pool == 1) {
-                if (key - c0 < nc) bins[key - c0] = a;
-                if (key + 1 - c0 < nc) bins[key + 1 - c0] = b;
-            } else if (pool == 2) {
-                if (key - c0 < nc) bins[(key - c0) / 2] = a + b;
-            } else if (pool == 4) {
-                float x = a + b;
-                x += __shfl_xor_sync(0xffffffffu, x, 1);
-                if (lane % 2 == 0 && key - c0 < nc) bins[(key - c0) / 4] = x;
-            } else { // this lane's pairs summed over the bin's blocks, then the quad's sums: 2 shuffles a bin
-                run += a + b;
-                const int block = c0 + nb * 8, lk = block / pool - kb0;
-                if (nb == TILE_N / 8 - 1 || (block + 8) % pool == 0) {
-                    run += __shfl_xor_sync(0xffffffffu, run, 1);
-                    run += __shfl_xor_sync(0xffffffffu, run, 2);
-                    if (lane % 4 == 0 && lk < n_local_keys) bins[lk] = run;
-                    run = 0.0f;
-                }
+            run += s[nb][2 * half] + s[nb][2 * half + 1];
+            if (nb == TILE_N / 8 - 1 || c0 + nb * 8 + 8 == bin_end) {
+                run += __shfl_xor_sync(0xffffffffu, run, 1);
+                run += __shfl_xor_sync(0xffffffffu, run, 2);
+                if (lane % 4 == 0 && lk < n_local_keys) bins[lk] = run;
+                run = 0.0f;
+                lk++;
+                bin_end += pool;
             }
         }
     }
 }
 
-// Whether the block stages the fp32 P tile: for column sums, and for pooling that cannot use the fragments.
+// Whether the block stages the fp32 P tile: for column sums, and for pooling into partials that cannot use the
+// fragments.
 __host__ __device__ __forceinline__ bool stages_tile(const attention_probs_params &p) {
-    return p.col_partial || (p.pooled && !pool_fits_fragments(p.pool < p.seq_len ? p.pool : p.seq_len));
+    return p.col_partial || (p.pool_partial && !pool_fits_fragments(p.pool < p.seq_len ? p.pool : p.seq_len));
 }
 
 // Threads that sum one output together: as many as the block can spare for n_out outputs, at most the rows to sum,
@@ -342,12 +334,10 @@ __device__ __forceinline__ int lanes_per_output(int n_out, int rows) {
     return lanes;
 }
 
-// The row-bin sums over query bins into out, one row of n_bins per query bin the tile touches. With partials
-// (p.pool_partial) out is this tile's: a key bin that starts in this key tile is written, an older one is added to
-// (only this block touches these partials, and key tiles come in order, so the read-modify-write is deterministic).
-// Without (the pool divides the tile size), out is the pooled map from bin r0 / pool, and a bin, whole in this
-// tile, gets its mean. Each output's rows are split over `lanes` threads (row i to lane (i - i0) % lanes), then a
-// shuffle tree.
+// The row-bin sums over query bins into out, this tile's partials: one row of n_bins per query bin the tile
+// touches; a key bin that starts in this key tile is written, an older one is added to (only this block touches
+// these partials, and key tiles come in order, so the read-modify-write is deterministic). Each output's rows are
+// split over `lanes` threads (row i to lane (i - i0) % lanes), then a shuffle tree.
 __device__ void pool_query_bins(const attention_probs_params &p, int pool, float *out, const float *row_bins,
                                 int r0, int nr, int c0, int nc) {
     const int kb0 = c0 / pool, n_local_keys = local_key_bins(pool, c0, nc);
@@ -365,9 +355,98 @@ __device__ void pool_query_bins(const attention_probs_params &p, int pool, float
         if (x < n_out && sub == 0) {
             const int J = kb0 + lk;
             float *bin = out + (int64_t)lq * p.n_bins + J;
-            if (!p.pool_partial) *bin = sum / (float)(i1 - i0);
-            else *bin = J * pool >= c0 ? sum : *bin + sum;
+            *bin = J * pool >= c0 ? sum : *bin + sum;
         }
+    }
+}
+
+// pooled[I][J] = the mean over the rows of query bin I of SUM, a bin that exists.
+__device__ __forceinline__ void put_pooled_mean(const attention_probs_params &p, int pool, float *pooled, int I, int J,
+                                                float sum) {
+    const int T = p.seq_len;
+    if (I * pool < T && J * pool < T) pooled[(int64_t)I * p.n_bins + J] = sum / (float)min(pool, T - I * pool);
+}
+
+// Pooling when the pool divides the tile size (1, 2, 4, ..., 64): every bin lies inside one query tile and one key
+// tile, and its sum forms in registers. A lane holds keys 2t, 2t + 1 of each 8-key block nb, for rows g and g + 8
+// (g = lane / 4, t = lane % 4). Keys: the pair, then lanes 1 and 2 apart, then a run over the bin's blocks; rows:
+// lanes 4, 8 and 16 apart, then the two halves. A bin of at most 16 rows then sits whole in one lane, which writes
+// its mean; the sums of a bin of 32 or 64 rows (2 or 4 warps) meet in warp_sums (WARPS, 2) after a barrier. The pool
+// is a power of two: bins are shifts. (Summed through shared memory, row bins then query bins, this took two
+// barriers and a run of index divisions a tile, and the pooled pass measured 2 to 4 times the forward.) The mirror
+// sums each bin in one sequential chain: the same sums in another order.
+__device__ __forceinline__ void pool_in_place(const attention_probs_params &p, int pool, float *pooled,
+                                              float *warp_sums, float s[TILE_N / 8][4], int r0, int c0, int warp,
+                                              int lane) {
+    const int lg = __ffs(pool) - 1, g = lane / 4, t = lane % 4, row = r0 + warp * 16 + g; // row + 8: half 1
+    if (r0 + TILE_M > p.seq_len) // rows past the sequence hold exp2(0 - 0), not P
+#pragma unroll
+        for (int nb = 0; nb < TILE_N / 8; nb++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                if (row + (e / 2) * 8 >= p.seq_len) s[nb][e] = 0.0f;
+    auto rows_sum = [](float x, int rows) { // over the bin's rows of one half: lanes 4, 8, 16 apart
+        for (int m = 4; m < 4 * rows; m *= 2) x += __shfl_xor_sync(0xffffffffu, x, m);
+        return x;
+    };
+    if (pool <= 4) {
+#pragma unroll
+        for (int nb = 0; nb < TILE_N / 8; nb++) {
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                const float a = s[nb][2 * half], b = s[nb][2 * half + 1];
+                const int i = row + half * 8, j = c0 + nb * 8 + 2 * t;
+                if (pool == 1 && p.seq_len % 2 == 0 && i < p.seq_len && j < p.seq_len) { // j even: 8-byte aligned
+                    *reinterpret_cast<float2 *>(pooled + (int64_t)i * p.n_bins + j) = make_float2(a, b);
+                    continue;
+                }
+                if (pool == 1) {
+                    put_pooled_mean(p, 1, pooled, i, j, a);
+                    put_pooled_mean(p, 1, pooled, i, j + 1, b);
+                    continue;
+                }
+                float x = a + b;
+                if (pool == 4) x += __shfl_xor_sync(0xffffffffu, x, 1);
+                x = rows_sum(x, pool);
+                if ((t & (pool / 2 - 1)) == 0 && (g & (pool - 1)) == 0)
+                    put_pooled_mean(p, pool, pooled, i >> lg, j >> lg, x);
+            }
+        }
+        return;
+    }
+    const int blocks = pool / 8; // of 8 keys, a bin
+    float run[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int nb = 0; nb < TILE_N / 8; nb++) {
+        run[0] += s[nb][0] + s[nb][1];
+        run[1] += s[nb][2] + s[nb][3];
+        if (((nb + 1) & (blocks - 1)) != 0) continue;
+        const int J = (c0 + nb * 8) >> lg;
+        if (pool == 8) { // rows g and g + 8 are in different bins
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                float x = run[half];
+                x += __shfl_xor_sync(0xffffffffu, x, 1);
+                x += __shfl_xor_sync(0xffffffffu, x, 2);
+                x = rows_sum(x, 8);
+                if (lane == 0) put_pooled_mean(p, 8, pooled, (row + half * 8) >> 3, J, x);
+            }
+        } else {
+            float x = run[0] + run[1];
+            for (int m = 1; m < 32; m *= 2) x += __shfl_xor_sync(0xffffffffu, x, m);
+            if (lane == 0 && pool == 16) put_pooled_mean(p, 16, pooled, row >> 4, J, x);
+            else if (lane == 0) warp_sums[warp * 2 + (nb * 8 >> lg)] = x;
+        }
+        run[0] = run[1] = 0.0f;
+    }
+    if (pool < 32) return;
+    __syncthreads(); // warp_sums complete
+    const int per_tile = TILE_M >> lg, warps = pool / 16; // bins a tile side (1 or 2), warps a bin
+    if (threadIdx.x < per_tile * per_tile) {
+        const int lq = threadIdx.x / 2, lk = threadIdx.x % 2;
+        float sum = 0.0f;
+        for (int w = lq * warps; w < (lq + 1) * warps; w++) sum += warp_sums[w * 2 + lk];
+        put_pooled_mean(p, pool, pooled, (r0 >> lg) + lq, (c0 >> lg) + lk, sum);
     }
 }
 
@@ -426,12 +505,13 @@ __device__ void zero_pooled_past(float *pooled, int pool, int r0, int nr, int c_
 
 // Shared memory of attention_probs_kernel, in order: Q and two K tiles; the warps' staging rows and carries when it
 // writes full maps or rows; the fp32 P tile when it is staged for the block (column sums, or pooling that cannot use
-// the fragments); the pooling row bins. Only what the request needs, so that small requests keep 3 blocks an SM.
+// the fragments); the pooling row bins (into partials) or the warps' bin sums (in place). Only what the request
+// needs, so that small requests keep 3 blocks an SM.
 struct probs_smem {
     int stage, tile, bins, bytes; // byte offsets of the optional parts, and the total
 };
 template <typename T, int D, typename O>
-__host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool staged, bool pooled) {
+__host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool staged, bool pooled, bool pool_partials) {
     probs_smem l{};
     int at = (TILE_M + 2 * TILE_N) * (D + ROW_PAD) * (int)sizeof(T);
     l.stage = at;
@@ -439,7 +519,7 @@ __host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool stag
     l.tile = at;
     at += staged ? TILE_M * PT_STRIDE * (int)sizeof(float) : 0;
     l.bins = at;
-    at += pooled ? TILE_M * (TILE_N + 1) * (int)sizeof(float) : 0;
+    at += !pooled ? 0 : (pool_partials ? TILE_M * (TILE_N + 1) : WARPS * 2) * (int)sizeof(float);
     l.bytes = at;
     return l;
 }
@@ -474,22 +554,21 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
     const int pool = min(p.pool, T_len);
     const bool pool_from_fragments = pool_fits_fragments(pool), staged = stages_tile(p);
-    const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pooled);
+    const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pooled, p.pool_partial);
     O *stage = reinterpret_cast<O *>(smem_raw + layout.stage) + warp * 16 * STAGE_STRIDE; // (16, STAGE_STRIDE)
     uint4 *carries = reinterpret_cast<uint4 *>(smem_raw + layout.stage + WARPS * 16 * STAGE_STRIDE * sizeof(O)) +
                      warp * 16; // (2 outputs, WARPS, 16): this warp's probs carries, its rows' WARPS * 16 later
     float *pt = reinterpret_cast<float *>(smem_raw + layout.tile);                      // (TILE_M, PT_STRIDE)
-    float *row_bins = reinterpret_cast<float *>(smem_raw + layout.bins);                // (TILE_M, TILE_N + 1)
+    float *row_bins = reinterpret_cast<float *>(smem_raw + layout.bins); // (TILE_M, TILE_N + 1), or warp_sums
 
     const T *q = query_head<T>(p, b, h), *k = key_head<T>(p, b, kvh);
     O *probs = p.probs ? static_cast<O *>(p.probs) + slot_index * map_entries(p.layout, T_len) : nullptr;
     O *rows = p.rows ? static_cast<O *>(p.rows) + slot_index * (p.rows_end - p.rows_begin) * T_len : nullptr;
     float *col_partial = p.col_partial ? p.col_partial + (slot_index * p.n_query_tiles + qt) * T_len : nullptr;
     float *pooled = p.pooled ? p.pooled + slot_index * p.n_bins * p.n_bins : nullptr; // (n_bins, n_bins)
-    float *pool_out = !pooled          ? nullptr // pool_query_bins' out
-                      : p.pool_partial ? p.pool_partial + (slot_index * p.n_query_tiles + qt) *
-                                                              (int64_t)p.max_local_bins * p.n_bins
-                                       : pooled + (int64_t)(r0 / pool) * p.n_bins;
+    float *pool_partial = p.pool_partial ? p.pool_partial + (slot_index * p.n_query_tiles + qt) *
+                                                                  (int64_t)p.max_local_bins * p.n_bins
+                                         : nullptr; // (max_local_bins, n_bins)
     float lse2[2];
     row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
 
@@ -518,11 +597,13 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
             __syncthreads(); // pt complete
             if (col_partial) colsum_tile(col_partial, pt, nr, c0, nc);
         }
-        if (pooled) {
+        if (pooled && !p.pool_partial) {
+            pool_in_place(p, pool, pooled, row_bins, s, r0, c0, warp, lane);
+        } else if (pooled) {
             if (pool_from_fragments) pool_row_bins_from_fragments(pool, s, row_bins, c0, nc, warp, lane);
             else pool_row_bins_from_tile(pool, pt, row_bins, nr, c0, nc);
             __syncthreads(); // row_bins complete
-            pool_query_bins(p, pool, pool_out, row_bins, r0, nr, c0, nc);
+            pool_query_bins(p, pool, pool_partial, row_bins, r0, nr, c0, nc);
         }
     }
     if (pooled && !p.pool_partial) zero_pooled_past(pooled, pool, r0, nr, kt_end * TILE_N, p.n_bins);
@@ -665,9 +746,10 @@ static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t st
     bool per_head = p->probs || p->rows || p->col_partial || p->pooled;
     if (per_head) {
         err = cudaFuncSetAttribute(attention_probs_kernel<T, D, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   probs_smem_layout<T, D, O>(true, true, true).bytes);
+                                   probs_smem_layout<T, D, O>(true, true, true, true).bytes);
         if (err != cudaSuccess) return err;
-        int smem = probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled).bytes;
+        int smem =
+            probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled, p->pool_partial).bytes;
         // A request for rows alone runs only the query tiles that hold them.
         bool rows_only = !p->probs && !p->col_partial && !p->pooled;
         int tiles = rows_only ? (p->rows_end - 1) / TILE_M - p->rows_begin / TILE_M + 1 : p->n_query_tiles;

@@ -398,7 +398,9 @@ Test(cuda_attention, full_probs_every_dtype_and_layout) {
 
 Test(cuda_attention, rows_colsums_pooled_ragged) {
     NEED_DEVICE();
-    const int pools[] = {1, 2, 3, 4, 8, 16, 24, 64, 100, 1000}; // 1, 2, 4 and multiples of 8: from the fragments
+    // Pools that divide the 64-row tile are summed in registers and written in place (bins of up to 16 rows in one
+    // warp, 32 and 64 across warps); the others go through partials, from the fragments for multiples of 8.
+    const int pools[] = {1, 2, 3, 4, 8, 16, 24, 32, 64, 100, 1000};
     for (size_t i = 0; i < N_RAGGED; i++) {
         av_probs_request rows = {.rows = WANT, .rows_begin = ragged[i] / 2, .rows_end = ragged[i],
                                  .head_begin = 1, .head_end = 3};
@@ -408,7 +410,8 @@ Test(cuda_attention, rows_colsums_pooled_ragged) {
         check_probs(1, ragged[i], 64, 2, 2, false, AV_DTYPE_BF16, cols);
         for (size_t p = 0; p < sizeof pools / sizeof pools[0]; p++) {
             av_probs_request pooled = {.pooled = WANT, .pool = pools[p]};
-            check_probs(1, ragged[i], 64, 2, 1, p % 2 == 0, AV_DTYPE_BF16, pooled);
+            check_probs(1, ragged[i], 64, 2, 1, true, AV_DTYPE_BF16, pooled);
+            check_probs(1, ragged[i] + 1, 128, 2, 2, false, AV_DTYPE_FP16, pooled); // even T: pool 1's pair stores
         }
         av_probs_request both = {.colsum = WANT, .pooled = WANT, .pool = 16, .probs = WANT};
         check_probs(1, ragged[i], 128, 2, 2, true, AV_DTYPE_FP16, both);

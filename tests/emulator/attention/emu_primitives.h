@@ -9,6 +9,8 @@ inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
     for (int n = 0; n < 4; n++) r |= (unsigned)(bytes >> (8 * ((s >> (4 * n)) & 7)) & 0xff) << (8 * n);
     return r;
 }
+// __ffs (the in-place pooling's log2 of the pool): 1 + the index of the lowest set bit, 0 for 0.
+inline int __ffs(int x) { return x == 0 ? 0 : 1 + __builtin_ctz((unsigned)x); }
 inline uint32_t smem_address(const void *) { return 0; }
 // EMU_DEFERRED=1: copies land only at the wait that covers their group (a read before the wait sees stale
 // bytes); otherwise they land at once (a write racing with other warps' reads shows).

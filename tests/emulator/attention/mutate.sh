@@ -28,12 +28,18 @@ mutate $P 's/return {__shfl_sync(0xffffffffu, mine.offset, r), __shfl_sync(0xfff
   'full_probs*' 0 "P writer: row lengths taken from the wrong lane"
 mutate $P 's|for (int m = lanes / 2; m >= 1; m /= 2) sum +=|for (int m = lanes / 4; m >= 1; m /= 2) sum +=|' \
   'rows_colsums*' 0 "pooling: query-bin shuffle tree one step short"
-mutate $P 's|    for (int k = 0; i + k < n; k++) chain\[k\] += x\[(i + k) \* stride\];|    for (int k = 1; i + k < n; k++) chain[k] += x[(i + k) * stride];|' \
-  'rows_colsums*' 0 "strided sums: a term of the tail dropped"
+mutate $P 's/        if (i + k < n) chain\[k\] += x/        if (k > 0 \&\& i + k < n) chain[k] += x/' 'rows_colsums*' 0 \
+  "strided sums: a term of the tail dropped"
 mutate $P 's/if (pooled \&\& !p.pool_partial) zero_pooled_past(/if (false) zero_pooled_past(/' 'rows_colsums*' 0 \
   "pooling in tiles: bins past the causal diagonal not zeroed"
-mutate $P 's|if (!p.pool_partial) \*bin = sum / (float)(i1 - i0);|if (!p.pool_partial) *bin = sum / (float)pool;|' \
-  'rows_colsums*' 0 "pooling in tiles: a short last bin divided by the pool, not its rows"
+mutate $P 's|= sum / (float)min(pool, T - I \* pool);|= sum / (float)pool;|' 'rows_colsums*' 0 \
+  "pooling in tiles: a short last bin divided by the pool, not its rows"
+mutate $P 's|if (r0 + TILE_M > p.seq_len) // rows past the sequence|if (false) // rows past the sequence|' \
+  'rows_colsums*' 0 "pooling in tiles: rows past the sequence summed"
+mutate $P 's|for (int m = 4; m < 4 \* rows; m \*= 2)|for (int m = 4; m < 2 * rows; m *= 2)|' 'rows_colsums*' 0 \
+  "pooling in tiles: a bin's rows summed one lane step short"
+mutate $P 's|for (int w = lq \* warps; w < (lq + 1) \* warps; w++)|for (int w = lq * warps; w < lq * warps + 1; w++)|' \
+  'rows_colsums*' 0 "pooling in tiles: a bin of 32 or 64 rows takes one warp's sum"
 mutate $P 's/const bool next_k = last_head || next_h \/ group_size != kvh;/const bool next_k = last_head;/' \
   'head_mean*' 0 "head reduction: K not reloaded when the key/value head changes"
 mutate $P 's/for (int h = h0; h < h0 + heads_per_group; h++, item++) {/for (int h = h0; h < h0 + heads_per_group; h++, item += 2) {/' \
