@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The one prepared check for a lent GPU (H100 or H200; 15 minutes of device time in all, so this stays under 8):
-#   1. builds attnviz for sm_90 (Release) and runs the whole ctest suite, the GPU tests included;
+#   1. builds attnviz (Release: sm_90a machine code and compute_90 PTX) and runs the whole ctest suite, the GPU tests
+#      included;
 #   2. compute-sanitizer memcheck on small `attnviz run --device cuda` runs (tests/data/gpt2-tiny), racecheck on the
 #      small attention kernel tests;
-#   3. bench/gpu_kernels.sh (attention kernels vs PyTorch SDPA, the copy and GEMM ceilings) and Nsight Compute on
-#      one launch of each attention kernel (ncu, when installed; its report is in logs.tar.gz);
+#   3. bench/gpu_kernels.sh (attention kernels vs PyTorch SDPA, the copy and GEMM ceilings), the same benchmark at
+#      n = 8192 from a build for sm_90 alone (the probability kernels' S by mma.sync instead of wgmma: the A/B), and
+#      Nsight Compute on one launch of each attention kernel (ncu, when installed; its report is in logs.tar.gz);
 #   4. bench/gpu_e2e.py, end to end: GPT-2-small shape (random weights, weights/gen_gpt2_small.py), 1024 tokens,
 #      every layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention
 #      with output_attentions=True on the same GPU, and their agreement;
@@ -136,7 +138,7 @@ use_carried_deps() {
     # Debian 12 merges /lib into /usr/lib, and zlib1g-dev's libz.so points at the absolute /lib/.../libz.so.1.2.13,
     # which the device image (another zlib) lacks: ld then falls back to the non-PIC libz.a. Merge and relink inside.
     if [ -d "$root/lib/x86_64-linux-gnu" ]; then
-        cp -a "$root/lib/x86_64-linux-gnu/." "$lib/" && rm -rf "$root/lib"
+        cp -a "$root/lib/x86_64-linux-gnu/." "$lib/" && rm -rf "${root:?}/lib"
     fi
     local link
     while IFS= read -r link; do
@@ -182,19 +184,46 @@ describe_machine() {
 
 # --- build and tests ------------------------------------------------------------------------------------------------
 
-configure_and_build() {
-    local carried=()
+# configure DIR [cmake options...]: a Release build directory, fresh, against the carried libraries when there are.
+configure() {
+    local dir=$1 carried=()
+    shift
     if [ -n "${CARRIED_ROOT:-}" ]; then
         carried=(-DPKG_CONFIG_EXECUTABLE="$CARRIED_ROOT/pkg-config" -DCMAKE_PREFIX_PATH="$CARRIED_ROOT/usr"
             -DCMAKE_BUILD_RPATH="$CARRIED_LIB;$CARRIED_LIB/openblas-pthread"
             -DCMAKE_EXE_LINKER_FLAGS="-Wl,--disable-new-dtags" -DCMAKE_SHARED_LINKER_FLAGS="-Wl,--disable-new-dtags")
     fi
     # Fresh each time: a cache from an earlier call on a warm machine keeps library paths found then.
-    rm -rf "$build"
+    rm -rf "$dir"
     # The tests' numpy checks want the python3 that has numpy; the device image's /usr/bin/python3 has none.
-    cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-        -DAV_PYTHON="$(command -v python3)" "${carried[@]}" &&
-        cmake --build "$build" -j"$jobs"
+    cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DAV_PYTHON="$(command -v python3)" "${carried[@]}" "$@"
+}
+# The project's default architectures: sm_90a machine code (the probability kernels' S by wgmma) and compute_90 PTX.
+configure_and_build() { configure "$build" && cmake --build "$build" -j"$jobs"; }
+
+# The same kernels built for sm_90 alone (S by mma.sync, what GPUs other than sm_90a run), benchmarked at n = 8192
+# beside the main build's numbers: the A/B of the warpgroup MMA on this card. Rows tagged "build": "sm_90".
+mma_sync_ab() {
+    local dir=$work/build-sm90
+    configure "$dir" -DCMAKE_CUDA_ARCHITECTURES=90 && cmake --build "$dir" -j"$jobs" --target bench_attention &&
+        "$dir/bench_attention" --quick | sed 's/^{/{"build": "sm_90", /' | tee "$logs/mma_sync_ab.jsonl"
+}
+# One line: the packed fp16 dump and the pooled pass of both builds, n = 8192.
+mma_sync_ab_note() {
+    python3 - "$work/gpu_kernels.jsonl" "$logs/mma_sync_ab.jsonl" <<'PY' 2>/dev/null || echo "see mma_sync_ab.log"
+import json, sys
+def rows(path):
+    return [json.loads(l) for l in open(path) if l.startswith("{") and "8192" in l]
+def pick(rs, name):
+    return [r for r in rs if r["name"] == name]
+out = []
+for label, path in (("sm_90a", sys.argv[1]), ("sm_90", sys.argv[2])):
+    rs = rows(path)
+    dump = ", ".join(f"{r['median']:.0f}" for r in pick(rs, "probs_packed_fp16"))
+    pool = ", ".join(f"{r['median'] / r['baseline']:.2f}x" for r in pick(rs, "pooled_512_pass"))
+    out.append(f"{label}: dump GB/s {dump}; pooled/fwd {pool}")
+print("; ".join(out))
+PY
 }
 
 # ptxas -v prints every kernel's registers and spills; a spilling kernel is worth knowing about.
@@ -284,7 +313,7 @@ prepare_benchmark() {
 
 # --- the run --------------------------------------------------------------------------------------------------------
 
-export -f say configure_and_build memcheck racecheck ncu_profile write_prompt prepare_benchmark
+export -f say configure configure_and_build mma_sync_ab memcheck racecheck ncu_profile write_prompt prepare_benchmark
 export checkpoint prompt
 rm -rf "$logs" && mkdir -p "$logs" "$OUT"
 # What an earlier run left in $OUT must not pass for this run's (the device tool empties it; a local run may not).
@@ -320,7 +349,7 @@ step_status() { if [ "$1" -eq 200 ]; then echo skipped; else status_word "$1"; f
 
 step_in_budget build 300 configure_and_build
 rc=$?
-record build "$(step_status $rc)" "$STEP_SECONDS" "sm_90 Release; $(spill_note)"
+record build "$(step_status $rc)" "$STEP_SECONDS" "sm_90a + compute_90 PTX, Release; $(spill_note)"
 built=$rc
 
 if [ $built -eq 0 ]; then
@@ -358,6 +387,9 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
         step_in_budget gpu_kernels 150 bash "$repo/bench/gpu_kernels.sh"
         rc=$?
         record gpu_kernels "$(step_status $rc)" "$STEP_SECONDS" "$(tail -1 "$logs/gpu_kernels.log" 2>/dev/null)"
+        step_in_budget mma_sync_ab 120 mma_sync_ab
+        rc=$?
+        record mma_sync_ab "$(step_status $rc)" "$STEP_SECONDS" "$(mma_sync_ab_note)"
         if command -v ncu >/dev/null; then
             step_in_budget ncu_profile 90 ncu_profile
             rc=$?

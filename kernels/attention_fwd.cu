@@ -3,14 +3,16 @@
 // Transliteration of forward_query_tile in host/attention_tiled.c: every query row sees the same 64-key tiles in
 // the same ascending order (up to the tile holding its diagonal when causal), online softmax in the log2 domain
 // with fp32 statistics, P rounded to the input dtype as the A operand of P V. The kernel's query tile is two of the
-// mirror's: each warp owns 32 rows as two 16-row mma blocks, so every K and V fragment read from shared memory
-// feeds two products (with one block per warp, shared memory bandwidth capped the tensor cores near half rate).
+// mirror's, 128 rows as two 64-row blocks: warp w owns rows 16 w .. 16 w + 15 of each, two 16-row mma blocks, so
+// every V fragment read from shared memory feeds two products (with one block per warp, shared memory bandwidth
+// capped the tensor cores near half rate). S = Q K^T of a 64-row block is one warpgroup MMA per k-step on sm_90a
+// (wgmma reads Q and K from shared memory, attention_tiles.cuh), mma.sync on K fragments elsewhere.
 // Only tiles on the causal diagonal or past the end of the sequence pay for masking. K and V stream through shared
 // memory with cp.async, K double buffered: V of tile kt and K of tile kt + 1 are issued together at the top of
 // iteration kt, V lands while S = Q K^T and the softmax run, K during the whole iteration. At D = 64 V is double
 // buffered too and P V of tile kt - 1 runs inside tile kt's softmax (pipelined(), one barrier a tile); at D = 128,
 // two barriers a tile, and the accumulators leave no registers for Q's fragments, which are re-read from shared
-// memory every tile.
+// memory every tile (on sm_90a the warpgroup MMA reads Q there anyway).
 #include "attention_fwd.cuh"
 #include "attention_tiles.cuh"
 
@@ -18,7 +20,7 @@ namespace avk {
 
 constexpr int ROW_BLOCKS = 2;                       // 16-row mma blocks per warp
 constexpr int FWD_TILE_M = WARPS * 16 * ROW_BLOCKS; // query rows per block
-constexpr int WARP_ROWS = 16 * ROW_BLOCKS;
+constexpr int BLOCK_ROWS = WARPS * 16;              // a row block of the query tile: warp w's rows 16 w .. of it
 
 // Q fragments of one k-step (16 columns from 16 ks) of the 16 rows at q_rows.
 template <typename T, int D>
@@ -26,12 +28,12 @@ __device__ __forceinline__ void load_query_kstep(uint32_t a[4], const T *q_rows,
     ldmatrix_x4(a, q_rows + (lane % 16) * (D + ROW_PAD) + ks * 16 + (lane / 16) * 8);
 }
 
-// s[mb] (16 x TILE_N of row block mb of this warp) = Q K^T in fp32, k-steps over D ascending. q_warp: this warp's
-// rows in shared memory; qa: their fragments when Q_IN_REGISTERS.
+// s[mb] (16 x TILE_N of row block mb of this warp) = Q K^T in fp32 by mma.sync, k-steps over D ascending. q_warp:
+// this warp's rows of row block 0 in shared memory; qa: their fragments when Q_IN_REGISTERS.
 template <typename T, int D, bool Q_IN_REGISTERS>
-__device__ __forceinline__ void score_row_blocks(float s[ROW_BLOCKS][TILE_N / 8][4],
-                                                 const uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4],
-                                                 const T *q_warp, const T *k_tile, int lane) {
+__device__ __forceinline__ void mma_score_row_blocks(float s[ROW_BLOCKS][TILE_N / 8][4],
+                                                     const uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4],
+                                                     const T *q_warp, const T *k_tile, int lane) {
 #pragma unroll
     for (int mb = 0; mb < ROW_BLOCKS; mb++)
 #pragma unroll
@@ -44,7 +46,7 @@ __device__ __forceinline__ void score_row_blocks(float s[ROW_BLOCKS][TILE_N / 8]
             if constexpr (Q_IN_REGISTERS) {
                 for (int x = 0; x < 4; x++) a[mb][x] = qa[mb][ks][x];
             } else {
-                load_query_kstep<T, D>(a[mb], q_warp + mb * 16 * (D + ROW_PAD), ks, lane);
+                load_query_kstep<T, D>(a[mb], q_warp + mb * BLOCK_ROWS * (D + ROW_PAD), ks, lane);
             }
         }
 #pragma unroll
@@ -61,6 +63,17 @@ __device__ __forceinline__ void score_row_blocks(float s[ROW_BLOCKS][TILE_N / 8]
     }
 }
 
+// The same by one warpgroup MMA per row block and k-step from the tiles in shared memory (sm_90a), or by mma.sync.
+template <typename T, int D, bool Q_IN_REGISTERS>
+__device__ __forceinline__ void score_row_blocks(float s[ROW_BLOCKS][TILE_N / 8][4],
+                                                 const uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4],
+                                                 const T *qs, const T *q_warp, const T *k_tile, int lane) {
+    if constexpr (SCORES_BY_WGMMA)
+        wgmma_scores<T, D, ROW_BLOCKS>(s, interleaved_descriptor<D>(qs), interleaved_descriptor<D>(k_tile));
+    else
+        mma_score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, k_tile, lane);
+}
+
 // Largest of this thread's entries of fragment rows g (i = 0) and g + 8 (i = 1), as a tree: with 8 warps an SM,
 // a 16-deep chain of dependent fmaxf would leave the schedulers idle.
 __device__ __forceinline__ float fragment_row_max(const float s[TILE_N / 8][4], int i) {
@@ -75,7 +88,7 @@ __device__ __forceinline__ float fragment_row_max(const float s[TILE_N / 8][4], 
 }
 
 // The online softmax of one key tile, in phases that each take both of the warp's row blocks (fragment rows g and
-// g + 8 of block mb are rows warp_row0 + 16 mb + g, + 8): their chains are independent, and with two warps a
+// g + 8 of block mb are rows warp_row0 + 64 mb + g, + 8): their chains are independent, and with two warps a
 // scheduler the one block's shuffles and exponentials wait on latency the other's can fill.
 
 // Raw scores of keys past the sequence, or (CAUSAL) past the row's diagonal, to -inf.
@@ -88,7 +101,7 @@ __device__ __forceinline__ void mask_scores(float s[ROW_BLOCKS][TILE_N / 8][4], 
         for (int nb = 0; nb < TILE_N / 8; nb++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int row = warp_row0 + mb * 16 + lane / 4 + (e / 2) * 8, key = c0 + fragment_col(lane, nb, e);
+                int row = warp_row0 + mb * BLOCK_ROWS + lane / 4 + (e / 2) * 8, key = c0 + fragment_col(lane, nb, e);
                 if (key >= T || (CAUSAL && key > row)) s[mb][nb][e] = -INFINITY;
             }
 }
@@ -233,7 +246,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
     T *ks = qs + FWD_TILE_M * (D + ROW_PAD);  // 2 x (TILE_N, D + ROW_PAD): K of tile kt in buffer kt % 2
     T *vs = ks + 2 * TILE_N * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD), PIPELINED 2 x: V of tile kt in buffer kt % 2
     constexpr int V_TILE = pipelined<D>() ? TILE_N * (D + ROW_PAD) : 0; // buffer stride
-    constexpr bool Q_IN_REGISTERS = D == 64;
+    constexpr bool Q_IN_REGISTERS = D == 64 && !SCORES_BY_WGMMA;
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int n_query_tiles = gridDim.x;
@@ -241,17 +254,17 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
     const int qt = CAUSAL ? n_query_tiles - 1 - blockIdx.x : blockIdx.x;
     const int h = blockIdx.y, b = blockIdx.z;
     const int kvh = h / (p.n_heads / p.n_kv_heads);
-    const int T_len = p.seq_len, r0 = qt * FWD_TILE_M, warp_row0 = r0 + warp * WARP_ROWS;
+    const int T_len = p.seq_len, r0 = qt * FWD_TILE_M, warp_row0 = r0 + warp * 16; // block 0's
 
     const T *q = static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head;
     const T *k = static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head;
     const T *v = static_cast<const T *>(p.v) + b * p.v_batch + kvh * p.v_head;
-    const T *q_warp = qs + warp * WARP_ROWS * (D + ROW_PAD);
+    const T *q_warp = qs + warp * 16 * (D + ROW_PAD); // padded layout (mma.sync)
 
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
     const int kt_end = CAUSAL ? min(n_key_tiles, (r0 + FWD_TILE_M + TILE_N - 1) / TILE_N) : n_key_tiles;
-    load_tile_async<T, D, FWD_TILE_M>(qs, q, p.q_row, r0, T_len);
-    load_tile_async<T, D, TILE_N>(ks, k, p.k_row, 0, T_len);
+    load_score_tile_async<T, D, FWD_TILE_M>(qs, q, p.q_row, r0, T_len);
+    load_score_tile_async<T, D, TILE_N>(ks, k, p.k_row, 0, T_len);
     if constexpr (pipelined<D>()) load_tile_async<T, D, TILE_N>(vs + V_TILE, v, p.v_row, T_len, T_len); // zeros
     cp_async_commit();
 
@@ -268,7 +281,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
 
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N;
-        cp_async_wait<0>();
+        score_tiles_wait<0>();
         __syncthreads(); // K of tile kt (PIPELINED: and V of kt - 1) is in; every warp is done with the buffers
                          // it reloads below (V of kt - 1, PIPELINED kt - 2; K of kt - 1)
         if constexpr (Q_IN_REGISTERS) {
@@ -277,18 +290,18 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
                 for (int mb = 0; mb < ROW_BLOCKS; mb++)
 #pragma unroll
                     for (int ks = 0; ks < D / 16; ks++)
-                        load_query_kstep<T, D>(qa[mb][ks], q_warp + mb * 16 * (D + ROW_PAD), ks, lane);
+                        load_query_kstep<T, D>(qa[mb][ks], q_warp + mb * BLOCK_ROWS * (D + ROW_PAD), ks, lane);
         }
         load_tile_async<T, D, TILE_N>(vs + (kt % 2) * V_TILE, v, p.v_row, c0, T_len);
         cp_async_commit();
         if (kt + 1 < kt_end)
-            load_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
-                                          T_len);
+            load_score_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row,
+                                                c0 + TILE_N, T_len);
         cp_async_commit(); // empty after the last tile: D = 128's wait below still leaves exactly V's group open
         const T *v_prev = vs + ((kt + 1) % 2) * V_TILE;
 
         float s[ROW_BLOCKS][TILE_N / 8][4];
-        score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
+        score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, qs, q_warp, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
         // Only the causal diagonal tiles and the last, ragged one mask; a tile entirely after a row's diagonal leaves
         // that row's m, l and acc exactly as they were (all its P are 0, alpha is 1).
         const bool masked = c0 + TILE_N > T_len || (CAUSAL && c0 + TILE_N - 1 > warp_row0);
@@ -319,7 +332,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
             float row_l = l[mb][i];
             row_l += __shfl_xor_sync(0xffffffffu, row_l, 1);
             row_l += __shfl_xor_sync(0xffffffffu, row_l, 2);
-            int row = warp_row0 + mb * 16 + lane / 4 + i * 8;
+            int row = warp_row0 + mb * BLOCK_ROWS + lane / 4 + i * 8;
             if (row >= T_len) continue;
             float inv_l = 1.0f / row_l;
 #pragma unroll

@@ -2,7 +2,8 @@
 //
 // Transliteration of av_attention_probs_tiled (host/attention_tiled.c), same tiles and loop order:
 //   attention_probs_kernel   one block per (query tile, head slot, batch): key tiles in ascending order, K double
-//                            buffered (tile kt + 1 loads while tile kt is used). Full maps and selected rows: each
+//                            buffered (tile kt + 1 loads while tile kt is used); S of a tile by one warpgroup MMA a
+//                            k-step on sm_90a, by mma.sync elsewhere (tile_scores). Full maps and selected rows: each
 //                            warp stages its 16 rows of the tile in the output dtype, each shifted to the 16-byte
 //                            grid of its destination, and writes them 16 bytes a lane (a row's chunk split between
 //                            two key tiles is completed from a carry and written whole by the second); causal
@@ -11,7 +12,7 @@
 //                            the fragments when the pool is 1, 2, 4 or a multiple of 8, else from that fp32 tile),
 //                            then over query bins. Both reduce into per-tile partials in the workspace (never
 //                            atomically), except pooling with a pool that divides the tile size: every bin then lies
-//                            inside one tile and gets its mean in place;
+//                            inside one tile, is summed in registers and gets its mean in place (pool_in_place);
 //   colsum_finish_kernel,    the fixed-order second passes over the per-tile partials;
 //   pool_finish_kernel
 //   head_reduce_kernel       one block per (query tile, head group, batch): key tiles outer, heads inner in
@@ -572,21 +573,22 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     float lse2[2];
     row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
 
-    load_tile_async<T, D>(qs, q, p.q_row, r0, T_len);
-    load_tile_async<T, D>(ks, k, p.k_row, 0, T_len);
+    load_score_tile_async<T, D>(qs, q, p.q_row, r0, T_len);
+    load_score_tile_async<T, D>(ks, k, p.k_row, 0, T_len);
     cp_async_commit();
-    uint32_t qa[D / 16][4];
+    query_operand<T, D> q_operand;
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N, nc = min(TILE_N, T_len - c0);
-        cp_async_wait<0>();
+        score_tiles_wait<0>();
         __syncthreads(); // K of tile kt is in; every warp is done with tile kt - 1 (its K buffer, pt, row_bins)
         if (kt + 1 < kt_end) {
-            load_tile_async<T, D>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N, T_len);
+            load_score_tile_async<T, D>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
+                                        T_len);
             cp_async_commit();
         }
-        if (kt == 0) load_query_fragments<T, D>(qa, qs, warp, lane);
+        if (kt == 0) q_operand.load(qs, warp, lane);
         float s[TILE_N / 8][4];
-        score_fragments<T, D>(s, qa, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
+        tile_scores<T, D>(s, q_operand, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
         exact_probs(s, p, lse2, r0, c0, warp, lane);
         const bool last_tile = kt + 1 == kt_end;
         if (probs) write_warp_rows(stage, carries, s, map_warp_rows(probs, p.layout, T_len, i0, c0, last_tile), lane);
@@ -657,8 +659,8 @@ __global__ void pool_finish_kernel(const attention_probs_params p) {
 template <typename T, int D>
 __device__ __forceinline__ void load_head_tiles(const attention_probs_params &p, T *q_buf, T *k_buf, int b, int h,
                                                 int kvh, int r0, int c0, bool load_k) {
-    load_tile_async<T, D>(q_buf, query_head<T>(p, b, h), p.q_row, r0, p.seq_len);
-    if (load_k) load_tile_async<T, D>(k_buf, key_head<T>(p, b, kvh), p.k_row, c0, p.seq_len);
+    load_score_tile_async<T, D>(q_buf, query_head<T>(p, b, h), p.q_row, r0, p.seq_len);
+    if (load_k) load_score_tile_async<T, D>(k_buf, key_head<T>(p, b, kvh), p.k_row, c0, p.seq_len);
     cp_async_commit();
 }
 
@@ -695,7 +697,7 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
         float sum[TILE_N / 8][4], mx[TILE_N / 8][4];
         for (int h = h0; h < h0 + heads_per_group; h++, item++) {
             const int kvh = h / group_size;
-            cp_async_wait<0>();
+            score_tiles_wait<0>();
             __syncthreads(); // this item's Q and K are in; every warp is done with the previous item's buffers
             const bool last_head = h + 1 == h0 + heads_per_group;
             const int next_h = last_head ? h0 : h + 1, next_kt = last_head ? kt + 1 : kt;
@@ -703,12 +705,12 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
             if (next_kt < kt_end)
                 load_head_tiles<T, D>(p, qs + ((item + 1) % 2) * Q_TILE, ks + (k_buf ^ next_k) * K_TILE, b, next_h,
                                       next_h / group_size, r0, next_kt * TILE_N, next_k);
-            uint32_t qa[D / 16][4];
-            load_query_fragments<T, D>(qa, qs + (item % 2) * Q_TILE, warp, lane);
+            query_operand<T, D> q_operand;
+            q_operand.load(qs + (item % 2) * Q_TILE, warp, lane);
             float lse2[2];
             row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
             float s[TILE_N / 8][4];
-            score_fragments<T, D>(s, qa, ks + k_buf * K_TILE, lane);
+            tile_scores<T, D>(s, q_operand, ks + k_buf * K_TILE, lane);
             exact_probs(s, p, lse2, r0, c0, warp, lane);
 #pragma unroll
             for (int nb = 0; nb < TILE_N / 8; nb++) {

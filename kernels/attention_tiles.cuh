@@ -14,6 +14,8 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+#include <type_traits>
+
 namespace avk {
 
 constexpr int TILE_M = AV_ATTENTION_TILE_M; // query rows per block: 4 warps x 16 rows
@@ -66,6 +68,25 @@ __device__ __forceinline__ void load_tile_async(T *smem, const T *head, int64_t 
     }
 }
 
+// The same rows in wgmma's interleaved ("no swizzle") K-major layout: 8-row x 16-byte core matrices of 128
+// contiguous bytes; the D / 8 core matrices of a row group side by side (128 bytes apart along K: the descriptors'
+// leading-dimension offset), row groups 16 D bytes apart (their stride offset). Thread index i copies chunk i of that
+// order, so a warp's 16-byte shared stores are contiguous (no bank conflicts) and its global reads take 4 whole
+// 16-byte chunks from each of 8 rows.
+template <typename T, int D, int ROWS = TILE_M>
+__device__ __forceinline__ void load_tile_interleaved_async(T *smem, const T *head, int64_t row_stride, int row0,
+                                                            int n_rows) {
+    constexpr int CHUNKS_PER_ROW = D / 8, PASSES = ROWS * CHUNKS_PER_ROW / THREADS;
+    static_assert(ROWS * CHUNKS_PER_ROW % THREADS == 0, "whole passes");
+#pragma unroll
+    for (int pass = 0; pass < PASSES; pass++) {
+        const int i = thread_index() + pass * THREADS;
+        const int r = i / (8 * CHUNKS_PER_ROW) * 8 + i % 8, col = (i / 8) % CHUNKS_PER_ROW * 8;
+        const bool valid = row0 + r < n_rows;
+        cp_async_16(smem + i * 8, valid ? head + (int64_t)(row0 + r) * row_stride + col : head, valid);
+    }
+}
+
 // 2^x as one MUFU.EX2, denormal results flushed to zero. exp2f adds range scaling around it for denormal results
 // (three more instructions per probability, a third of the softmax's issue slots); P below 2^-126 is 0 in fp16 and
 // bf16 anyway, and 1e-38 is far below every tolerance of an fp32 P.
@@ -114,30 +135,125 @@ template <> struct mma_op<__nv_bfloat16> {
     }
 };
 
-// The A fragments of this warp's 16 query rows, all of D: qa[ks] covers columns 16 ks .. 16 ks + 15.
-template <typename T, int D>
-__device__ __forceinline__ void load_query_fragments(uint32_t qa[D / 16][4], const T *qs, int warp, int lane) {
-#pragma unroll
-    for (int ks = 0; ks < D / 16; ks++)
-        ldmatrix_x4(qa[ks], qs + (warp * 16 + lane % 16) * (D + ROW_PAD) + ks * 16 + (lane / 16) * 8);
+// Hopper's warpgroup MMA for the probability kernels' S = Q K^T (a 64-row query tile is one m64 row block of the
+// block's 4 warps, one warpgroup): sm_90a builds (__CUDA_ARCH_FEAT_SM90_ALL) issue D / 16 wgmma.m64n64k16 for the
+// whole tile, both operands read from shared memory by the tensor cores, where mma.sync needs each warp to load every
+// K fragment into registers (16 ldmatrix and 32 mma a warp and tile at D = 64, and each warp reads all of K). The
+// accumulators come back in the mma.sync C layout (warp w holds rows 16 w + g, + 8 of each 8-key block), so all that
+// follows is unchanged. Other builds (the PTX that later GPUs compile) keep ldmatrix and mma.sync on padded rows.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+constexpr bool SCORES_BY_WGMMA = true;
+#else
+constexpr bool SCORES_BY_WGMMA = false;
+#endif
+
+// Shared-memory descriptor of an interleaved tile (load_tile_interleaved_async): start address, leading-dimension
+// offset 128 B (the next 8 columns), stride offset 16 D B (the next 8 rows), no swizzle; all three in 16-byte units.
+template <int D> __device__ __forceinline__ uint64_t interleaved_descriptor(const void *tile) {
+    return (uint64_t)((smem_address(tile) & 0x3ffff) >> 4) | (uint64_t)(128 >> 4) << 16 | (uint64_t)(16 * D >> 4) << 32;
 }
 
-// s (16 x TILE_N of this warp) = Q K^T in fp32: s[nb] is the C fragment of keys 8 nb .. 8 nb + 7, k-steps over D in
-// ascending order.
+// The ordering a warpgroup MMA needs: shared memory written through the generic proxy (cp.async, stores) made visible
+// to the tensor cores' async proxy, by each writing thread before the barrier that publishes it; register fences
+// before the first MMA and around its accumulators after the wait.
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+__device__ __forceinline__ void fence_operand(float &x) { asm volatile("" : "+f"(x)::"memory"); }
+
+#define AV_WGMMA_D32 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
+                     "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+#define AV_WGMMA_OUT32(d)                                                                                        \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),  \
+        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),  \
+        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), \
+        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+
+// d (64 x 64 over the warpgroup, this thread's 32) = A B^T + (accumulate ? d : 0), A (64 x 16) and B (64 x 16) K-major
+// in shared memory; TYPES the PTX input types.
+#define AV_WGMMA_M64N64K16(TYPES)                                                                                \
+    "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\nwgmma.mma_async.sync.aligned.m64n64k16.f32." TYPES " " AV_WGMMA_D32 \
+    ", %32, %33, p, 1, 1, 0, 0;\n}\n"
+template <typename T> struct wgmma_op {
+    __device__ __forceinline__ static void run(float d[32], uint64_t a, uint64_t b, int accumulate) {
+        if constexpr (std::is_same<T, __half>::value)
+            asm volatile(AV_WGMMA_M64N64K16("f16.f16") : AV_WGMMA_OUT32(d) : "l"(a), "l"(b), "r"(accumulate));
+        else
+            asm volatile(AV_WGMMA_M64N64K16("bf16.bf16") : AV_WGMMA_OUT32(d) : "l"(a), "l"(b), "r"(accumulate));
+    }
+};
+
+// This thread's copies but the last PENDING groups have landed, and (wgmma) are fenced for the tensor cores; a block
+// barrier then publishes them.
+template <int PENDING> __device__ __forceinline__ void score_tiles_wait() {
+    cp_async_wait<PENDING>();
+    if constexpr (SCORES_BY_WGMMA) fence_proxy_async();
+}
+
+// A tile of Q or K in the layout S = Q K^T reads.
+template <typename T, int D, int ROWS = TILE_M>
+__device__ __forceinline__ void load_score_tile_async(T *smem, const T *head, int64_t row_stride, int row0,
+                                                      int n_rows) {
+    if constexpr (SCORES_BY_WGMMA) load_tile_interleaved_async<T, D, ROWS>(smem, head, row_stride, row0, n_rows);
+    else load_tile_async<T, D, ROWS>(smem, head, row_stride, row0, n_rows);
+}
+
+// s[mb] = the 64 rows of row block mb of Q (from q, interleaved) times K^T (k, 64 keys), fp32, for all BLOCKS row
+// blocks: D / 16 warpgroup MMAs each, one commit group, waited for. A row block is 8 row groups further along Q's
+// descriptor (16 D bytes each), a k-step 2 core matrices (256 bytes); descriptor units are 16 bytes.
+template <typename T, int D, int BLOCKS>
+__device__ __forceinline__ void wgmma_scores(float s[BLOCKS][TILE_N / 8][4], uint64_t q, uint64_t k) {
+    wgmma_fence();
+#pragma unroll
+    for (int mb = 0; mb < BLOCKS; mb++)
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ks++) // d[4 nb + e] = s[mb][nb][e]: the fragments in order
+            wgmma_op<T>::run(&s[mb][0][0], q + mb * 8 * D + 16 * ks, k + 16 * ks, ks > 0);
+    wgmma_commit();
+    wgmma_wait_all();
+#pragma unroll
+    for (int mb = 0; mb < BLOCKS; mb++)
+#pragma unroll
+        for (int i = 0; i < TILE_N / 2; i++) fence_operand((&s[mb][0][0])[i]);
+}
+
+// The Q side of S, set once per Q tile: its descriptor (wgmma) or this warp's fragments (mma.sync).
+template <typename T, int D> struct query_operand {
+    uint64_t descriptor;
+    uint32_t qa[SCORES_BY_WGMMA ? 1 : D / 16][4];
+    __device__ __forceinline__ void load(const T *q_tile, int warp, int lane) {
+        if constexpr (SCORES_BY_WGMMA) {
+            descriptor = interleaved_descriptor<D>(q_tile);
+        } else {
+#pragma unroll
+            for (int ks = 0; ks < D / 16; ks++)
+                ldmatrix_x4(qa[ks], q_tile + (warp * 16 + lane % 16) * (D + ROW_PAD) + ks * 16 + (lane / 16) * 8);
+        }
+    }
+};
+
+// s (this warp's 16 x TILE_N) = Q K^T in fp32, s[nb] the C fragment of keys 8 nb .. 8 nb + 7, k-steps over D
+// ascending. Every warp of the block calls it alike (wgmma is a warpgroup instruction).
 template <typename T, int D>
-__device__ __forceinline__ void score_fragments(float s[TILE_N / 8][4], const uint32_t qa[D / 16][4], const T *ks_tile,
-                                                int lane) {
+__device__ __forceinline__ void tile_scores(float s[TILE_N / 8][4], const query_operand<T, D> &q, const T *k_tile,
+                                            int lane) {
+    if constexpr (SCORES_BY_WGMMA) {
+        wgmma_scores<T, D, 1>(reinterpret_cast<float(*)[TILE_N / 8][4]>(s), q.descriptor,
+                              interleaved_descriptor<D>(k_tile));
+    } else {
 #pragma unroll
-    for (int nb = 0; nb < TILE_N / 8; nb++) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
+        for (int nb = 0; nb < TILE_N / 8; nb++) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
 #pragma unroll
-    for (int ks = 0; ks < D / 16; ks++) {
+        for (int ks = 0; ks < D / 16; ks++) {
 #pragma unroll
-        for (int nb = 0; nb < TILE_N / 8; nb += 2) {
-            uint32_t b[4]; // b0, b1 of key block nb, then of nb + 1
-            int key = nb * 8 + (lane / 16) * 8 + lane % 8;
-            ldmatrix_x4(b, ks_tile + key * (D + ROW_PAD) + ks * 16 + ((lane / 8) % 2) * 8);
-            mma_op<T>::run(s[nb], qa[ks], b[0], b[1]);
-            mma_op<T>::run(s[nb + 1], qa[ks], b[2], b[3]);
+            for (int nb = 0; nb < TILE_N / 8; nb += 2) {
+                uint32_t b[4]; // b0, b1 of key block nb, then of nb + 1
+                int key = nb * 8 + (lane / 16) * 8 + lane % 8;
+                ldmatrix_x4(b, k_tile + key * (D + ROW_PAD) + ks * 16 + ((lane / 8) % 2) * 8);
+                mma_op<T>::run(s[nb], q.qa[ks], b[0], b[1]);
+                mma_op<T>::run(s[nb + 1], q.qa[ks], b[2], b[3]);
+            }
         }
     }
 }

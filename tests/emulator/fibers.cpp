@@ -120,6 +120,7 @@ void emu_check_mask(unsigned mask) {
     if ((mask & want) != want) emu_die("shuffle mask leaves out lanes of the warp");
 }
 unsigned char *emu_shared() { return shared_mem.data(); }
+size_t emu_shared_bytes() { return shared_mem.size(); }
 int emu_lane() { return current % 32; }
 int emu_warp() { return current / 32; }
 

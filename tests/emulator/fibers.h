@@ -11,6 +11,7 @@
 #include <cstring>
 #include <functional>
 #include <type_traits>
+#include <vector>
 
 #undef threadIdx
 #undef blockIdx
@@ -39,6 +40,7 @@ const uint64_t *emu_peer_slot(int lane); // lane's slot for the same collective 
 void emu_next_collective();
 void emu_check_mask(unsigned mask);      // a shuffle mask must name every lane of the warp
 unsigned char *emu_shared();             // the running block's dynamic shared memory
+size_t emu_shared_bytes();
 int emu_lane();
 int emu_warp();
 

@@ -6,9 +6,14 @@ R=${R:-$(cd "$HERE/../../.." && pwd)}; EMU=${EMU:-$R/build/emulator-attention}
 mkdir -p $EMU && cd $EMU
 INC="-I$R/include -I$R/host -I$R/tests -I/usr/local/cuda/include"
 python3 $HERE/transform.py $R $EMU/src
-for f in attention_fwd attention_probs attnviz_kernels; do
-  g++ -std=c++20 -O2 -g -ffp-contract=off -include $HERE/emu_device.h -I$EMU/src -I$HERE $INC -I$R/kernels \
-    -c src/$f.cu.cpp -o $f.o &
+# Two builds of the kernels: as for sm_90a (H100/H200: S of the probability kernels by wgmma) and as the compute_90
+# PTX that other GPUs compile (mma.sync throughout).
+for arch in sm90a generic; do
+  mkdir -p $arch; flags=""; [ $arch = sm90a ] && flags="-D__CUDA_ARCH_FEAT_SM90_ALL"
+  for f in attention_fwd attention_probs attnviz_kernels; do
+    g++ -std=c++20 -O2 -g -ffp-contract=off $flags -include $HERE/emu_device.h -I$EMU/src -I$HERE $INC \
+      -I$R/kernels -c src/$f.cu.cpp -o $arch/$f.o &
+  done
 done
 g++ -std=c++20 -O2 -g -c $HERE/../fibers.cpp -I/usr/local/cuda/include -o fibers.o
 wait
@@ -18,6 +23,8 @@ gcc -std=c11 -O2 -g $DEFS $INC -include $HERE/emu_runtime.h -c $R/tests/test_cud
 for f in attention_tiled half error; do gcc -std=c11 -O2 -g $DEFS $INC -c $R/host/$f.c -o $f.o; done
 gcc -std=c11 -O2 -g $DEFS $INC -c $R/tests/support.c -o support.o
 gcc -c $HERE/emu_available.c -o avail.o
-g++ test.o attention_fwd.o attention_probs.o attnviz_kernels.o fibers.o attention_tiled.o half.o error.o support.o \
-  avail.o -L/usr/local/cuda/lib64 -lcudart -lcriterion -lcjson -lm -o test_cuda_attention
+for arch in sm90a generic; do
+  g++ test.o $arch/attention_fwd.o $arch/attention_probs.o $arch/attnviz_kernels.o fibers.o attention_tiled.o half.o \
+    error.o support.o avail.o -L/usr/local/cuda/lib64 -lcudart -lcriterion -lcjson -lm -o test_cuda_attention_$arch
+done
 echo "built in $EMU"

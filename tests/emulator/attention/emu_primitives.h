@@ -11,7 +11,12 @@ inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
 }
 // __ffs (the in-place pooling's log2 of the pool): 1 + the index of the lowest set bit, 0 for 0.
 inline int __ffs(int x) { return x == 0 ? 0 : 1 + __builtin_ctz((unsigned)x); }
-inline uint32_t smem_address(const void *) { return 0; }
+// Shared-memory addresses are offsets into the block's emulated shared memory (wgmma descriptors carry them).
+inline uint32_t smem_address(const void *p) {
+    const ptrdiff_t at = static_cast<const unsigned char *>(p) - emu_shared();
+    if (at < 0 || (size_t)at >= emu_shared_bytes()) emu_die("shared-memory address outside the block's");
+    return (uint32_t)at;
+}
 // EMU_DEFERRED=1: copies land only at the wait that covers their group (a read before the wait sees stale
 // bytes); otherwise they land at once (a write racing with other warps' reads shows).
 inline void cp_async_16(void *dst, const void *src, bool valid) { ::emu_cp_async(dst, src, valid); }
@@ -127,5 +132,58 @@ template <> struct mma_op<__nv_bfloat16> {
         uint32_t u;
         memcpy(&u, &h, 4);
         return u;
+    }
+};
+
+// Warpgroup MMA (wgmma.m64n64k16, both operands K-major in shared memory through descriptors, no swizzle). Each
+// thread's share is computed from shared memory as the descriptors describe it (core matrices of 8 rows x 16 bytes:
+// element (row, k) at start + k / 8 * leading + row / 8 * stride + row % 8 * 16 + k % 8 * 2), and only when a
+// wgmma.wait_group covers its commit group: like the hardware, which reads shared memory and writes the accumulators
+// asynchronously, so a kernel that reads the accumulators before the wait, or overwrites the tiles before it, shows.
+struct emu_wgmma_op {
+    float *d;
+    uint64_t a, b;
+    int accumulate;
+    bool bf16;
+};
+inline std::vector<emu_wgmma_op> emu_wgmma_open[1024];                 // issued, not yet committed, per thread
+inline std::vector<std::vector<emu_wgmma_op>> emu_wgmma_groups[1024];  // committed groups, oldest first
+inline int emu_thread() { return emu_warp() * 32 + emu_lane(); }
+
+inline float emu_wgmma_element(uint64_t desc, int row, int k, bool bf16) {
+    if (desc >> 62) emu_die("wgmma descriptor with a swizzle mode (the emulation knows the interleaved layout only)");
+    const size_t start = (desc & 0x3fff) << 4, leading = (desc >> 16 & 0x3fff) << 4;
+    const size_t stride = (desc >> 32 & 0x3fff) << 4;
+    const size_t at = start + (size_t)(k / 8) * leading + (size_t)(row / 8) * stride + row % 8 * 16 + k % 8 * 2;
+    if (at + 2 > emu_shared_bytes()) emu_die("wgmma operand past the block's shared memory");
+    return emu_to_float(emu_bits16(emu_shared() + at), bf16);
+}
+inline void emu_wgmma_execute(const emu_wgmma_op &op) {
+    const int w = emu_warp() % 4, g = emu_lane() / 4, t = emu_lane() % 4; // warp w of the warpgroup: rows 16 w ..
+    for (int nb = 0; nb < 8; nb++)
+        for (int e = 0; e < 4; e++) {
+            const int row = 16 * w + g + 8 * (e / 2), col = 8 * nb + 2 * t + e % 2;
+            float acc = op.accumulate ? op.d[4 * nb + e] : 0.0f;
+            for (int k = 0; k < 16; k++)
+                acc += emu_wgmma_element(op.a, row, k, op.bf16) * emu_wgmma_element(op.b, col, k, op.bf16);
+            op.d[4 * nb + e] = acc;
+        }
+}
+inline void fence_proxy_async() {}
+inline void wgmma_fence() {}
+inline void fence_operand(float &) {}
+inline void wgmma_commit() {
+    emu_wgmma_groups[emu_thread()].push_back(std::move(emu_wgmma_open[emu_thread()]));
+    emu_wgmma_open[emu_thread()].clear();
+}
+inline void wgmma_wait_all() {
+    if (!emu_wgmma_open[emu_thread()].empty()) emu_die("wgmma.wait_group with uncommitted wgmma (not waited for)");
+    for (const auto &group : emu_wgmma_groups[emu_thread()])
+        for (const auto &op : group) emu_wgmma_execute(op);
+    emu_wgmma_groups[emu_thread()].clear();
+}
+template <typename T> struct wgmma_op {
+    static void run(float d[32], uint64_t a, uint64_t b, int accumulate) {
+        emu_wgmma_open[emu_thread()].push_back({d, a, b, accumulate, std::is_same<T, __nv_bfloat16>::value});
     }
 };

@@ -8,12 +8,12 @@ mutate() { # file, sed expression, test filter, EMU_DEFERRED, label
   cp $R/$1 $M/$1; sed -i "$2" $M/$1
   if cmp -s $R/$1 $M/$1; then echo "MUTATION NOT APPLIED: $5"; return; fi
   R=$M EMU=$EMU bash $HERE/build.sh > $EMU.build.log 2>&1 || { echo "build failed: $5"; cp $R/$1 $M/$1; return; }
-  out=$(cd $EMU && EMU_DEFERRED=$4 LD_LIBRARY_PATH=/usr/local/cuda/lib64 ./test_cuda_attention --jobs 2 \
+  out=$(cd $EMU && EMU_DEFERRED=$4 LD_LIBRARY_PATH=/usr/local/cuda/lib64 ./test_cuda_attention_sm90a --jobs 2 \
         --filter "cuda_attention/$3" 2>&1 | grep Synthesis)
   case "$out" in *"Failing: 0 "*) echo "NOT CAUGHT: $5 ($out)";; *) echo "caught: $5 [deferred $4] $out";; esac
   cp $R/$1 $M/$1
 }
-P=kernels/attention_probs.cu F=kernels/attention_fwd.cu
+P=kernels/attention_probs.cu F=kernels/attention_fwd.cu A=kernels/attention_tiles.cuh
 mutate $P 's/const int bits = 16 \* (shift - staged_shift<O>(shift));/const int bits = 0;/' 'full_probs*' 0 \
   "P writer: odd 2-byte shifts not funnel-shifted"
 mutate $P 's/end % CHUNK != 0 \&\& !(c == 0/end % CHUNK != 0 \&\& c > 1 \&\& !(c == 0/' 'full_probs*' 0 \
@@ -40,6 +40,11 @@ mutate $P 's|for (int m = 4; m < 4 \* rows; m \*= 2)|for (int m = 4; m < 2 * row
   "pooling in tiles: a bin's rows summed one lane step short"
 mutate $P 's|for (int w = lq \* warps; w < (lq + 1) \* warps; w++)|for (int w = lq * warps; w < lq * warps + 1; w++)|' \
   'rows_colsums*' 0 "pooling in tiles: a bin of 32 or 64 rows takes one warp's sum"
+mutate $A 's/q + mb \* 8 \* D + 16 \* ks, k + 16 \* ks/q + mb * 8 * D + 8 * ks, k + 8 * ks/' 'full_probs*' 0 \
+  "wgmma scores: a k-step advances the descriptors one core matrix, not two"
+mutate $A 's/q + mb \* 8 \* D + 16 \* ks/q + 16 * ks/' 'forward*' 0 "wgmma scores: every row block reads row block 0 of Q"
+mutate $A 's/| (uint64_t)(16 \* D >> 4) << 32;/| (uint64_t)(8 * D >> 4) << 32;/' 'full_probs*' 0 \
+  "wgmma scores: the descriptors' row-group stride half the layout's"
 mutate $P 's/const bool next_k = last_head || next_h \/ group_size != kvh;/const bool next_k = last_head;/' \
   'head_mean*' 0 "head reduction: K not reloaded when the key/value head changes"
 mutate $P 's/for (int h = h0; h < h0 + heads_per_group; h++, item++) {/for (int h = h0; h < h0 + heads_per_group; h++, item += 2) {/' \
@@ -52,5 +57,6 @@ mutate $F 's|if constexpr (pipelined<D>()) load_tile_async<T, D, TILE_N>(vs + V_
   'forward*' 0 "forward: the V buffer P V reads before the first tile not zeroed"
 mutate $F 's|load_tile_async<T, D, TILE_N>(vs + (kt % 2) \* V_TILE|load_tile_async<T, D, TILE_N>(vs + ((kt + 1) % 2) * V_TILE|' \
   'forward*' 0 "forward: V of tile kt loads into the buffer P V of tile kt - 1 reads"
-mutate $F 's|load_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2)|load_tile_async<T, D, TILE_N>(ks + (kt % 2)|' 'forward*' 0 \
+mutate $F 's|load_score_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2)|load_score_tile_async<T, D, TILE_N>(ks + (kt % 2)|' \
+  'forward*' 0 \
   "forward: the next K tile loads into the buffer in use"

@@ -17,7 +17,11 @@ for start in ["__device__ __forceinline__ int thread_index", "__device__ __force
               "__device__ __forceinline__ void cp_async_16",
               "__device__ __forceinline__ void cp_async_commit", "template <int PENDING> __device__",
               "__device__ __forceinline__ float exp2_ftz", "__device__ __forceinline__ void ldmatrix_x4(", "__device__ __forceinline__ void ldmatrix_x4_trans",
-              "template <> struct mma_op<__half>", "template <> struct mma_op<__nv_bfloat16>"]:
+              "template <> struct mma_op<__half>", "template <> struct mma_op<__nv_bfloat16>",
+              "__device__ __forceinline__ void fence_proxy_async", "__device__ __forceinline__ void wgmma_fence",
+              "__device__ __forceinline__ void wgmma_commit", "__device__ __forceinline__ void wgmma_wait_all",
+              "__device__ __forceinline__ void fence_operand",
+              "template <typename T> struct wgmma_op {"]:
     t = remove_block(t, start)
 t = t.replace("template <typename T> struct mma_op;\n", "")
 t = t.replace("constexpr float LN2 = 0.6931471805599453f;\n",

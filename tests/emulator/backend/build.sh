@@ -26,8 +26,8 @@ for f in embedding layernorm activation residual softmax convert; do
 done
 wait
 for f in attention_fwd attention_probs attnviz_kernels; do
-  $CXX $KFLAGS -w -include $HERE/emu_attention.h -I$EMU/attn -I$HERE/../attention $INC -c attn/$f.cu.cpp \
-    -o obj/k_$f.o &
+  $CXX $KFLAGS -w -D__CUDA_ARCH_FEAT_SM90_ALL -include $HERE/emu_attention.h -I$EMU/attn -I$HERE/../attention $INC \
+    -c attn/$f.cu.cpp -o obj/k_$f.o & # the sm_90a kernels, as on an H100/H200
 done
 wait
 rm -f obj/libhost.a
