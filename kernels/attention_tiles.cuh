@@ -135,12 +135,13 @@ template <> struct mma_op<__nv_bfloat16> {
     }
 };
 
-// Hopper's warpgroup MMA for the probability kernels' S = Q K^T (a 64-row query tile is one m64 row block of the
-// block's 4 warps, one warpgroup): sm_90a builds (__CUDA_ARCH_FEAT_SM90_ALL) issue D / 16 wgmma.m64n64k16 for the
-// whole tile, both operands read from shared memory by the tensor cores, where mma.sync needs each warp to load every
-// K fragment into registers (16 ldmatrix and 32 mma a warp and tile at D = 64, and each warp reads all of K). The
-// accumulators come back in the mma.sync C layout (warp w holds rows 16 w + g, + 8 of each 8-key block), so all that
-// follows is unchanged. Other builds (the PTX that later GPUs compile) keep ldmatrix and mma.sync on padded rows.
+// Hopper's warpgroup MMA for S = Q K^T in the attention kernels (64 query rows are one m64 row block of the block's
+// 4 warps, one warpgroup): sm_90a builds (__CUDA_ARCH_FEAT_SM90_ALL) issue D / 16 wgmma.m64n64k16 a row block and
+// key tile, both operands read from shared memory by the tensor cores, where mma.sync needs each warp to load every
+// K fragment into registers (16 ldmatrix and 32 mma a warp, 16-row block and tile at D = 64, and each warp reads all
+// of K). The accumulators come back in the mma.sync C layout (warp w holds rows 16 w + g, + 8 of each 8-key block),
+// so all that follows is unchanged. Other builds (the PTX that later GPUs compile) keep ldmatrix and mma.sync on
+// padded rows.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 constexpr bool SCORES_BY_WGMMA = true;
 #else
