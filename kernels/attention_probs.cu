@@ -9,8 +9,8 @@
 //                            two key tiles is completed from a carry and written whole by the second); causal
 //                            square maps get their zeros past the diagonal row by row. Column sums need whole
 //                            columns: the tile is staged as fp32 for the block. Pooling sums rows over key bins (from
-//                            the fragments when the pool is 1, 2, 4 or a multiple of 8, else from that fp32 tile),
-//                            then over query bins. Both reduce into per-tile partials in the workspace (never
+//                            the fragments when the pool is a multiple of 8, else from that fp32 tile), then over
+//                            query bins. Both reduce into per-tile partials in the workspace (never
 //                            atomically), except pooling with a pool that divides the tile size: every bin then lies
 //                            inside one tile, is summed in registers and gets its mean in place (pool_in_place);
 //   colsum_finish_kernel,    the fixed-order second passes over the per-tile partials;
@@ -390,6 +390,10 @@ __device__ __forceinline__ void pool_in_place(const attention_probs_params &p, i
         for (int m = 4; m < 4 * rows; m *= 2) x += __shfl_xor_sync(0xffffffffu, x, m);
         return x;
     };
+    auto lanes_total = [](float x) { // keys (lanes 1, 2 apart) and the 8 rows of a half (4, 8, 16)
+        for (int m = 1; m < 32; m *= 2) x += __shfl_xor_sync(0xffffffffu, x, m);
+        return x;
+    };
     if (pool <= 4) {
 #pragma unroll
         for (int nb = 0; nb < TILE_N / 8; nb++) {
@@ -426,15 +430,11 @@ __device__ __forceinline__ void pool_in_place(const attention_probs_params &p, i
         if (pool == 8) { // rows g and g + 8 are in different bins
 #pragma unroll
             for (int half = 0; half < 2; half++) {
-                float x = run[half];
-                x += __shfl_xor_sync(0xffffffffu, x, 1);
-                x += __shfl_xor_sync(0xffffffffu, x, 2);
-                x = rows_sum(x, 8);
+                const float x = lanes_total(run[half]);
                 if (lane == 0) put_pooled_mean(p, 8, pooled, (row + half * 8) >> 3, J, x);
             }
         } else {
-            float x = run[0] + run[1];
-            for (int m = 1; m < 32; m *= 2) x += __shfl_xor_sync(0xffffffffu, x, m);
+            const float x = lanes_total(run[0] + run[1]);
             if (lane == 0 && pool == 16) put_pooled_mean(p, 16, pooled, row >> 4, J, x);
             else if (lane == 0) warp_sums[warp * 2 + (nb * 8 >> lg)] = x;
         }
