@@ -5,7 +5,7 @@
 #   2. compute-sanitizer memcheck on small `attnviz run --device cuda` runs (tests/data/gpt2-tiny), racecheck on the
 #      small attention kernel tests;
 #   3. bench/gpu_kernels.sh (attention kernels vs PyTorch SDPA, the copy and GEMM ceilings), the same benchmark at
-#      n = 8192 from a build for sm_90 alone (the probability kernels' S by mma.sync instead of wgmma: the A/B), and
+#      n = 8192 from a build for sm_90 alone (S and the forward's P V by mma.sync instead of wgmma: the A/B), and
 #      Nsight Compute on one launch of each attention kernel (ncu, when installed; its report is in logs.tar.gz);
 #   4. bench/gpu_e2e.py, end to end: GPT-2-small shape (random weights, weights/gen_gpt2_small.py), 1024 tokens,
 #      every layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention
@@ -198,17 +198,17 @@ configure() {
     # The tests' numpy checks want the python3 that has numpy; the device image's /usr/bin/python3 has none.
     cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DAV_PYTHON="$(command -v python3)" "${carried[@]}" "$@"
 }
-# The project's default architectures: sm_90a machine code (the probability kernels' S by wgmma) and compute_90 PTX.
+# The project's default architectures: sm_90a machine code (S and the forward's P V by wgmma) and compute_90 PTX.
 configure_and_build() { configure "$build" && cmake --build "$build" -j"$jobs"; }
 
-# The same kernels built for sm_90 alone (S by mma.sync, what GPUs other than sm_90a run), benchmarked at n = 8192
+# The same kernels built for sm_90 alone (mma.sync, what GPUs other than sm_90a run), benchmarked at n = 8192
 # beside the main build's numbers: the A/B of the warpgroup MMA on this card. Rows tagged "build": "sm_90".
 mma_sync_ab() {
     local dir=$work/build-sm90
     configure "$dir" -DCMAKE_CUDA_ARCHITECTURES=90 && cmake --build "$dir" -j"$jobs" --target bench_attention &&
         "$dir/bench_attention" --quick | sed 's/^{/{"build": "sm_90", /' | tee "$logs/mma_sync_ab.jsonl"
 }
-# One line: the packed fp16 dump and the pooled pass of both builds, n = 8192.
+# One line: the forward, the packed fp16 dump and the pooled pass of both builds, n = 8192.
 mma_sync_ab_note() {
     python3 - "$work/gpu_kernels.jsonl" "$logs/mma_sync_ab.jsonl" <<'PY' 2>/dev/null || echo "see mma_sync_ab.log"
 import json, sys
@@ -219,9 +219,10 @@ def pick(rs, name):
 out = []
 for label, path in (("sm_90a", sys.argv[1]), ("sm_90", sys.argv[2])):
     rs = rows(path)
+    fwd = ", ".join(f"{r['median']:.0f}" for r in pick(rs, "forward_tflops"))
     dump = ", ".join(f"{r['median']:.0f}" for r in pick(rs, "probs_packed_fp16"))
     pool = ", ".join(f"{r['median'] / r['baseline']:.2f}x" for r in pick(rs, "pooled_512_pass"))
-    out.append(f"{label}: dump GB/s {dump}; pooled/fwd {pool}")
+    out.append(f"{label}: forward TFLOP/s {fwd}; dump GB/s {dump}; pooled/fwd {pool}")
 print("; ".join(out))
 PY
 }

@@ -5,14 +5,19 @@
 // with fp32 statistics, P rounded to the input dtype as the A operand of P V. The kernel's query tile is two of the
 // mirror's, 128 rows as two 64-row blocks: warp w owns rows 16 w .. 16 w + 15 of each, two 16-row mma blocks, so
 // every V fragment read from shared memory feeds two products (with one block per warp, shared memory bandwidth
-// capped the tensor cores near half rate). S = Q K^T of a 64-row block is one warpgroup MMA per k-step on sm_90a
-// (wgmma reads Q and K from shared memory, attention_tiles.cuh), mma.sync on K fragments elsewhere.
-// Only tiles on the causal diagonal or past the end of the sequence pay for masking. K and V stream through shared
-// memory with cp.async, K double buffered: V of tile kt and K of tile kt + 1 are issued together at the top of
-// iteration kt, V lands while S = Q K^T and the softmax run, K during the whole iteration. At D = 64 V is double
-// buffered too and P V of tile kt - 1 runs inside tile kt's softmax (pipelined(), one barrier a tile); at D = 128,
-// two barriers a tile, and the accumulators leave no registers for Q's fragments, which are re-read from shared
-// memory every tile (on sm_90a the warpgroup MMA reads Q there anyway).
+// capped the tensor cores near half rate). Only tiles on the causal diagonal or past the end of the sequence pay for
+// masking. K and V stream through shared memory with cp.async, K double buffered: V of tile kt and K of tile kt + 1
+// are issued together at the top of iteration kt, V lands while S = Q K^T and the softmax run, K during the whole
+// iteration.
+//
+// On sm_90a (attention_tiles.cuh) both products are warpgroup MMAs, a 64-row block each: S from Q and K in shared
+// memory, P V from P in registers and V in shared memory; elsewhere mma.sync. At D = 64 P V of tile kt - 1 overlaps
+// tile kt's softmax (pipelined()): with wgmma it is issued with S of tile kt and runs on the tensor cores while the
+// softmax, which waits for S only, runs; the accumulators are collected before they are rescaled. With mma.sync it is
+// computed inside the softmax, in one straight stretch of code ptxas interleaves. Pipelined, V is double buffered
+// and each tile takes one barrier. At D = 128 the accumulators (128 registers) leave no room for P and S across the
+// softmax: P V follows it, two barriers a tile, and with mma.sync Q's fragments are re-read from shared memory
+// every tile.
 #include "attention_fwd.cuh"
 #include "attention_tiles.cuh"
 
@@ -61,17 +66,6 @@ __device__ __forceinline__ void mma_score_row_blocks(float s[ROW_BLOCKS][TILE_N 
             }
         }
     }
-}
-
-// The same by one warpgroup MMA per row block and k-step from the tiles in shared memory (sm_90a), or by mma.sync.
-template <typename T, int D, bool Q_IN_REGISTERS>
-__device__ __forceinline__ void score_row_blocks(float s[ROW_BLOCKS][TILE_N / 8][4],
-                                                 const uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4],
-                                                 const T *qs, const T *q_warp, const T *k_tile, int lane) {
-    if constexpr (SCORES_BY_WGMMA)
-        wgmma_scores<T, D, ROW_BLOCKS>(s, interleaved_descriptor<D>(qs), interleaved_descriptor<D>(k_tile));
-    else
-        mma_score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, k_tile, lane);
 }
 
 // Largest of this thread's entries of fragment rows g (i = 0) and g + 8 (i = 1), as a tree: with 8 warps an SM,
@@ -216,27 +210,93 @@ __device__ __forceinline__ void accumulate_pv(float acc[ROW_BLOCKS][D / 8][4],
     }
 }
 
-// D = 64 overlaps each key tile's softmax with the previous tile's P V (PIPELINED): on the H200 the forward ran
-// near one instruction a cycle an SM, stalled on the softmax's dependent chains (row maxima, shuffles, alpha) with
-// the tensor cores idle meanwhile; issued inside the same straight-line code, the 64 independent P V products of
-// tile kt - 1 fill those waits. It costs a second V buffer and P's 32 registers across the tile, which D = 128,
-// whose accumulators take 128, does not have.
+// Whether P V of tile kt - 1 overlaps tile kt's softmax (above): on the H200 the mma.sync forward ran near one
+// instruction a cycle an SM, stalled on the softmax's dependent chains (row maxima, shuffles, alpha) with the tensor
+// cores idle meanwhile; the previous tile's products fill those waits, for a second V buffer and P's 32 registers
+// across the tile. D = 128 lacks the registers (with wgmma, P V in flight across the softmax spilled: its 128
+// accumulators, P's 32 and S's 64).
 template <int D> constexpr bool pipelined() { return D == 64; }
 
-// One key tile of the online softmax; only tiles on the causal diagonal or past the end of the sequence are MASKED.
-// PIPELINED: first acc += pa_prev v_prev, the P V of the previous tile (zeros before the first), so that the
-// rescale by this tile's alpha follows it, as it followed that product when it came last in the previous tile.
-template <typename T, int D, bool CAUSAL, bool MASKED>
+// acc[mb] += P[mb] V by one warpgroup MMA per row block and 16-key step (P from this warp's registers: the A fragments
+// pack_probs made; V MN-major through its descriptor, 16 keys = 2 key groups = 32 D bytes further), issued only.
+template <typename T, int D>
+__device__ __forceinline__ void issue_wgmma_pv(float acc[ROW_BLOCKS][D / 8][4],
+                                               const uint32_t pa[ROW_BLOCKS][TILE_N / 16][4], uint64_t v) {
+#pragma unroll
+    for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+        for (int kk = 0; kk < TILE_N / 16; kk++) wgmma_rs_op<T, D>::run(&acc[mb][0][0], pa[mb][kk], v + kk * 2 * D);
+}
+
+// Hands the accumulators and P's registers to (or, after a wait, back from) the tensor cores.
+template <int D>
+__device__ __forceinline__ void fence_pv_operands(float acc[ROW_BLOCKS][D / 8][4], uint32_t pa[ROW_BLOCKS][TILE_N / 16][4]) {
+    fence_operands<ROW_BLOCKS * D / 2>(&acc[0][0][0]);
+    fence_operands<ROW_BLOCKS * TILE_N / 4>(&pa[0][0][0]);
+}
+
+// S of this key tile and, pipelined, P V of the previous one (P in pa, V in v_prev; before tile 0, a zero P and a
+// zero V tile: straight code, where a branch around the first product would make ptxas close a commit group on both
+// paths, and the wait below would then wait for P V too). With wgmma both go to the tensor cores as two commit
+// groups and only S is waited for: P V runs on during the softmax, until previous_pv_wait.
+template <typename T, int D, bool Q_IN_REGISTERS>
+__device__ __forceinline__ void scores_and_previous_pv(float s[ROW_BLOCKS][TILE_N / 8][4],
+                                                       float acc[ROW_BLOCKS][D / 8][4],
+                                                       uint32_t pa[ROW_BLOCKS][TILE_N / 16][4],
+                                                       const uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4],
+                                                       const T *qs, const T *q_warp, const T *k_tile,
+                                                       const T *v_prev, int lane) {
+    if constexpr (HAS_WGMMA) {
+        if constexpr (pipelined<D>()) fence_pv_operands<D>(acc, pa);
+        wgmma_fence();
+        issue_wgmma_scores<T, D, ROW_BLOCKS>(s, interleaved_descriptor<D>(qs), interleaved_descriptor<D>(k_tile));
+        wgmma_commit();
+        if constexpr (pipelined<D>()) {
+            issue_wgmma_pv<T, D>(acc, pa, transposed_descriptor<D>(v_prev));
+            wgmma_commit();
+        }
+        wgmma_wait<pipelined<D>() ? 1 : 0>(); // S (pipelined, P V is the newest group and runs on)
+        fence_operands<ROW_BLOCKS * TILE_N / 2>(&s[0][0][0]);
+    } else {
+        mma_score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, k_tile, lane);
+        if constexpr (pipelined<D>()) accumulate_pv<T, D>(acc, pa, v_prev, lane);
+    }
+}
+
+// wgmma: the P V issued with this tile's S has completed; its accumulators and P's registers are back.
+template <int D>
+__device__ __forceinline__ void previous_pv_wait(float acc[ROW_BLOCKS][D / 8][4],
+                                                 uint32_t pa[ROW_BLOCKS][TILE_N / 16][4]) {
+    if constexpr (HAS_WGMMA) {
+        wgmma_wait<0>();
+        fence_pv_operands<D>(acc, pa);
+    }
+}
+
+// acc += P V of the tile in v_tile, complete on return.
+template <typename T, int D>
+__device__ __forceinline__ void pv_product(float acc[ROW_BLOCKS][D / 8][4], uint32_t pa[ROW_BLOCKS][TILE_N / 16][4],
+                                           const T *v_tile, int lane) {
+    if constexpr (HAS_WGMMA) {
+        fence_pv_operands<D>(acc, pa);
+        wgmma_fence();
+        issue_wgmma_pv<T, D>(acc, pa, transposed_descriptor<D>(v_tile));
+        wgmma_commit();
+        previous_pv_wait<D>(acc, pa);
+    } else {
+        accumulate_pv<T, D>(acc, pa, v_tile, lane);
+    }
+}
+
+// The online softmax of one key tile up to its rescale factors alpha; only tiles on the causal diagonal or past the
+// end of the sequence are MASKED.
+template <bool CAUSAL, bool MASKED>
 __device__ __forceinline__ void softmax_step(float s[ROW_BLOCKS][TILE_N / 8][4], float m[ROW_BLOCKS][2],
-                                             float l[ROW_BLOCKS][2], float acc[ROW_BLOCKS][D / 8][4],
-                                             const uint32_t pa_prev[ROW_BLOCKS][TILE_N / 16][4], const T *v_prev,
-                                             float scale_log2, int warp_row0, int c0, int T_len, int lane) {
-    if constexpr (pipelined<D>()) accumulate_pv<T, D>(acc, pa_prev, v_prev, lane);
+                                             float l[ROW_BLOCKS][2], float alpha[ROW_BLOCKS][2], float scale_log2,
+                                             int warp_row0, int c0, int T_len, int lane) {
     if (MASKED) mask_scores<CAUSAL>(s, warp_row0, c0, T_len, lane);
-    float alpha[ROW_BLOCKS][2];
     raise_maxima(s, m, alpha, scale_log2);
     exponentiate_and_sum(s, m, l, alpha, scale_log2);
-    rescale_accumulators<D>(acc, alpha);
 }
 
 template <typename T, int D, bool CAUSAL>
@@ -244,9 +304,9 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw);  // (FWD_TILE_M, D + ROW_PAD)
     T *ks = qs + FWD_TILE_M * (D + ROW_PAD);  // 2 x (TILE_N, D + ROW_PAD): K of tile kt in buffer kt % 2
-    T *vs = ks + 2 * TILE_N * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD), PIPELINED 2 x: V of tile kt in buffer kt % 2
+    T *vs = ks + 2 * TILE_N * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD), pipelined 2 x: V of tile kt in buffer kt % 2
     constexpr int V_TILE = pipelined<D>() ? TILE_N * (D + ROW_PAD) : 0; // buffer stride
-    constexpr bool Q_IN_REGISTERS = D == 64 && !SCORES_BY_WGMMA;
+    constexpr bool Q_IN_REGISTERS = D == 64 && !HAS_WGMMA;
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int n_query_tiles = gridDim.x;
@@ -263,9 +323,9 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
 
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
     const int kt_end = CAUSAL ? min(n_key_tiles, (r0 + FWD_TILE_M + TILE_N - 1) / TILE_N) : n_key_tiles;
-    load_score_tile_async<T, D, FWD_TILE_M>(qs, q, p.q_row, r0, T_len);
-    load_score_tile_async<T, D, TILE_N>(ks, k, p.k_row, 0, T_len);
-    if constexpr (pipelined<D>()) load_tile_async<T, D, TILE_N>(vs + V_TILE, v, p.v_row, T_len, T_len); // zeros
+    load_mma_tile_async<T, D, FWD_TILE_M>(qs, q, p.q_row, r0, T_len);
+    load_mma_tile_async<T, D, TILE_N>(ks, k, p.k_row, 0, T_len);
+    if constexpr (pipelined<D>()) load_mma_tile_async<T, D, TILE_N>(vs + V_TILE, v, p.v_row, T_len, T_len); // zeros
     cp_async_commit();
 
     uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4];
@@ -275,15 +335,15 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
 #pragma unroll
         for (int dn = 0; dn < D / 8; dn++) acc[mb][dn][0] = acc[mb][dn][1] = acc[mb][dn][2] = acc[mb][dn][3] = 0.0f;
     float m[ROW_BLOCKS][2], l[ROW_BLOCKS][2]; // rows g and g + 8 of each block; l is this thread's share
-    uint32_t pa[ROW_BLOCKS][TILE_N / 16][4] = {}; // P of tile kt; PIPELINED: of tile kt - 1 until the softmax
+    uint32_t pa[ROW_BLOCKS][TILE_N / 16][4] = {}; // P of tile kt; pipelined: of tile kt - 1 until the rescale
 #pragma unroll
     for (int mb = 0; mb < ROW_BLOCKS; mb++) m[mb][0] = m[mb][1] = -INFINITY, l[mb][0] = l[mb][1] = 0.0f;
 
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N;
-        score_tiles_wait<0>();
-        __syncthreads(); // K of tile kt (PIPELINED: and V of kt - 1) is in; every warp is done with the buffers
-                         // it reloads below (V of kt - 1, PIPELINED kt - 2; K of kt - 1)
+        mma_tiles_wait<0>();
+        __syncthreads(); // K of tile kt (pipelined: and V of kt - 1) is in; every warp is done with the buffers
+                         // it reloads below (V of kt - 1, pipelined kt - 2; K of kt - 1)
         if constexpr (Q_IN_REGISTERS) {
             if (kt == 0)
 #pragma unroll
@@ -292,35 +352,41 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
                     for (int ks = 0; ks < D / 16; ks++)
                         load_query_kstep<T, D>(qa[mb][ks], q_warp + mb * BLOCK_ROWS * (D + ROW_PAD), ks, lane);
         }
-        load_tile_async<T, D, TILE_N>(vs + (kt % 2) * V_TILE, v, p.v_row, c0, T_len);
+        load_mma_tile_async<T, D, TILE_N>(vs + (kt % 2) * V_TILE, v, p.v_row, c0, T_len);
         cp_async_commit();
         if (kt + 1 < kt_end)
-            load_score_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row,
+            load_mma_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row,
                                                 c0 + TILE_N, T_len);
         cp_async_commit(); // empty after the last tile: D = 128's wait below still leaves exactly V's group open
         const T *v_prev = vs + ((kt + 1) % 2) * V_TILE;
 
         float s[ROW_BLOCKS][TILE_N / 8][4];
-        score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, qs, q_warp, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
+        scores_and_previous_pv<T, D, Q_IN_REGISTERS>(s, acc, pa, qa, qs, q_warp, ks + (kt % 2) * TILE_N * (D + ROW_PAD),
+                                                     v_prev, lane);
         // Only the causal diagonal tiles and the last, ragged one mask; a tile entirely after a row's diagonal leaves
         // that row's m, l and acc exactly as they were (all its P are 0, alpha is 1).
         const bool masked = c0 + TILE_N > T_len || (CAUSAL && c0 + TILE_N - 1 > warp_row0);
+        float alpha[ROW_BLOCKS][2];
         if (masked)
-            softmax_step<T, D, CAUSAL, true>(s, m, l, acc, pa, v_prev, p.scale_log2, warp_row0, c0, T_len, lane);
+            softmax_step<CAUSAL, true>(s, m, l, alpha, p.scale_log2, warp_row0, c0, T_len, lane);
         else
-            softmax_step<T, D, CAUSAL, false>(s, m, l, acc, pa, v_prev, p.scale_log2, warp_row0, c0, T_len, lane);
+            softmax_step<CAUSAL, false>(s, m, l, alpha, p.scale_log2, warp_row0, c0, T_len, lane);
+        // Pipelined, the rescale follows P V of tile kt - 1, as it followed that product when it came last in the
+        // previous tile: acc = (acc + P(kt - 1) V(kt - 1)) alpha(kt), the mirror's order.
+        previous_pv_wait<D>(acc, pa);
+        rescale_accumulators<D>(acc, alpha);
 #pragma unroll
         for (int mb = 0; mb < ROW_BLOCKS; mb++) pack_probs<T>(pa[mb], s[mb]);
         if constexpr (!pipelined<D>()) {
-            cp_async_wait<1>(); // this thread's part of V of tile kt is in; K of tile kt + 1 may still be on its way
-            __syncthreads();    // all of V of tile kt is in
-            accumulate_pv<T, D>(acc, pa, vs, lane);
+            mma_tiles_wait<1>(); // this thread's part of V of tile kt is in; K of tile kt + 1 may still be on its way
+            __syncthreads();     // all of V of tile kt is in
+            pv_product<T, D>(acc, pa, vs, lane);
         }
     }
     if constexpr (pipelined<D>()) { // P V of the last tile
-        cp_async_wait<0>();
+        mma_tiles_wait<0>();
         __syncthreads();
-        accumulate_pv<T, D>(acc, pa, vs + ((kt_end - 1) % 2) * V_TILE, lane);
+        pv_product<T, D>(acc, pa, vs + ((kt_end - 1) % 2) * V_TILE, lane);
     }
 
     T *o = static_cast<T *>(p.o) + b * p.o_batch + h * p.o_head;

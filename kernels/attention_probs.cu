@@ -573,16 +573,16 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
     float lse2[2];
     row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
 
-    load_score_tile_async<T, D>(qs, q, p.q_row, r0, T_len);
-    load_score_tile_async<T, D>(ks, k, p.k_row, 0, T_len);
+    load_mma_tile_async<T, D>(qs, q, p.q_row, r0, T_len);
+    load_mma_tile_async<T, D>(ks, k, p.k_row, 0, T_len);
     cp_async_commit();
     query_operand<T, D> q_operand;
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N, nc = min(TILE_N, T_len - c0);
-        score_tiles_wait<0>();
+        mma_tiles_wait<0>();
         __syncthreads(); // K of tile kt is in; every warp is done with tile kt - 1 (its K buffer, pt, row_bins)
         if (kt + 1 < kt_end) {
-            load_score_tile_async<T, D>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
+            load_mma_tile_async<T, D>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
                                         T_len);
             cp_async_commit();
         }
@@ -659,8 +659,8 @@ __global__ void pool_finish_kernel(const attention_probs_params p) {
 template <typename T, int D>
 __device__ __forceinline__ void load_head_tiles(const attention_probs_params &p, T *q_buf, T *k_buf, int b, int h,
                                                 int kvh, int r0, int c0, bool load_k) {
-    load_score_tile_async<T, D>(q_buf, query_head<T>(p, b, h), p.q_row, r0, p.seq_len);
-    if (load_k) load_score_tile_async<T, D>(k_buf, key_head<T>(p, b, kvh), p.k_row, c0, p.seq_len);
+    load_mma_tile_async<T, D>(q_buf, query_head<T>(p, b, h), p.q_row, r0, p.seq_len);
+    if (load_k) load_mma_tile_async<T, D>(k_buf, key_head<T>(p, b, kvh), p.k_row, c0, p.seq_len);
     cp_async_commit();
 }
 
@@ -697,7 +697,7 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
         float sum[TILE_N / 8][4], mx[TILE_N / 8][4];
         for (int h = h0; h < h0 + heads_per_group; h++, item++) {
             const int kvh = h / group_size;
-            score_tiles_wait<0>();
+            mma_tiles_wait<0>();
             __syncthreads(); // this item's Q and K are in; every warp is done with the previous item's buffers
             const bool last_head = h + 1 == h0 + heads_per_group;
             const int next_h = last_head ? h0 : h + 1, next_kt = last_head ? kt + 1 : kt;

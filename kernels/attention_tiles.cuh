@@ -51,6 +51,29 @@ __device__ __forceinline__ int thread_index() {
     return t;
 }
 
+// p, hidden from the compiler's algebra: an address it cannot take apart again (below, it folded a row offset and the
+// pass's step back into one row product a pass).
+template <typename T> __device__ __forceinline__ const T *opaque(const T *p) {
+    asm("" : "+l"(p));
+    return p;
+}
+
+// This thread's 16-byte chunk of every pass of a tile load: rows row0 + r + pass * ROWS_PER_PASS of one head, column
+// col, to dest(pass); rows at or past n_rows are zeros. The source address is formed once and stepped by a multiple
+// of the row stride, one 64-bit add a pass (a row product a pass was most of a tile load's instructions, and tile
+// loads a fifth of the forward's).
+template <typename T, int PASSES, int ROWS_PER_PASS, typename Dest>
+__device__ __forceinline__ void copy_chunk_passes(const T *head, int64_t row_stride, int row0, int n_rows, int r,
+                                                  int col, Dest dest) {
+    const T *src = opaque(head + (int64_t)(row0 + r) * row_stride + col);
+    const int64_t step = ROWS_PER_PASS * row_stride;
+#pragma unroll
+    for (int pass = 0; pass < PASSES; pass++) {
+        const bool valid = row0 + r + pass * ROWS_PER_PASS < n_rows;
+        cp_async_16(dest(pass), valid ? src + pass * step : head, valid);
+    }
+}
+
 // Each thread copies the same 16-byte column of every ROWS_PER_PASS-th row, a fixed number of passes, fully unrolled.
 // (A strided loop over all chunks, and a column offset kept from one tile load to the next, made ptxas spill the
 // D = 128 forward.)
@@ -58,33 +81,26 @@ template <typename T, int D, int ROWS = TILE_M>
 __device__ __forceinline__ void load_tile_async(T *smem, const T *head, int64_t row_stride, int row0, int n_rows) {
     constexpr int CHUNKS_PER_ROW = D / 8, ROWS_PER_PASS = THREADS / CHUNKS_PER_ROW;
     static_assert(ROWS % ROWS_PER_PASS == 0, "whole passes");
-    const int tid = thread_index(), r_thread = tid / CHUNKS_PER_ROW, col = (tid % CHUNKS_PER_ROW) * 8;
-#pragma unroll
-    for (int pass = 0; pass < ROWS / ROWS_PER_PASS; pass++) {
-        const int r = r_thread + pass * ROWS_PER_PASS;
-        const bool valid = row0 + r < n_rows;
-        const T *src = valid ? head + (int64_t)(row0 + r) * row_stride + col : head;
-        cp_async_16(smem + r * (D + ROW_PAD) + col, src, valid);
-    }
+    const int tid = thread_index(), r = tid / CHUNKS_PER_ROW, col = (tid % CHUNKS_PER_ROW) * 8;
+    copy_chunk_passes<T, ROWS / ROWS_PER_PASS, ROWS_PER_PASS>(
+        head, row_stride, row0, n_rows, r, col,
+        [&](int pass) { return smem + (r + pass * ROWS_PER_PASS) * (D + ROW_PAD) + col; });
 }
 
 // The same rows in wgmma's interleaved ("no swizzle") K-major layout: 8-row x 16-byte core matrices of 128
 // contiguous bytes; the D / 8 core matrices of a row group side by side (128 bytes apart along K: the descriptors'
 // leading-dimension offset), row groups 16 D bytes apart (their stride offset). Thread index i copies chunk i of that
 // order, so a warp's 16-byte shared stores are contiguous (no bank conflicts) and its global reads take 4 whole
-// 16-byte chunks from each of 8 rows.
+// 16-byte chunks from each of 8 rows. Chunk i + THREADS is 16 D / (D / 8) = THREADS / (D / 8) rows further down.
 template <typename T, int D, int ROWS = TILE_M>
 __device__ __forceinline__ void load_tile_interleaved_async(T *smem, const T *head, int64_t row_stride, int row0,
                                                             int n_rows) {
-    constexpr int CHUNKS_PER_ROW = D / 8, PASSES = ROWS * CHUNKS_PER_ROW / THREADS;
-    static_assert(ROWS * CHUNKS_PER_ROW % THREADS == 0, "whole passes");
-#pragma unroll
-    for (int pass = 0; pass < PASSES; pass++) {
-        const int i = thread_index() + pass * THREADS;
-        const int r = i / (8 * CHUNKS_PER_ROW) * 8 + i % 8, col = (i / 8) % CHUNKS_PER_ROW * 8;
-        const bool valid = row0 + r < n_rows;
-        cp_async_16(smem + i * 8, valid ? head + (int64_t)(row0 + r) * row_stride + col : head, valid);
-    }
+    constexpr int CHUNKS_PER_ROW = D / 8, ROWS_PER_PASS = THREADS / CHUNKS_PER_ROW;
+    static_assert(ROWS % ROWS_PER_PASS == 0 && THREADS % (8 * CHUNKS_PER_ROW) == 0, "whole passes and row groups");
+    const int i = thread_index();
+    const int r = i / (8 * CHUNKS_PER_ROW) * 8 + i % 8, col = (i / 8) % CHUNKS_PER_ROW * 8;
+    copy_chunk_passes<T, ROWS / ROWS_PER_PASS, ROWS_PER_PASS>(head, row_stride, row0, n_rows, r, col,
+                                                              [&](int pass) { return smem + (i + pass * THREADS) * 8; });
 }
 
 // 2^x as one MUFU.EX2, denormal results flushed to zero. exp2f adds range scaling around it for denormal results
@@ -135,23 +151,34 @@ template <> struct mma_op<__nv_bfloat16> {
     }
 };
 
-// Hopper's warpgroup MMA for S = Q K^T in the attention kernels (64 query rows are one m64 row block of the block's
-// 4 warps, one warpgroup): sm_90a builds (__CUDA_ARCH_FEAT_SM90_ALL) issue D / 16 wgmma.m64n64k16 a row block and
-// key tile, both operands read from shared memory by the tensor cores, where mma.sync needs each warp to load every
-// K fragment into registers (16 ldmatrix and 32 mma a warp, 16-row block and tile at D = 64, and each warp reads all
-// of K). The accumulators come back in the mma.sync C layout (warp w holds rows 16 w + g, + 8 of each 8-key block),
-// so all that follows is unchanged. Other builds (the PTX that later GPUs compile) keep ldmatrix and mma.sync on
-// padded rows.
+// Hopper's warpgroup MMA (sm_90a builds, __CUDA_ARCH_FEAT_SM90_ALL): 64 query rows are one m64 row block of the
+// block's 4 warps, one warpgroup. S = Q K^T is D / 16 wgmma.m64n64k16 a row block and key tile, both operands read
+// from shared memory by the tensor cores, where mma.sync needs each warp to load every K fragment into registers (16
+// ldmatrix and 32 mma a warp, 16-row block and tile at D = 64, and each warp reads all of K); the forward's P V is
+// TILE_N / 16 wgmma.m64nDk16 with P from registers (attention_fwd.cu). The accumulators come back in the mma.sync C
+// layout (warp w holds rows 16 w + g, + 8 of each 8-column block), so all that follows is unchanged. Other builds
+// (the PTX that later GPUs compile) keep ldmatrix and mma.sync on padded rows.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-constexpr bool SCORES_BY_WGMMA = true;
+constexpr bool HAS_WGMMA = true;
 #else
-constexpr bool SCORES_BY_WGMMA = false;
+constexpr bool HAS_WGMMA = false;
 #endif
 
-// Shared-memory descriptor of an interleaved tile (load_tile_interleaved_async): start address, leading-dimension
-// offset 128 B (the next 8 columns), stride offset 16 D B (the next 8 rows), no swizzle; all three in 16-byte units.
+// Shared-memory descriptor of an interleaved tile (load_tile_interleaved_async), no swizzle: start address, leading-
+// and stride-dimension byte offsets, all three in 16-byte units.
+__device__ __forceinline__ uint64_t tile_descriptor(const void *tile, uint32_t leading, uint32_t stride) {
+    return (uint64_t)((smem_address(tile) & 0x3ffff) >> 4) | (uint64_t)(leading >> 4) << 16 | (uint64_t)(stride >> 4)
+                                                                                                  << 32;
+}
+// Q or K as a K-major operand of S = Q K^T: the leading offset goes along K (d: the next 8 columns, 128 B), the stride
+// offset along M or N (the next 8 rows, 16 D B).
 template <int D> __device__ __forceinline__ uint64_t interleaved_descriptor(const void *tile) {
-    return (uint64_t)((smem_address(tile) & 0x3ffff) >> 4) | (uint64_t)(128 >> 4) << 16 | (uint64_t)(16 * D >> 4) << 32;
+    return tile_descriptor(tile, 128, 16 * D);
+}
+// V (keys x d, the same tile layout) as the MN-major B of P V: a core matrix is then 8 keys (K) x 8 columns of d (N),
+// and the offsets swap roles: leading along K (the next 8 keys, 16 D B), stride along N (the next 8 columns, 128 B).
+template <int D> __device__ __forceinline__ uint64_t transposed_descriptor(const void *tile) {
+    return tile_descriptor(tile, 16 * D, 128);
 }
 
 // The ordering a warpgroup MMA needs: shared memory written through the generic proxy (cp.async, stores) made visible
@@ -160,8 +187,12 @@ template <int D> __device__ __forceinline__ uint64_t interleaved_descriptor(cons
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Every commit group of this thread but the newest PENDING has completed.
+template <int PENDING> __device__ __forceinline__ void wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(PENDING) : "memory");
+}
 __device__ __forceinline__ void fence_operand(float &x) { asm volatile("" : "+f"(x)::"memory"); }
+__device__ __forceinline__ void fence_operand(uint32_t &x) { asm volatile("" : "+r"(x)::"memory"); }
 
 #define AV_WGMMA_D32 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
                      "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
@@ -185,46 +216,88 @@ template <typename T> struct wgmma_op {
     }
 };
 
+#define AV_WGMMA_D64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
+                     "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, " \
+                     "%39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, " \
+                     "%58, %59, %60, %61, %62, %63}"
+// d (64 x N over the warpgroup, this thread's N / 2) += A B, A (64 x 16) from registers (each warp its 16 rows, in the
+// mma.sync A fragment layout), B (16 x N) MN-major in shared memory (imm-trans-b 1); N is 64 or 128.
+#define AV_WGMMA_RS(SHAPE, TYPES, D_LIST, A_B)                                                                    \
+    "wgmma.mma_async.sync.aligned." SHAPE ".f32." TYPES " " D_LIST ", " A_B ", 1, 1, 1, 1;\n"
+#define AV_WGMMA_RS_A(a) "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3])
+template <typename T, int N> struct wgmma_rs_op;
+template <typename T> struct wgmma_rs_op<T, 64> {
+    __device__ __forceinline__ static void run(float d[32], const uint32_t a[4], uint64_t b) {
+        if constexpr (std::is_same<T, __half>::value)
+            asm volatile(AV_WGMMA_RS("m64n64k16", "f16.f16", AV_WGMMA_D32, "{%32, %33, %34, %35}, %36")
+                         : AV_WGMMA_OUT32(d) : AV_WGMMA_RS_A(a), "l"(b));
+        else
+            asm volatile(AV_WGMMA_RS("m64n64k16", "bf16.bf16", AV_WGMMA_D32, "{%32, %33, %34, %35}, %36")
+                         : AV_WGMMA_OUT32(d) : AV_WGMMA_RS_A(a), "l"(b));
+    }
+};
+template <typename T> struct wgmma_rs_op<T, 128> {
+    __device__ __forceinline__ static void run(float d[64], const uint32_t a[4], uint64_t b) {
+        if constexpr (std::is_same<T, __half>::value)
+            asm volatile(AV_WGMMA_RS("m64n128k16", "f16.f16", AV_WGMMA_D64, "{%64, %65, %66, %67}, %68")
+                         : AV_WGMMA_OUT32(d), AV_WGMMA_OUT32((d + 32)) : AV_WGMMA_RS_A(a), "l"(b));
+        else
+            asm volatile(AV_WGMMA_RS("m64n128k16", "bf16.bf16", AV_WGMMA_D64, "{%64, %65, %66, %67}, %68")
+                         : AV_WGMMA_OUT32(d), AV_WGMMA_OUT32((d + 32)) : AV_WGMMA_RS_A(a), "l"(b));
+    }
+};
+
 // This thread's copies but the last PENDING groups have landed, and (wgmma) are fenced for the tensor cores; a block
 // barrier then publishes them.
-template <int PENDING> __device__ __forceinline__ void score_tiles_wait() {
+template <int PENDING> __device__ __forceinline__ void mma_tiles_wait() {
     cp_async_wait<PENDING>();
-    if constexpr (SCORES_BY_WGMMA) fence_proxy_async();
+    if constexpr (HAS_WGMMA) fence_proxy_async();
 }
 
-// A tile of Q or K in the layout S = Q K^T reads.
+// A tile of Q, K or (the forward) V in the layout the MMAs read.
 template <typename T, int D, int ROWS = TILE_M>
-__device__ __forceinline__ void load_score_tile_async(T *smem, const T *head, int64_t row_stride, int row0,
+__device__ __forceinline__ void load_mma_tile_async(T *smem, const T *head, int64_t row_stride, int row0,
                                                       int n_rows) {
-    if constexpr (SCORES_BY_WGMMA) load_tile_interleaved_async<T, D, ROWS>(smem, head, row_stride, row0, n_rows);
+    if constexpr (HAS_WGMMA) load_tile_interleaved_async<T, D, ROWS>(smem, head, row_stride, row0, n_rows);
     else load_tile_async<T, D, ROWS>(smem, head, row_stride, row0, n_rows);
 }
 
 // s[mb] = the 64 rows of row block mb of Q (from q, interleaved) times K^T (k, 64 keys), fp32, for all BLOCKS row
-// blocks: D / 16 warpgroup MMAs each, one commit group, waited for. A row block is 8 row groups further along Q's
-// descriptor (16 D bytes each), a k-step 2 core matrices (256 bytes); descriptor units are 16 bytes.
+// blocks: D / 16 warpgroup MMAs each, issued, not committed. A row block is 8 row groups further along Q's descriptor
+// (16 D bytes each), a k-step 2 core matrices (256 bytes); descriptor units are 16 bytes.
 template <typename T, int D, int BLOCKS>
-__device__ __forceinline__ void wgmma_scores(float s[BLOCKS][TILE_N / 8][4], uint64_t q, uint64_t k) {
-    wgmma_fence();
+__device__ __forceinline__ void issue_wgmma_scores(float s[BLOCKS][TILE_N / 8][4], uint64_t q, uint64_t k) {
 #pragma unroll
     for (int mb = 0; mb < BLOCKS; mb++)
 #pragma unroll
         for (int ks = 0; ks < D / 16; ks++) // d[4 nb + e] = s[mb][nb][e]: the fragments in order
             wgmma_op<T>::run(&s[mb][0][0], q + mb * 8 * D + 16 * ks, k + 16 * ks, ks > 0);
+}
+
+// The accumulators (or A registers) of completed warpgroup MMAs handed back to ordinary code: the empty asm that
+// "writes" each keeps the compiler from moving their uses above the wait (and, before an issue, their definitions
+// below the fence).
+template <int N, typename X> __device__ __forceinline__ void fence_operands(X *x) {
+#pragma unroll
+    for (int i = 0; i < N; i++) fence_operand(x[i]);
+}
+
+// The same, committed and waited for.
+template <typename T, int D, int BLOCKS>
+__device__ __forceinline__ void wgmma_scores(float s[BLOCKS][TILE_N / 8][4], uint64_t q, uint64_t k) {
+    wgmma_fence();
+    issue_wgmma_scores<T, D, BLOCKS>(s, q, k);
     wgmma_commit();
-    wgmma_wait_all();
-#pragma unroll
-    for (int mb = 0; mb < BLOCKS; mb++)
-#pragma unroll
-        for (int i = 0; i < TILE_N / 2; i++) fence_operand((&s[mb][0][0])[i]);
+    wgmma_wait<0>();
+    fence_operands<BLOCKS * TILE_N / 2>(&s[0][0][0]);
 }
 
 // The Q side of S, set once per Q tile: its descriptor (wgmma) or this warp's fragments (mma.sync).
 template <typename T, int D> struct query_operand {
     uint64_t descriptor;
-    uint32_t qa[SCORES_BY_WGMMA ? 1 : D / 16][4];
+    uint32_t qa[HAS_WGMMA ? 1 : D / 16][4];
     __device__ __forceinline__ void load(const T *q_tile, int warp, int lane) {
-        if constexpr (SCORES_BY_WGMMA) {
+        if constexpr (HAS_WGMMA) {
             descriptor = interleaved_descriptor<D>(q_tile);
         } else {
 #pragma unroll
@@ -239,7 +312,7 @@ template <typename T, int D> struct query_operand {
 template <typename T, int D>
 __device__ __forceinline__ void tile_scores(float s[TILE_N / 8][4], const query_operand<T, D> &q, const T *k_tile,
                                             int lane) {
-    if constexpr (SCORES_BY_WGMMA) {
+    if constexpr (HAS_WGMMA) {
         wgmma_scores<T, D, 1>(reinterpret_cast<float(*)[TILE_N / 8][4]>(s), q.descriptor,
                               interleaved_descriptor<D>(k_tile));
     } else {

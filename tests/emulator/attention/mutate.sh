@@ -1,6 +1,6 @@
 # Mutation check of the attention kernels: each deliberate bug is applied to a copy of the repository ($M, from this
 # checkout without build dirs, .git or weights), built into the emulator and run; every one must make the named
-# test fail. The shared tree is untouched. About 5 minutes; not part of run.sh.
+# test fail. The shared tree is untouched. About 25 minutes on two cores; not part of run.sh.
 HERE=$(cd "$(dirname "$0")" && pwd); R=${R:-$(cd "$HERE/../../.." && pwd)}
 M=${M:-/tmp/attnviz-attention-mutants}; EMU=${EMU:-/tmp/attnviz-attention-mutants-emu}
 [ -d $M/kernels ] || { mkdir -p $M && (cd $R && tar cf - --exclude='./build*' --exclude=./.git --exclude=./weights .) | tar xf - -C $M; }
@@ -43,7 +43,7 @@ mutate $P 's|for (int w = lq \* warps; w < (lq + 1) \* warps; w++)|for (int w = 
 mutate $A 's/q + mb \* 8 \* D + 16 \* ks, k + 16 \* ks/q + mb * 8 * D + 8 * ks, k + 8 * ks/' 'full_probs*' 0 \
   "wgmma scores: a k-step advances the descriptors one core matrix, not two"
 mutate $A 's/q + mb \* 8 \* D + 16 \* ks/q + 16 * ks/' 'forward*' 0 "wgmma scores: every row block reads row block 0 of Q"
-mutate $A 's/| (uint64_t)(16 \* D >> 4) << 32;/| (uint64_t)(8 * D >> 4) << 32;/' 'full_probs*' 0 \
+mutate $A 's/return tile_descriptor(tile, 128, 16 \* D);/return tile_descriptor(tile, 128, 8 * D);/' 'full_probs*' 0 \
   "wgmma scores: the descriptors' row-group stride half the layout's"
 mutate $P 's/const bool next_k = last_head || next_h \/ group_size != kvh;/const bool next_k = last_head;/' \
   'head_mean*' 0 "head reduction: K not reloaded when the key/value head changes"
@@ -51,12 +51,24 @@ mutate $P 's/for (int h = h0; h < h0 + heads_per_group; h++, item++) {/for (int 
   'head_mean*' 1 "head reduction: the next item's Q loads into the buffer in use"
 mutate $F 's/        for (int i = 0; i < 2; i++) moved |= alpha\[mb\]\[i\] != 1.0f;/        for (int i = 0; i < 2; i++) moved |= mb == 0 \&\& alpha[mb][i] != 1.0f;/' 'forward*' 0 \
   "forward: the rescale vote ignores the second row block"
-mutate $F 's|        cp_async_wait<1>(); // this thread|        cp_async_wait<2>(); // this thread|' 'forward*' 1 \
+mutate $F 's|            mma_tiles_wait<1>(); // this thread|            mma_tiles_wait<2>(); // this thread|' 'forward*' 1 \
   "forward: P V does not wait for V"
-mutate $F 's|if constexpr (pipelined<D>()) load_tile_async<T, D, TILE_N>(vs + V_TILE|if constexpr (false) load_tile_async<T, D, TILE_N>(vs + V_TILE|' \
+mutate $F 's|if constexpr (pipelined<D>()) load_mma_tile_async<T, D, TILE_N>(vs + V_TILE|if constexpr (false) load_mma_tile_async<T, D, TILE_N>(vs + V_TILE|' \
   'forward*' 0 "forward: the V buffer P V reads before the first tile not zeroed"
-mutate $F 's|load_tile_async<T, D, TILE_N>(vs + (kt % 2) \* V_TILE|load_tile_async<T, D, TILE_N>(vs + ((kt + 1) % 2) * V_TILE|' \
+mutate $F 's|load_mma_tile_async<T, D, TILE_N>(vs + (kt % 2) \* V_TILE|load_mma_tile_async<T, D, TILE_N>(vs + ((kt + 1) % 2) * V_TILE|' \
   'forward*' 0 "forward: V of tile kt loads into the buffer P V of tile kt - 1 reads"
-mutate $F 's|load_score_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2)|load_score_tile_async<T, D, TILE_N>(ks + (kt % 2)|' \
+mutate $F 's|load_mma_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2)|load_mma_tile_async<T, D, TILE_N>(ks + (kt % 2)|' \
   'forward*' 0 \
   "forward: the next K tile loads into the buffer in use"
+mutate $A 's/return tile_descriptor(tile, 16 \* D, 128);/return tile_descriptor(tile, 128, 16 * D);/' 'forward*' 0 \
+  "wgmma P V: V read K-major (the descriptor's offsets not swapped)"
+mutate $F 's/pa\[mb\]\[kk\], v + kk \* 2 \* D/pa[mb][kk], v + kk * D/' 'forward*' 0 \
+  "wgmma P V: a 16-key step advances V one key group, not two"
+mutate $F 's/pa\[mb\]\[kk\], v + kk \* 2 \* D/pa[0][kk], v + kk * 2 * D/' 'forward*' 0 \
+  "wgmma P V: both row blocks multiply row block 0's P"
+mutate $F 's/wgmma_wait<pipelined<D>() ? 1 : 0>();/wgmma_wait<pipelined<D>() ? 2 : 0>();/' 'forward*' 0 \
+  "wgmma: the softmax does not wait for S"
+mutate $F 's/^        previous_pv_wait<D>(acc, pa);/        rescale_accumulators<D>(acc, alpha);/; t; s/^        rescale_accumulators<D>(acc, alpha);$/        previous_pv_wait<D>(acc, pa);/' \
+  'forward*' 0 "wgmma P V: the accumulators rescaled before the wait"
+mutate $F 's/^        previous_pv_wait<D>(acc, pa);/        for (int mb = 0; mb < ROW_BLOCKS; mb++) pack_probs<T>(pa[mb], s[mb]);\n&/' \
+  'forward*' 0 "wgmma P V: the next P packed into its registers before the wait"

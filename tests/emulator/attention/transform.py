@@ -19,11 +19,13 @@ for start in ["__device__ __forceinline__ int thread_index", "__device__ __force
               "__device__ __forceinline__ float exp2_ftz", "__device__ __forceinline__ void ldmatrix_x4(", "__device__ __forceinline__ void ldmatrix_x4_trans",
               "template <> struct mma_op<__half>", "template <> struct mma_op<__nv_bfloat16>",
               "__device__ __forceinline__ void fence_proxy_async", "__device__ __forceinline__ void wgmma_fence",
-              "__device__ __forceinline__ void wgmma_commit", "__device__ __forceinline__ void wgmma_wait_all",
-              "__device__ __forceinline__ void fence_operand",
-              "template <typename T> struct wgmma_op {"]:
+              "__device__ __forceinline__ void wgmma_commit",
+              "template <int PENDING> __device__ __forceinline__ void wgmma_wait",
+              "__device__ __forceinline__ void fence_operand(float", "__device__ __forceinline__ void fence_operand(uint32_t",
+              "template <typename T> struct wgmma_op {", "template <typename T> struct wgmma_rs_op<T, 64> {",
+              "template <typename T> struct wgmma_rs_op<T, 128> {"]:
     t = remove_block(t, start)
-t = t.replace("template <typename T> struct mma_op;\n", "")
+t = t.replace("template <typename T> struct mma_op;\n", "").replace("template <typename T, int N> struct wgmma_rs_op;\n", "")
 t = t.replace("constexpr float LN2 = 0.6931471805599453f;\n",
               "constexpr float LN2 = 0.6931471805599453f;\n#include \"emu_primitives.h\"\n")
 open(f"{out}/attention_tiles.cuh", "w").write(t)
