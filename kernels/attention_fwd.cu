@@ -11,13 +11,12 @@
 // iteration.
 //
 // On sm_90a (attention_tiles.cuh) both products are warpgroup MMAs, a 64-row block each: S from Q and K in shared
-// memory, P V from P in registers and V in shared memory; elsewhere mma.sync. At D = 64 P V of tile kt - 1 overlaps
-// tile kt's softmax (pipelined()): with wgmma it is issued with S of tile kt and runs on the tensor cores while the
-// softmax, which waits for S only, runs; the accumulators are collected before they are rescaled. With mma.sync it is
-// computed inside the softmax, in one straight stretch of code ptxas interleaves. Pipelined, V is double buffered
-// and each tile takes one barrier. At D = 128 the accumulators (128 registers) leave no room for P and S across the
-// softmax: P V follows it, two barriers a tile, and with mma.sync Q's fragments are re-read from shared memory
-// every tile.
+// memory, P V from P in registers and V in shared memory; elsewhere mma.sync. P V of tile kt - 1 is computed with
+// tile kt (pipelined(): V double buffered, one barrier a tile). With wgmma it goes to the tensor cores right behind S
+// of tile kt; at D = 64 the softmax waits for S only, P V runs on through it and is collected before the
+// accumulators are rescaled, and at D = 128 (no registers for P and S across the softmax) both are collected first.
+// With mma.sync, at D = 64 P V is computed inside the softmax, in one straight stretch of code ptxas interleaves; at
+// D = 128 it follows the softmax, two barriers a tile, and Q's fragments are re-read from shared memory every tile.
 #include "attention_fwd.cuh"
 #include "attention_tiles.cuh"
 
@@ -210,12 +209,14 @@ __device__ __forceinline__ void accumulate_pv(float acc[ROW_BLOCKS][D / 8][4],
     }
 }
 
-// Whether P V of tile kt - 1 overlaps tile kt's softmax (above): on the H200 the mma.sync forward ran near one
-// instruction a cycle an SM, stalled on the softmax's dependent chains (row maxima, shuffles, alpha) with the tensor
-// cores idle meanwhile; the previous tile's products fill those waits, for a second V buffer and P's 32 registers
-// across the tile. D = 128 lacks the registers (with wgmma, P V in flight across the softmax spilled: its 128
-// accumulators, P's 32 and S's 64).
-template <int D> constexpr bool pipelined() { return D == 64; }
+// Pipelined: P V of tile kt - 1 is computed with tile kt (V double buffered, one barrier a tile); at D = 64 it also
+// overlaps the softmax (pv_overlaps_softmax): on the H200 the mma.sync forward ran near one instruction a cycle an
+// SM, stalled on the softmax's dependent chains (row maxima, shuffles, alpha) with the tensor cores idle meanwhile,
+// and the previous tile's products fill those waits, for P's 32 registers across the tile. D = 128 lacks them: with
+// mma.sync P V follows the softmax (two barriers a tile); with wgmma it goes to the tensor cores right behind S and
+// both are collected before the softmax (in flight across it, the 128 accumulators, P's 32 and S's 64 spilled).
+template <int D> constexpr bool pipelined() { return D == 64 || HAS_WGMMA; }
+template <int D> constexpr bool pv_overlaps_softmax() { return D == 64; }
 
 // acc[mb] += P[mb] V by one warpgroup MMA per row block and 16-key step (P from this warp's registers: the A fragments
 // pack_probs made; V MN-major through its descriptor, 16 keys = 2 key groups = 32 D bytes further), issued only.
@@ -235,10 +236,17 @@ __device__ __forceinline__ void fence_pv_operands(float acc[ROW_BLOCKS][D / 8][4
     fence_operands<ROW_BLOCKS * TILE_N / 4>(&pa[0][0][0]);
 }
 
+// wgmma: every P V issued has completed; its accumulators and P's registers are back.
+template <int D>
+__device__ __forceinline__ void collect_pv(float acc[ROW_BLOCKS][D / 8][4], uint32_t pa[ROW_BLOCKS][TILE_N / 16][4]) {
+    wgmma_wait<0>();
+    fence_pv_operands<D>(acc, pa);
+}
+
 // S of this key tile and, pipelined, P V of the previous one (P in pa, V in v_prev; before tile 0, a zero P and a
 // zero V tile: straight code, where a branch around the first product would make ptxas close a commit group on both
 // paths, and the wait below would then wait for P V too). With wgmma both go to the tensor cores as two commit
-// groups and only S is waited for: P V runs on during the softmax, until previous_pv_wait.
+// groups; at D = 64 only S is waited for, and P V runs on during the softmax until previous_pv_wait.
 template <typename T, int D, bool Q_IN_REGISTERS>
 __device__ __forceinline__ void scores_and_previous_pv(float s[ROW_BLOCKS][TILE_N / 8][4],
                                                        float acc[ROW_BLOCKS][D / 8][4],
@@ -247,15 +255,14 @@ __device__ __forceinline__ void scores_and_previous_pv(float s[ROW_BLOCKS][TILE_
                                                        const T *qs, const T *q_warp, const T *k_tile,
                                                        const T *v_prev, int lane) {
     if constexpr (HAS_WGMMA) {
-        if constexpr (pipelined<D>()) fence_pv_operands<D>(acc, pa);
+        fence_pv_operands<D>(acc, pa);
         wgmma_fence();
         issue_wgmma_scores<T, D, ROW_BLOCKS>(s, interleaved_descriptor<D>(qs), interleaved_descriptor<D>(k_tile));
         wgmma_commit();
-        if constexpr (pipelined<D>()) {
-            issue_wgmma_pv<T, D>(acc, pa, transposed_descriptor<D>(v_prev));
-            wgmma_commit();
-        }
-        wgmma_wait<pipelined<D>() ? 1 : 0>(); // S (pipelined, P V is the newest group and runs on)
+        issue_wgmma_pv<T, D>(acc, pa, transposed_descriptor<D>(v_prev));
+        wgmma_commit();
+        if constexpr (pv_overlaps_softmax<D>()) wgmma_wait<1>(); // S: P V, the newest group, runs on
+        else collect_pv<D>(acc, pa);                             // S and P V
         fence_operands<ROW_BLOCKS * TILE_N / 2>(&s[0][0][0]);
     } else {
         mma_score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, k_tile, lane);
@@ -263,14 +270,11 @@ __device__ __forceinline__ void scores_and_previous_pv(float s[ROW_BLOCKS][TILE_
     }
 }
 
-// wgmma: the P V issued with this tile's S has completed; its accumulators and P's registers are back.
+// The P V issued with this tile's S, where it ran on through the softmax: collected.
 template <int D>
 __device__ __forceinline__ void previous_pv_wait(float acc[ROW_BLOCKS][D / 8][4],
                                                  uint32_t pa[ROW_BLOCKS][TILE_N / 16][4]) {
-    if constexpr (HAS_WGMMA) {
-        wgmma_wait<0>();
-        fence_pv_operands<D>(acc, pa);
-    }
+    if constexpr (HAS_WGMMA && pv_overlaps_softmax<D>()) collect_pv<D>(acc, pa);
 }
 
 // acc += P V of the tile in v_tile, complete on return.
@@ -282,7 +286,7 @@ __device__ __forceinline__ void pv_product(float acc[ROW_BLOCKS][D / 8][4], uint
         wgmma_fence();
         issue_wgmma_pv<T, D>(acc, pa, transposed_descriptor<D>(v_tile));
         wgmma_commit();
-        previous_pv_wait<D>(acc, pa);
+        collect_pv<D>(acc, pa);
     } else {
         accumulate_pv<T, D>(acc, pa, v_tile, lane);
     }

@@ -4,11 +4,11 @@
 HERE=$(cd "$(dirname "$0")" && pwd); R=${R:-$(cd "$HERE/../../.." && pwd)}
 M=${M:-/tmp/attnviz-attention-mutants}; EMU=${EMU:-/tmp/attnviz-attention-mutants-emu}
 [ -d $M/kernels ] || { mkdir -p $M && (cd $R && tar cf - --exclude='./build*' --exclude=./.git --exclude=./weights .) | tar xf - -C $M; }
-mutate() { # file, sed expression, test filter, EMU_DEFERRED, label
+mutate() { # file, sed expression, test filter, EMU_DEFERRED, label, build (default sm90a)
   cp $R/$1 $M/$1; sed -i "$2" $M/$1
   if cmp -s $R/$1 $M/$1; then echo "MUTATION NOT APPLIED: $5"; return; fi
   R=$M EMU=$EMU bash $HERE/build.sh > $EMU.build.log 2>&1 || { echo "build failed: $5"; cp $R/$1 $M/$1; return; }
-  out=$(cd $EMU && EMU_DEFERRED=$4 LD_LIBRARY_PATH=/usr/local/cuda/lib64 ./test_cuda_attention_sm90a --jobs 2 \
+  out=$(cd $EMU && EMU_DEFERRED=$4 LD_LIBRARY_PATH=/usr/local/cuda/lib64 ./test_cuda_attention_${6:-sm90a} --jobs 2 \
         --filter "cuda_attention/$3" 2>&1 | grep Synthesis)
   case "$out" in *"Failing: 0 "*) echo "NOT CAUGHT: $5 ($out)";; *) echo "caught: $5 [deferred $4] $out";; esac
   cp $R/$1 $M/$1
@@ -52,7 +52,7 @@ mutate $P 's/for (int h = h0; h < h0 + heads_per_group; h++, item++) {/for (int 
 mutate $F 's/        for (int i = 0; i < 2; i++) moved |= alpha\[mb\]\[i\] != 1.0f;/        for (int i = 0; i < 2; i++) moved |= mb == 0 \&\& alpha[mb][i] != 1.0f;/' 'forward*' 0 \
   "forward: the rescale vote ignores the second row block"
 mutate $F 's|            mma_tiles_wait<1>(); // this thread|            mma_tiles_wait<2>(); // this thread|' 'forward*' 1 \
-  "forward: P V does not wait for V"
+  "forward (mma.sync, D = 128): P V does not wait for V" generic
 mutate $F 's|if constexpr (pipelined<D>()) load_mma_tile_async<T, D, TILE_N>(vs + V_TILE|if constexpr (false) load_mma_tile_async<T, D, TILE_N>(vs + V_TILE|' \
   'forward*' 0 "forward: the V buffer P V reads before the first tile not zeroed"
 mutate $F 's|load_mma_tile_async<T, D, TILE_N>(vs + (kt % 2) \* V_TILE|load_mma_tile_async<T, D, TILE_N>(vs + ((kt + 1) % 2) * V_TILE|' \
@@ -66,9 +66,11 @@ mutate $F 's/pa\[mb\]\[kk\], v + kk \* 2 \* D/pa[mb][kk], v + kk * D/' 'forward*
   "wgmma P V: a 16-key step advances V one key group, not two"
 mutate $F 's/pa\[mb\]\[kk\], v + kk \* 2 \* D/pa[0][kk], v + kk * 2 * D/' 'forward*' 0 \
   "wgmma P V: both row blocks multiply row block 0's P"
-mutate $F 's/wgmma_wait<pipelined<D>() ? 1 : 0>();/wgmma_wait<pipelined<D>() ? 2 : 0>();/' 'forward*' 0 \
-  "wgmma: the softmax does not wait for S"
+mutate $F 's/if constexpr (pv_overlaps_softmax<D>()) wgmma_wait<1>();/if constexpr (pv_overlaps_softmax<D>()) wgmma_wait<2>();/' \
+  'forward*' 0 "wgmma: the softmax does not wait for S"
 mutate $F 's/^        previous_pv_wait<D>(acc, pa);/        rescale_accumulators<D>(acc, alpha);/; t; s/^        rescale_accumulators<D>(acc, alpha);$/        previous_pv_wait<D>(acc, pa);/' \
   'forward*' 0 "wgmma P V: the accumulators rescaled before the wait"
 mutate $F 's/^        previous_pv_wait<D>(acc, pa);/        for (int mb = 0; mb < ROW_BLOCKS; mb++) pack_probs<T>(pa[mb], s[mb]);\n&/' \
   'forward*' 0 "wgmma P V: the next P packed into its registers before the wait"
+mutate $F 's|        else collect_pv<D>(acc, pa); *// S and P V|        else wgmma_wait<1>();|' 'forward*' 0 \
+  "wgmma P V at D = 128: not collected before the softmax"
