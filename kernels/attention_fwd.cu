@@ -231,7 +231,8 @@ __device__ __forceinline__ void issue_wgmma_pv(float acc[ROW_BLOCKS][D / 8][4],
 
 // Hands the accumulators and P's registers to (or, after a wait, back from) the tensor cores.
 template <int D>
-__device__ __forceinline__ void fence_pv_operands(float acc[ROW_BLOCKS][D / 8][4], uint32_t pa[ROW_BLOCKS][TILE_N / 16][4]) {
+__device__ __forceinline__ void fence_pv_operands(float acc[ROW_BLOCKS][D / 8][4],
+                                                  uint32_t pa[ROW_BLOCKS][TILE_N / 16][4]) {
     fence_operands<ROW_BLOCKS * D / 2>(&acc[0][0][0]);
     fence_operands<ROW_BLOCKS * TILE_N / 4>(&pa[0][0][0]);
 }
@@ -303,9 +304,18 @@ __device__ __forceinline__ void softmax_step(float s[ROW_BLOCKS][TILE_N / 8][4],
     exponentiate_and_sum(s, m, l, alpha, scale_log2);
 }
 
+// Shared memory of the forward: Q, two K buffers and V_BUFFERS V buffers.
+template <typename T, int D, int V_BUFFERS> constexpr int forward_smem_bytes() {
+    return (FWD_TILE_M + (2 + V_BUFFERS) * TILE_N) * (D + ROW_PAD) * sizeof(T);
+}
+
 template <typename T, int D, bool CAUSAL>
 __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attention_fwd_params p) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
+    // The launch sizes shared memory in the host pass, which cannot tell which machine code will run (pipelined()
+    // differs between the sm_90a and the generic device code): a launch that gave less than this code uses stops
+    // here, where it would otherwise overwrite a neighbouring block's tiles.
+    if (dynamic_smem_bytes() < forward_smem_bytes<T, D, pipelined<D>() ? 2 : 1>()) __trap();
     T *qs = reinterpret_cast<T *>(smem_raw);  // (FWD_TILE_M, D + ROW_PAD)
     T *ks = qs + FWD_TILE_M * (D + ROW_PAD);  // 2 x (TILE_N, D + ROW_PAD): K of tile kt in buffer kt % 2
     T *vs = ks + 2 * TILE_N * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD), pipelined 2 x: V of tile kt in buffer kt % 2
@@ -360,7 +370,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
         cp_async_commit();
         if (kt + 1 < kt_end)
             load_mma_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row,
-                                                c0 + TILE_N, T_len);
+                                              c0 + TILE_N, T_len);
         cp_async_commit(); // empty after the last tile: D = 128's wait below still leaves exactly V's group open
         const T *v_prev = vs + ((kt + 1) % 2) * V_TILE;
 
@@ -420,7 +430,7 @@ static cudaError_t launch(const attention_fwd_params *p, cudaStream_t stream) {
     // Room for a second V buffer whether or not the path the device runs pipelines: this host code cannot tell which
     // machine code will run (pipelined<128>() is true in the sm_90a device pass and false in this one), and two
     // blocks an SM still fit at D = 128 (209 of 227 KB).
-    constexpr int SMEM = (FWD_TILE_M + 4 * TILE_N) * (D + ROW_PAD) * sizeof(T);
+    constexpr int SMEM = forward_smem_bytes<T, D, 2>();
     cudaError_t err = cudaFuncSetAttribute(attention_fwd_kernel<T, D, CAUSAL>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
     if (err != cudaSuccess) return err;

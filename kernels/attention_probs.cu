@@ -583,7 +583,7 @@ __global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const atten
         __syncthreads(); // K of tile kt is in; every warp is done with tile kt - 1 (its K buffer, pt, row_bins)
         if (kt + 1 < kt_end) {
             load_mma_tile_async<T, D>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
-                                        T_len);
+                                      T_len);
             cp_async_commit();
         }
         if (kt == 0) q_operand.load(qs, warp, lane);

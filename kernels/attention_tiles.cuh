@@ -51,6 +51,13 @@ __device__ __forceinline__ int thread_index() {
     return t;
 }
 
+// Bytes of dynamic shared memory the launch gave this block.
+__device__ __forceinline__ uint32_t dynamic_smem_bytes() {
+    uint32_t n;
+    asm("mov.u32 %0, %%dynamic_smem_size;\n" : "=r"(n));
+    return n;
+}
+
 // p, hidden from the compiler's algebra: an address it cannot take apart again (below, it folded a row offset and the
 // pass's step back into one row product a pass).
 template <typename T> __device__ __forceinline__ const T *opaque(const T *p) {
@@ -99,8 +106,8 @@ __device__ __forceinline__ void load_tile_interleaved_async(T *smem, const T *he
     static_assert(ROWS % ROWS_PER_PASS == 0 && THREADS % (8 * CHUNKS_PER_ROW) == 0, "whole passes and row groups");
     const int i = thread_index();
     const int r = i / (8 * CHUNKS_PER_ROW) * 8 + i % 8, col = (i / 8) % CHUNKS_PER_ROW * 8;
-    copy_chunk_passes<T, ROWS / ROWS_PER_PASS, ROWS_PER_PASS>(head, row_stride, row0, n_rows, r, col,
-                                                              [&](int pass) { return smem + (i + pass * THREADS) * 8; });
+    copy_chunk_passes<T, ROWS / ROWS_PER_PASS, ROWS_PER_PASS>(
+        head, row_stride, row0, n_rows, r, col, [&](int pass) { return smem + (i + pass * THREADS) * 8; });
 }
 
 // 2^x as one MUFU.EX2, denormal results flushed to zero. exp2f adds range scaling around it for denormal results
@@ -167,8 +174,8 @@ constexpr bool HAS_WGMMA = false;
 // Shared-memory descriptor of an interleaved tile (load_tile_interleaved_async), no swizzle: start address, leading-
 // and stride-dimension byte offsets, all three in 16-byte units.
 __device__ __forceinline__ uint64_t tile_descriptor(const void *tile, uint32_t leading, uint32_t stride) {
-    return (uint64_t)((smem_address(tile) & 0x3ffff) >> 4) | (uint64_t)(leading >> 4) << 16 | (uint64_t)(stride >> 4)
-                                                                                                  << 32;
+    return (uint64_t)((smem_address(tile) & 0x3ffff) >> 4) | (uint64_t)(leading >> 4) << 16 |
+           (uint64_t)(stride >> 4) << 32;
 }
 // Q or K as a K-major operand of S = Q K^T: the leading offset goes along K (d: the next 8 columns, 128 B), the stride
 // offset along M or N (the next 8 rows, 16 D B).
@@ -257,7 +264,7 @@ template <int PENDING> __device__ __forceinline__ void mma_tiles_wait() {
 // A tile of Q, K or (the forward) V in the layout the MMAs read.
 template <typename T, int D, int ROWS = TILE_M>
 __device__ __forceinline__ void load_mma_tile_async(T *smem, const T *head, int64_t row_stride, int row0,
-                                                      int n_rows) {
+                                                    int n_rows) {
     if constexpr (HAS_WGMMA) load_tile_interleaved_async<T, D, ROWS>(smem, head, row_stride, row0, n_rows);
     else load_tile_async<T, D, ROWS>(smem, head, row_stride, row0, n_rows);
 }

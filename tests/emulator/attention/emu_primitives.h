@@ -9,6 +9,9 @@ inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
     for (int n = 0; n < 4; n++) r |= (unsigned)(bytes >> (8 * ((s >> (4 * n)) & 7)) & 0xff) << (8 * n);
     return r;
 }
+// %dynamic_smem_size and __trap (the forward's check of what its launch gave it).
+inline uint32_t dynamic_smem_bytes() { return (uint32_t)emu_shared_bytes(); }
+[[noreturn]] inline void __trap() { emu_die("trap"); }
 // __ffs (the in-place pooling's log2 of the pool): 1 + the index of the lowest set bit, 0 for 0.
 inline int __ffs(int x) { return x == 0 ? 0 : 1 + __builtin_ctz((unsigned)x); }
 // Shared-memory addresses are offsets into the block's emulated shared memory (wgmma descriptors carry them).
@@ -173,7 +176,8 @@ inline void emu_wgmma_execute(const emu_wgmma_op &op) {
             const int row = 16 * w + g + 8 * (e / 2), col = 8 * nb + 2 * t + e % 2;
             float acc = op.accumulate ? op.d[4 * nb + e] : 0.0f;
             for (int k = 0; k < 16; k++) {
-                const float a = op.a_in_registers ? op.a_rows[e / 2][k] : emu_wgmma_element(op.a, row, k, false, op.bf16);
+                const float a =
+                    op.a_in_registers ? op.a_rows[e / 2][k] : emu_wgmma_element(op.a, row, k, false, op.bf16);
                 acc += a * emu_wgmma_element(op.b, col, k, op.b_mn_major, op.bf16);
             }
             op.d[4 * nb + e] = acc;

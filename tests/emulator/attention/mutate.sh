@@ -74,3 +74,5 @@ mutate $F 's/^        previous_pv_wait<D>(acc, pa);/        for (int mb = 0; mb 
   'forward*' 0 "wgmma P V: the next P packed into its registers before the wait"
 mutate $F 's|        else collect_pv<D>(acc, pa); *// S and P V|        else wgmma_wait<1>();|' 'forward*' 0 \
   "wgmma P V at D = 128: not collected before the softmax"
+mutate $F 's/constexpr int SMEM = forward_smem_bytes<T, D, 2>();/constexpr int SMEM = forward_smem_bytes<T, D, 1>();/' \
+  'forward*' 0 "forward launch: shared memory for one V buffer where the kernel uses two (its check traps)"

@@ -13,7 +13,7 @@ def remove_block(src, start):
     return src[:line_start] + src[m.end() + 1:]
 
 t = open(f"{repo}/kernels/attention_tiles.cuh").read()
-for start in ["__device__ __forceinline__ int thread_index", "__device__ __forceinline__ uint32_t smem_address",
+for start in ["__device__ __forceinline__ int thread_index", "__device__ __forceinline__ uint32_t dynamic_smem_bytes", "__device__ __forceinline__ uint32_t smem_address",
               "__device__ __forceinline__ void cp_async_16",
               "__device__ __forceinline__ void cp_async_commit", "template <int PENDING> __device__",
               "__device__ __forceinline__ float exp2_ftz", "__device__ __forceinline__ void ldmatrix_x4(", "__device__ __forceinline__ void ldmatrix_x4_trans",
