@@ -6,7 +6,8 @@ R=${R:-$(cd "$HERE/../../.." && pwd)}; EMU=${EMU:-$R/build/emulator-attention}
 mkdir -p $EMU && cd $EMU
 INC="-I$R/include -I$R/host -I$R/tests -I/usr/local/cuda/include"
 python3 $HERE/transform.py $R $EMU/src
-# Two builds of the kernels: as for sm_90a (H100/H200: S = Q K^T by wgmma in the forward and the probability kernels)
+# Two builds of the kernels: as for sm_90a (H100/H200: S = Q K^T by wgmma in the forward and the probability kernels,
+# and the forward's P V)
 # and as the compute_90 PTX that other GPUs compile (mma.sync throughout).
 for arch in sm90a generic; do
   mkdir -p $arch; flags=""; [ $arch = sm90a ] && flags="-D__CUDA_ARCH_FEAT_SM90_ALL"

@@ -89,6 +89,17 @@ inline float emu_to_float(uint16_t b, bool bf16) {
     return __half2float(__half(raw));
 }
 
+// Lane's four A registers of a 16 x 16 A operand (the mma.m16n8k16 layout, which wgmma's register A shares) into A.
+inline void emu_unpack_a(float A[16][16], int lane, const uint32_t r[4], bool bf16) {
+    const int g = lane / 4, t = lane % 4;
+    for (int j = 0; j < 2; j++) {
+        A[g][2 * t + j] = emu_to_float((uint16_t)(r[0] >> (16 * j)), bf16);
+        A[g + 8][2 * t + j] = emu_to_float((uint16_t)(r[1] >> (16 * j)), bf16);
+        A[g][2 * t + 8 + j] = emu_to_float((uint16_t)(r[2] >> (16 * j)), bf16);
+        A[g + 8][2 * t + 8 + j] = emu_to_float((uint16_t)(r[3] >> (16 * j)), bf16);
+    }
+}
+
 inline void emu_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1, bool bf16) {
     struct operands {
         uint32_t a[4], b0, b1;
@@ -97,15 +108,11 @@ inline void emu_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1, b
     float A[16][16], B[16][8];
     for (int l = 0; l < 32; l++) {
         const operands o = emu_peer<operands>(l);
-        const uint32_t s[6] = {o.a[0], o.a[1], o.a[2], o.a[3], o.b0, o.b1};
-        int g = l / 4, t = l % 4;
+        emu_unpack_a(A, l, o.a, bf16);
+        const int g = l / 4, t = l % 4;
         for (int j = 0; j < 2; j++) {
-            A[g][2 * t + j] = emu_to_float((uint16_t)(s[0] >> (16 * j)), bf16);
-            A[g + 8][2 * t + j] = emu_to_float((uint16_t)(s[1] >> (16 * j)), bf16);
-            A[g][2 * t + 8 + j] = emu_to_float((uint16_t)(s[2] >> (16 * j)), bf16);
-            A[g + 8][2 * t + 8 + j] = emu_to_float((uint16_t)(s[3] >> (16 * j)), bf16);
-            B[2 * t + j][g] = emu_to_float((uint16_t)(s[4] >> (16 * j)), bf16);
-            B[2 * t + 8 + j][g] = emu_to_float((uint16_t)(s[5] >> (16 * j)), bf16);
+            B[2 * t + j][g] = emu_to_float((uint16_t)(o.b0 >> (16 * j)), bf16);
+            B[2 * t + 8 + j][g] = emu_to_float((uint16_t)(o.b1 >> (16 * j)), bf16);
         }
     }
     int g = emu_lane() / 4, t = emu_lane() % 4;
@@ -151,7 +158,7 @@ struct emu_wgmma_op {
     int n;
     uint64_t a, b;
     bool a_in_registers, b_mn_major, accumulate, bf16;
-    float a_rows[2][16];         // A from registers: this thread's rows g and g + 8, gathered from its quad at issue
+    float a_rows[2][16];         // A from registers: this thread's rows g and g + 8, gathered from its warp at issue
     const uint32_t *a_registers; // and its own four registers, with their values at issue
     uint32_t a_issued[4];
     float d_issued[64];
@@ -222,7 +229,7 @@ template <typename T> struct wgmma_op {
     }
 };
 // A from registers: each lane's four A registers (the mma.sync A fragment of its warp's 16 rows) gathered through the
-// warp's slots at issue, the rows of each lane's quad kept with its op.
+// warp's slots at issue, the two rows each lane's accumulators need kept with its op.
 template <typename T, int N> struct wgmma_rs_op {
     static void run(float d[N / 2], const uint32_t a[4], uint64_t b) {
         struct fragment {
@@ -234,17 +241,12 @@ template <typename T, int N> struct wgmma_rs_op {
         op.bf16 = std::is_same<T, __nv_bfloat16>::value;
         op.a_registers = a;
         memcpy(op.a_issued, a, sizeof op.a_issued);
-        const int g = emu_lane() / 4;
-        for (int t = 0; t < 4; t++) {
-            const fragment f = emu_peer<fragment>(4 * g + t);
-            for (int j = 0; j < 2; j++) {
-                op.a_rows[0][2 * t + j] = emu_to_float((uint16_t)(f.r[0] >> (16 * j)), op.bf16);
-                op.a_rows[1][2 * t + j] = emu_to_float((uint16_t)(f.r[1] >> (16 * j)), op.bf16);
-                op.a_rows[0][2 * t + 8 + j] = emu_to_float((uint16_t)(f.r[2] >> (16 * j)), op.bf16);
-                op.a_rows[1][2 * t + 8 + j] = emu_to_float((uint16_t)(f.r[3] >> (16 * j)), op.bf16);
-            }
-        }
+        float A[16][16];
+        for (int l = 0; l < 32; l++) emu_unpack_a(A, l, emu_peer<fragment>(l).r, op.bf16);
         emu_next_collective();
+        const int g = emu_lane() / 4;
+        memcpy(op.a_rows[0], A[g], sizeof op.a_rows[0]);
+        memcpy(op.a_rows[1], A[g + 8], sizeof op.a_rows[1]);
         emu_wgmma_issue(op);
     }
 };
