@@ -1,4 +1,5 @@
-// attention_fwd: O = softmax(Q K^T * scale) V and LSE, one block of 4 warps per (query tile, head, batch).
+// attention_fwd: O = softmax(Q K^T * scale) V and LSE, one block of 4 warps per (query tile, head, batch), the
+// heaviest causal query tiles of every head first (heavy_first_item).
 //
 // Transliteration of forward_query_tile in host/attention_tiled.c: every query row sees the same 64-key tiles in
 // the same ascending order (up to the tile holding its diagonal when causal), online softmax in the log2 domain
@@ -25,6 +26,9 @@ namespace avk {
 constexpr int ROW_BLOCKS = 2;                       // 16-row mma blocks per warp
 constexpr int FWD_TILE_M = WARPS * 16 * ROW_BLOCKS; // query rows per block
 constexpr int BLOCK_ROWS = WARPS * 16;              // a row block of the query tile: warp w's rows 16 w .. of it
+__host__ __device__ __forceinline__ int forward_query_tiles(int seq_len) {
+    return (seq_len + FWD_TILE_M - 1) / FWD_TILE_M;
+}
 
 // Q fragments of one k-step (16 columns from 16 ks) of the 16 rows at q_rows.
 template <typename T, int D>
@@ -323,10 +327,8 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
     constexpr bool Q_IN_REGISTERS = D == 64 && !HAS_WGMMA;
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int n_query_tiles = gridDim.x;
-    // Causal tiles near the end of the sequence have the most key tiles: start them first.
-    const int qt = CAUSAL ? n_query_tiles - 1 - blockIdx.x : blockIdx.x;
-    const int h = blockIdx.y, b = blockIdx.z;
+    const grid_item where = heavy_first_item(forward_query_tiles(p.seq_len), p.n_heads, p.batch, CAUSAL);
+    const int qt = where.qt, h = where.slot, b = where.b;
     const int kvh = h / (p.n_heads / p.n_kv_heads);
     const int T_len = p.seq_len, r0 = qt * FWD_TILE_M, warp_row0 = r0 + warp * 16; // block 0's
 
@@ -434,7 +436,9 @@ static cudaError_t launch(const attention_fwd_params *p, cudaStream_t stream) {
     cudaError_t err = cudaFuncSetAttribute(attention_fwd_kernel<T, D, CAUSAL>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
     if (err != cudaSuccess) return err;
-    dim3 grid((p->seq_len + FWD_TILE_M - 1) / FWD_TILE_M, p->n_heads, p->batch);
+    dim3 grid;
+    if (!heavy_first_grid(forward_query_tiles(p->seq_len), p->n_heads, p->batch, &grid))
+        return cudaErrorInvalidConfiguration;
     attention_fwd_kernel<T, D, CAUSAL><<<grid, THREADS, SMEM, stream>>>(*p);
     return cudaGetLastError();
 }

@@ -1,8 +1,10 @@
 // attention_probs: exact P = exp2(s * scale * log2 e - LSE * log2 e) tile by tile, and what is derived from it.
 //
 // Transliteration of av_attention_probs_tiled (host/attention_tiled.c), same tiles and loop order:
-//   attention_probs_kernel   one block per (query tile, head slot, batch): key tiles in ascending order, K double
-//                            buffered (tile kt + 1 loads while tile kt is used); S of a tile by one warpgroup MMA a
+//   attention_probs_kernel   one block per (query tile, head slot, batch), heaviest causal tiles first
+//                            (heavy_first_item), compiled for three kinds of request (probs_pass): key tiles in
+//                            ascending order, K double buffered (tile kt + 1 loads while tile kt is used); S of a
+//                            tile by one warpgroup MMA a
 //                            k-step on sm_90a, by mma.sync elsewhere (tile_scores). Full maps and selected rows: each
 //                            warp stages its 16 rows of the tile in the output dtype, each shifted to the 16-byte
 //                            grid of its destination, and writes them 16 bytes a lane (a row's chunk split between
@@ -525,6 +527,16 @@ __host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool stag
     return l;
 }
 
+// The query tiles the per-head pass runs: all of them, or for a request of rows alone those that hold the rows.
+struct tile_range {
+    int first, count;
+};
+__host__ __device__ __forceinline__ tile_range launched_tiles(const attention_probs_params &p) {
+    const bool rows_only = p.rows && !p.probs && !p.col_partial && !p.pooled;
+    if (!rows_only) return {0, p.n_query_tiles};
+    return {p.rows_begin / TILE_M, (p.rows_end - 1) / TILE_M - p.rows_begin / TILE_M + 1};
+}
+
 // Row 0 of query head h and of key/value head kvh in batch entry b.
 template <typename T>
 __device__ __forceinline__ const T *query_head(const attention_probs_params &p, int b, int h) {
@@ -535,19 +547,35 @@ __device__ __forceinline__ const T *key_head(const attention_probs_params &p, in
     return static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head;
 }
 
-template <typename T, int D, typename O>
-__global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const attention_probs_params p) {
+// The per-head pass is compiled three times, each for what a kind of request writes: its registers are those of the
+// code it keeps, and fewer registers let more blocks share an SM (a kernel that could pool into partials took 143
+// or 161 registers, 3 blocks an SM, for every request). Full maps and rows alone (maps): 96 to 146 registers;
+// pooling that divides the tile alone (pooled_in_place): 96.
+enum class probs_pass { maps, pooled_in_place, general };
+__host__ __device__ __forceinline__ probs_pass probs_pass_of(const attention_probs_params &p) {
+    if (!p.col_partial && !p.pooled) return probs_pass::maps;
+    if (!p.probs && !p.rows && !p.col_partial && !p.pool_partial) return probs_pass::pooled_in_place;
+    return probs_pass::general;
+}
+// P with the outputs that PASS never writes switched off where the compiler sees it.
+template <probs_pass PASS>
+__device__ __forceinline__ attention_probs_params restricted_to(attention_probs_params p) {
+    if (PASS == probs_pass::maps) p.col_partial = p.pool_partial = p.pooled = nullptr;
+    if (PASS == probs_pass::pooled_in_place) p.probs = p.rows = nullptr, p.col_partial = p.pool_partial = nullptr;
+    return p;
+}
+
+template <typename T, int D, typename O, probs_pass PASS>
+__global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const attention_probs_params params) {
+    const attention_probs_params p = restricted_to<PASS>(params);
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw);                                // (TILE_M, D + ROW_PAD)
     T *ks = qs + TILE_M * (D + ROW_PAD);                                     // 2 x (TILE_N, D + ROW_PAD)
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    // A request for rows alone runs only the query tiles that hold them. Causal tiles near the end of the sequence
-    // have the most key tiles: start them first.
-    const bool rows_only = p.rows && !p.probs && !p.col_partial && !p.pooled;
-    const int qt = (rows_only ? p.rows_begin / TILE_M : 0) +
-                   (p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x);
-    const int slot = blockIdx.y, b = blockIdx.z, h = p.head_begin + slot;
+    const tile_range tiles = launched_tiles(p);
+    const grid_item where = heavy_first_item(tiles.count, p.n_slots, p.batch, p.causal);
+    const int qt = tiles.first + where.qt, slot = where.slot, b = where.b, h = p.head_begin + slot;
     const int kvh = h / (p.n_heads / p.n_kv_heads);
     const int T_len = p.seq_len, r0 = qt * TILE_M, nr = min(TILE_M, T_len - r0), i0 = r0 + warp * 16;
     const int64_t slot_index = (int64_t)b * p.n_slots + slot;
@@ -678,8 +706,8 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     O *stage = stages + warp * 16 * STAGE_STRIDE;
     uint4 *mean_carry = carries + warp * 16, *max_carry = carries + (WARPS + warp) * 16;
-    const int g = blockIdx.y, b = blockIdx.z;
-    const int qt = p.causal ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    const grid_item where = heavy_first_item(p.n_query_tiles, p.n_groups, p.batch, p.causal);
+    const int g = where.slot, b = where.b, qt = where.qt;
     const int T_len = p.seq_len, r0 = qt * TILE_M, i0 = r0 + warp * 16;
     const int heads_per_group = p.n_heads / p.n_groups, h0 = g * heads_per_group;
     const int group_size = p.n_heads / p.n_kv_heads;
@@ -740,6 +768,19 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
     }
 }
 
+template <typename T, int D, typename O, probs_pass PASS>
+static cudaError_t launch_per_head(const attention_probs_params *p, cudaStream_t stream) {
+    cudaError_t err = cudaFuncSetAttribute(attention_probs_kernel<T, D, O, PASS>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           probs_smem_layout<T, D, O>(true, true, true, true).bytes);
+    if (err != cudaSuccess) return err;
+    int smem = probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled, p->pool_partial).bytes;
+    dim3 grid;
+    if (!heavy_first_grid(launched_tiles(*p).count, p->n_slots, p->batch, &grid)) return cudaErrorInvalidConfiguration;
+    attention_probs_kernel<T, D, O, PASS><<<grid, THREADS, smem, stream>>>(*p);
+    return cudaGetLastError();
+}
+
 template <typename T, int D, typename O>
 static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t stream) {
     constexpr int HEAD_REDUCE_SMEM =
@@ -747,16 +788,14 @@ static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t st
     cudaError_t err;
     bool per_head = p->probs || p->rows || p->col_partial || p->pooled;
     if (per_head) {
-        err = cudaFuncSetAttribute(attention_probs_kernel<T, D, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   probs_smem_layout<T, D, O>(true, true, true, true).bytes);
+        switch (probs_pass_of(*p)) { // pooling alone writes fp32 whatever O is: one instantiation serves all
+        case probs_pass::maps: err = launch_per_head<T, D, O, probs_pass::maps>(p, stream); break;
+        case probs_pass::pooled_in_place:
+            err = launch_per_head<T, D, float, probs_pass::pooled_in_place>(p, stream);
+            break;
+        default: err = launch_per_head<T, D, O, probs_pass::general>(p, stream);
+        }
         if (err != cudaSuccess) return err;
-        int smem =
-            probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled, p->pool_partial).bytes;
-        // A request for rows alone runs only the query tiles that hold them.
-        bool rows_only = !p->probs && !p->col_partial && !p->pooled;
-        int tiles = rows_only ? (p->rows_end - 1) / TILE_M - p->rows_begin / TILE_M + 1 : p->n_query_tiles;
-        attention_probs_kernel<T, D, O><<<dim3(tiles, p->n_slots, p->batch), THREADS, smem, stream>>>(*p);
-        if ((err = cudaGetLastError()) != cudaSuccess) return err;
         int slots = p->batch * p->n_slots;
         if (p->col_partial) {
             colsum_finish_kernel<<<dim3((p->seq_len + THREADS - 1) / THREADS, slots), THREADS, 0, stream>>>(*p);
@@ -772,7 +811,8 @@ static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t st
         err = cudaFuncSetAttribute(head_reduce_kernel<T, D, O>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    HEAD_REDUCE_SMEM);
         if (err != cudaSuccess) return err;
-        dim3 grid(p->n_query_tiles, p->n_groups, p->batch);
+        dim3 grid;
+        if (!heavy_first_grid(p->n_query_tiles, p->n_groups, p->batch, &grid)) return cudaErrorInvalidConfiguration;
         head_reduce_kernel<T, D, O><<<grid, THREADS, HEAD_REDUCE_SMEM, stream>>>(*p);
         if ((err = cudaGetLastError()) != cudaSuccess) return err;
     }
