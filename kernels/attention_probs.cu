@@ -565,8 +565,17 @@ __device__ __forceinline__ attention_probs_params restricted_to(attention_probs_
     return p;
 }
 
+// Blocks an SM each copy is compiled for: 5 (96 registers) where shared memory allows them, the 16-bit maps and the
+// pooling at D = 64 (38 and 27 KB a block), else 3 (168). A copy that grows past its registers spills, which fails
+// the build, rather than silently losing a block an SM.
+template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm() {
+    const bool small = PASS == probs_pass::pooled_in_place || (PASS == probs_pass::maps && sizeof(O) == 2);
+    return D == 64 && small ? 5 : 3;
+}
+
 template <typename T, int D, typename O, probs_pass PASS>
-__global__ void __launch_bounds__(THREADS, 3) attention_probs_kernel(const attention_probs_params params) {
+__global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
+    attention_probs_kernel(const attention_probs_params params) {
     const attention_probs_params p = restricted_to<PASS>(params);
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw);                                // (TILE_M, D + ROW_PAD)

@@ -45,6 +45,12 @@ mutate $A 's/q + mb \* 8 \* D + 16 \* ks, k + 16 \* ks/q + mb * 8 * D + 8 * ks, 
 mutate $A 's/q + mb \* 8 \* D + 16 \* ks/q + 16 * ks/' 'forward*' 0 "wgmma scores: every row block reads row block 0 of Q"
 mutate $A 's/return tile_descriptor(tile, 128, 16 \* D);/return tile_descriptor(tile, 128, 8 * D);/' 'full_probs*' 0 \
   "wgmma scores: the descriptors' row-group stride half the layout's"
+mutate $A 's|(int)(rest % (unsigned)n_slots), (int)(rest / (unsigned)n_slots)}|(int)(rest % (unsigned)n_slots), (int)(rest / per_tile)}|' \
+  'forward*' 0 "launch order: every block takes batch entry 0"
+mutate $P 's/if (!p.col_partial \&\& !p.pooled) return probs_pass::maps;/if (!p.col_partial) return probs_pass::maps;/' \
+  'rows_colsums*' 0 "probability pass: pooling alone runs the maps copy, which writes no pooled map"
+mutate $P 's/if (PASS == probs_pass::maps) p.col_partial = p.pool_partial = p.pooled = nullptr;/if (PASS == probs_pass::maps) p.col_partial = p.pool_partial = p.pooled = nullptr, p.rows = nullptr;/' \
+  'full_probs*' 0 "probability pass: the maps copy drops the rows output"
 mutate $P 's/const bool next_k = last_head || next_h \/ group_size != kvh;/const bool next_k = last_head;/' \
   'head_mean*' 0 "head reduction: K not reloaded when the key/value head changes"
 mutate $P 's/for (int h = h0; h < h0 + heads_per_group; h++, item++) {/for (int h = h0; h < h0 + heads_per_group; h++, item += 2) {/' \
