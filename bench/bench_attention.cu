@@ -9,7 +9,7 @@
 //                   forward + pass; baseline the forward alone, so ratio = forward / this (target: pass alone
 //                   >= 1 / 1.5, i.e. at most 1.5x the forward)
 // Shapes: GPT-2 small (12 heads, d 64) and Llama-3-8B (32 query heads, 8 key/value heads, d 128), one causal
-// sequence of n = 512, 2048, 8192, 32768 (--quick: 8192 only).
+// sequence of n = 512, 2048, 8192, 32768, and 65536 for GPT-2 (--quick: 8192 only).
 // Build: the bench_attention target of every CUDA build (CMakeLists.txt); run: bench/gpu_kernels.sh.
 #include <attnviz_kernels.h>
 
@@ -250,15 +250,16 @@ int main(int argc, char **argv) {
     double copy_gbs = copy_bandwidth_gbs(), peak_tflops = gemm_tflops(handle);
 
     // The attention shapes of GPT-2 small and Llama-3-8B (grouped-query), causal, one sequence.
+    // GPT-2's shape also at n = 65536, where the 512 x 512 pooled map's pool (128) spans whole tiles.
     struct model_shape {
         const char *name;
-        int heads, kv_heads, d;
+        int heads, kv_heads, d, max_n;
     };
-    const model_shape models[] = {{"gpt2-small", 12, 12, 64}, {"llama3-8b", 32, 8, 128}};
-    const int lengths[] = {512, 2048, 8192, 32768};
+    const model_shape models[] = {{"gpt2-small", 12, 12, 64, 65536}, {"llama3-8b", 32, 8, 128, 32768}};
+    const int lengths[] = {512, 2048, 8192, 32768, 65536};
     for (const model_shape &m : models) {
         for (int n : lengths) {
-            if (quick && n != 8192) continue;
+            if ((quick && n != 8192) || n > m.max_n) continue;
             problem p = make_problem(1, m.heads, m.kv_heads, n, m.d);
             int d = m.d;
             char shape[96];

@@ -14,7 +14,9 @@
 //                            the fragments when the pool is a multiple of 8, else from that fp32 tile), then over
 //                            query bins. Both reduce into per-tile partials in the workspace (never
 //                            atomically), except pooling with a pool that divides the tile size: every bin then lies
-//                            inside one tile, is summed in registers and gets its mean in place (pool_in_place);
+//                            inside one tile, is summed in registers and gets its mean in place (pool_in_place). A
+//                            pool that spans whole tiles is summed over its key tiles in registers, one partial a
+//                            bin and query tile (pool_key_tiles);
 //   colsum_finish_kernel,    the fixed-order second passes over the per-tile partials;
 //   pool_finish_kernel
 //   head_reduce_kernel       one block per (query tile, head group, batch): key tiles outer, heads inner in
@@ -322,6 +324,16 @@ __device__ __forceinline__ void pool_row_bins_from_fragments(int pool, const flo
     }
 }
 
+// Pools that are multiples of the tile sizes are summed over whole key tiles in registers (pool_key_tiles).
+__host__ __device__ __forceinline__ bool pool_spans_tiles(int pool) {
+    return pool % TILE_M == 0 && pool % TILE_N == 0 && pool > TILE_N;
+}
+
+// Whether the pooling goes through row bins in shared memory: into partials, unless the pool spans whole key tiles.
+__host__ __device__ __forceinline__ bool pools_through_row_bins(const attention_probs_params &p) {
+    return p.pool_partial && !pool_spans_tiles(p.pool);
+}
+
 // Whether the block stages the fp32 P tile: for column sums, and for pooling into partials that cannot use the
 // fragments.
 __host__ __device__ __forceinline__ bool stages_tile(const attention_probs_params &p) {
@@ -378,22 +390,30 @@ __device__ __forceinline__ void put_pooled_mean(const attention_probs_params &p,
 // is a power of two: bins are shifts. (Summed through shared memory, row bins then query bins, this took two
 // barriers and a run of index divisions a tile, and the pooled pass measured 2 to 4 times the forward.) The mirror
 // sums each bin in one sequential chain: the same sums in another order.
+// Rows past the sequence hold exp2(0 - 0), not P: zeros before they are pooled (row: the lane's first row, g).
+__device__ __forceinline__ void zero_rows_past_sequence(float s[TILE_N / 8][4], int r0, int row, int T) {
+    if (r0 + TILE_M <= T) return;
+#pragma unroll
+    for (int nb = 0; nb < TILE_N / 8; nb++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            if (row + (e / 2) * 8 >= T) s[nb][e] = 0.0f;
+}
+
+// The sum of x over the warp's lanes, in every lane: keys (lanes 1, 2 apart) and the 8 rows of a half (4, 8, 16).
+__device__ __forceinline__ float lanes_total(float x) {
+#pragma unroll
+    for (int m = 1; m < 32; m *= 2) x += __shfl_xor_sync(0xffffffffu, x, m);
+    return x;
+}
+
 __device__ __forceinline__ void pool_in_place(const attention_probs_params &p, int pool, float *pooled,
                                               float *warp_sums, float s[TILE_N / 8][4], int r0, int c0, int warp,
                                               int lane) {
     const int lg = __ffs(pool) - 1, g = lane / 4, t = lane % 4, row = r0 + warp * 16 + g; // row + 8: half 1
-    if (r0 + TILE_M > p.seq_len) // rows past the sequence hold exp2(0 - 0), not P
-#pragma unroll
-        for (int nb = 0; nb < TILE_N / 8; nb++)
-#pragma unroll
-            for (int e = 0; e < 4; e++)
-                if (row + (e / 2) * 8 >= p.seq_len) s[nb][e] = 0.0f;
+    zero_rows_past_sequence(s, r0, row, p.seq_len);
     auto rows_sum = [](float x, int rows) { // over the bin's rows of one half: lanes 4, 8, 16 apart
         for (int m = 4; m < 4 * rows; m *= 2) x += __shfl_xor_sync(0xffffffffu, x, m);
-        return x;
-    };
-    auto lanes_total = [](float x) { // keys (lanes 1, 2 apart) and the 8 rows of a half (4, 8, 16)
-        for (int m = 1; m < 32; m *= 2) x += __shfl_xor_sync(0xffffffffu, x, m);
         return x;
     };
     if (pool <= 4) {
@@ -453,6 +473,30 @@ __device__ __forceinline__ void pool_in_place(const attention_probs_params &p, i
     }
 }
 
+// Pooling with a pool that is a multiple of the tile size (128, 192, ...: a 512 x 512 map of more than 32768 tokens):
+// a key bin spans pool / TILE_N key tiles, and the query tile lies inside one query bin. Each lane adds its pairs of
+// the bin's key tiles into run (rows g and g + 8), kept across key tiles; at the bin's last key tile, or the query
+// tile's last one, the warp's 16 rows are summed by shuffles, the four warps' sums meet in warp_sums (WARPS) after a
+// barrier, and the block writes its partial of bin (this query tile, J) once; pool_finish_kernel adds the query
+// tiles of a query bin. (Through row bins in shared memory this took two barriers and a pass over them every tile.)
+__device__ __forceinline__ void pool_key_tiles(float *partial, float *warp_sums, float run[2],
+                                               float s[TILE_N / 8][4], int pool, int T, int r0, int c0,
+                                               bool last_tile, int warp, int lane) {
+    static_assert(WARPS == 4, "the block's sum below adds four warps");
+    zero_rows_past_sequence(s, r0, r0 + warp * 16 + lane / 4, T);
+#pragma unroll
+    for (int nb = 0; nb < TILE_N / 8; nb++) {
+        run[0] += s[nb][0] + s[nb][1];
+        run[1] += s[nb][2] + s[nb][3];
+    }
+    if ((c0 + TILE_N) % pool != 0 && !last_tile) return; // the bin goes on (the same for the whole block)
+    const float x = lanes_total(run[0] + run[1]);
+    run[0] = run[1] = 0.0f;
+    if (lane == 0) warp_sums[warp] = x;
+    __syncthreads(); // warp_sums complete; the next bin writes them after the next tile's barrier
+    if (threadIdx.x == 0) partial[c0 / pool] = (warp_sums[0] + warp_sums[1]) + (warp_sums[2] + warp_sums[3]);
+}
+
 // P of this warp's fragments: exp2(s * scale_log2 - lse2), one FFMA and one MUFU.EX2 each, as the forward computes
 // the exponents its LSE sums. MASKED (tiles on the causal diagonal or past the end of the sequence): 0 where masked
 // or past the sequence; the other tiles skip that index arithmetic.
@@ -508,13 +552,13 @@ __device__ void zero_pooled_past(float *pooled, int pool, int r0, int nr, int c_
 
 // Shared memory of attention_probs_kernel, in order: Q and two K tiles; the warps' staging rows and carries when it
 // writes full maps or rows; the fp32 P tile when it is staged for the block (column sums, or pooling that cannot use
-// the fragments); the pooling row bins (into partials) or the warps' bin sums (in place). Only what the request
-// needs, so that small requests keep 3 blocks an SM.
+// the fragments); the pooling row bins (into partials, row_bins) or the warps' bin sums (in place or over key
+// tiles). Only what the request needs, so that small requests keep more blocks an SM.
 struct probs_smem {
     int stage, tile, bins, bytes; // byte offsets of the optional parts, and the total
 };
 template <typename T, int D, typename O>
-__host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool staged, bool pooled, bool pool_partials) {
+__host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool staged, bool pooled, bool row_bins) {
     probs_smem l{};
     int at = (TILE_M + 2 * TILE_N) * (D + ROW_PAD) * (int)sizeof(T);
     l.stage = at;
@@ -522,7 +566,7 @@ __host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool stag
     l.tile = at;
     at += staged ? TILE_M * PT_STRIDE * (int)sizeof(float) : 0;
     l.bins = at;
-    at += !pooled ? 0 : (pool_partials ? TILE_M * (TILE_N + 1) : WARPS * 2) * (int)sizeof(float);
+    at += !pooled ? 0 : (row_bins ? TILE_M * (TILE_N + 1) : WARPS * 2) * (int)sizeof(float);
     l.bytes = at;
     return l;
 }
@@ -549,19 +593,19 @@ __device__ __forceinline__ const T *key_head(const attention_probs_params &p, in
 
 // The per-head pass is compiled three times, each for what a kind of request writes: its registers are those of the
 // code it keeps, and fewer registers let more blocks share an SM (a kernel that could pool into partials took 143
-// or 161 registers, 3 blocks an SM, for every request). Full maps and rows alone (maps): 96 to 146 registers;
-// pooling that divides the tile alone (pooled_in_place): 96.
-enum class probs_pass { maps, pooled_in_place, general };
+// or 161 registers, 3 blocks an SM, for every request). Full maps and rows alone (maps): 95 to 146 registers;
+// pooling alone with a pool that divides the tile or spans whole tiles (pooled): 92 to 96.
+enum class probs_pass { maps, pooled, general };
 __host__ __device__ __forceinline__ probs_pass probs_pass_of(const attention_probs_params &p) {
     if (!p.col_partial && !p.pooled) return probs_pass::maps;
-    if (!p.probs && !p.rows && !p.col_partial && !p.pool_partial) return probs_pass::pooled_in_place;
+    if (!p.probs && !p.rows && !p.col_partial && !pools_through_row_bins(p)) return probs_pass::pooled;
     return probs_pass::general;
 }
 // P with the outputs that PASS never writes switched off where the compiler sees it.
 template <probs_pass PASS>
 __device__ __forceinline__ attention_probs_params restricted_to(attention_probs_params p) {
     if (PASS == probs_pass::maps) p.col_partial = p.pool_partial = p.pooled = nullptr;
-    if (PASS == probs_pass::pooled_in_place) p.probs = p.rows = nullptr, p.col_partial = p.pool_partial = nullptr;
+    if (PASS == probs_pass::pooled) p.probs = p.rows = nullptr, p.col_partial = nullptr;
     return p;
 }
 
@@ -569,7 +613,7 @@ __device__ __forceinline__ attention_probs_params restricted_to(attention_probs_
 // pooling at D = 64 (38 and 27 KB a block), else 3 (168). A copy that grows past its registers spills, which fails
 // the build, rather than silently losing a block an SM.
 template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm() {
-    const bool small = PASS == probs_pass::pooled_in_place || (PASS == probs_pass::maps && sizeof(O) == 2);
+    const bool small = PASS == probs_pass::pooled || (PASS == probs_pass::maps && sizeof(O) == 2);
     return D == 64 && small ? 5 : 3;
 }
 
@@ -592,7 +636,7 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
     const int pool = min(p.pool, T_len);
     const bool pool_from_fragments = pool_fits_fragments(pool), staged = stages_tile(p);
-    const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pooled, p.pool_partial);
+    const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pooled, pools_through_row_bins(p));
     O *stage = reinterpret_cast<O *>(smem_raw + layout.stage) + warp * 16 * STAGE_STRIDE; // (16, STAGE_STRIDE)
     uint4 *carries = reinterpret_cast<uint4 *>(smem_raw + layout.stage + WARPS * 16 * STAGE_STRIDE * sizeof(O)) +
                      warp * 16; // (2 outputs, WARPS, 16): this warp's probs carries, its rows' WARPS * 16 later
@@ -609,6 +653,7 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
                                          : nullptr; // (max_local_bins, n_bins)
     float lse2[2];
     row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
+    float pool_run[2] = {0.0f, 0.0f}; // pool_key_tiles: this lane's sums of the current key bin so far
 
     load_mma_tile_async<T, D>(qs, q, p.q_row, r0, T_len);
     load_mma_tile_async<T, D>(ks, k, p.k_row, 0, T_len);
@@ -638,7 +683,9 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
         }
         if (pooled && !p.pool_partial) {
             pool_in_place(p, pool, pooled, row_bins, s, r0, c0, warp, lane);
-        } else if (pooled) {
+        } else if (pooled && pool_spans_tiles(pool)) {
+            pool_key_tiles(pool_partial, row_bins, pool_run, s, pool, T_len, r0, c0, last_tile, warp, lane);
+        } else if (PASS == probs_pass::general && pooled) {
             if (pool_from_fragments) pool_row_bins_from_fragments(pool, s, row_bins, c0, nc, warp, lane);
             else pool_row_bins_from_tile(pool, pt, row_bins, nr, c0, nc);
             __syncthreads(); // row_bins complete
@@ -783,7 +830,8 @@ static cudaError_t launch_per_head(const attention_probs_params *p, cudaStream_t
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            probs_smem_layout<T, D, O>(true, true, true, true).bytes);
     if (err != cudaSuccess) return err;
-    int smem = probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled, p->pool_partial).bytes;
+    int smem =
+        probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled, pools_through_row_bins(*p)).bytes;
     dim3 grid;
     if (!heavy_first_grid(launched_tiles(*p).count, p->n_slots, p->batch, &grid)) return cudaErrorInvalidConfiguration;
     attention_probs_kernel<T, D, O, PASS><<<grid, THREADS, smem, stream>>>(*p);
@@ -799,9 +847,7 @@ static cudaError_t launch_typed(const attention_probs_params *p, cudaStream_t st
     if (per_head) {
         switch (probs_pass_of(*p)) { // pooling alone writes fp32 whatever O is: one instantiation serves all
         case probs_pass::maps: err = launch_per_head<T, D, O, probs_pass::maps>(p, stream); break;
-        case probs_pass::pooled_in_place:
-            err = launch_per_head<T, D, float, probs_pass::pooled_in_place>(p, stream);
-            break;
+        case probs_pass::pooled: err = launch_per_head<T, D, float, probs_pass::pooled>(p, stream); break;
         default: err = launch_per_head<T, D, O, probs_pass::general>(p, stream);
         }
         if (err != cudaSuccess) return err;

@@ -400,7 +400,7 @@ Test(cuda_attention, rows_colsums_pooled_ragged) {
     NEED_DEVICE();
     // Pools that divide the 64-row tile are summed in registers and written in place (bins of up to 16 rows in one
     // warp, 32 and 64 across warps); the others go through partials, from the fragments for multiples of 8.
-    const int pools[] = {1, 2, 3, 4, 8, 16, 24, 32, 64, 100, 1000};
+    const int pools[] = {1, 2, 3, 4, 8, 16, 24, 32, 64, 100, 128, 1000};
     for (size_t i = 0; i < N_RAGGED; i++) {
         av_probs_request rows = {.rows = WANT, .rows_begin = ragged[i] / 2, .rows_end = ragged[i],
                                  .head_begin = 1, .head_end = 3};
@@ -415,6 +415,18 @@ Test(cuda_attention, rows_colsums_pooled_ragged) {
         }
         av_probs_request both = {.colsum = WANT, .pooled = WANT, .pool = 16, .probs = WANT};
         check_probs(1, ragged[i], 128, 2, 2, true, AV_DTYPE_FP16, both);
+    }
+    // Pools that span whole tiles (a 512 x 512 map of more than 32768 tokens) are summed over key tiles in registers:
+    // bins of two and three key tiles, cut short by the causal diagonal and by the end of the sequence; alone and
+    // beside a map.
+    const int spanning[] = {128, 192};
+    for (size_t p = 0; p < sizeof spanning / sizeof spanning[0]; p++) {
+        av_probs_request pooled = {.pooled = WANT, .pool = spanning[p]};
+        check_probs(2, 400, 64, 2, 1, true, AV_DTYPE_BF16, pooled);
+        check_probs(1, 333, 128, 2, 2, false, AV_DTYPE_FP16, pooled);
+        av_probs_request with_map = {.pooled = WANT, .pool = spanning[p], .probs = WANT,
+                                     .probs_dtype = AV_DTYPE_FP16, .layout = AV_PROBS_PACKED_CAUSAL};
+        check_probs(1, 333, 64, 2, 2, true, AV_DTYPE_BF16, with_map);
     }
 }
 

@@ -40,6 +40,10 @@ mutate $P 's|for (int m = 4; m < 4 \* rows; m \*= 2)|for (int m = 4; m < 2 * row
   "pooling in tiles: a bin's rows summed one lane step short"
 mutate $P 's|for (int w = lq \* warps; w < (lq + 1) \* warps; w++)|for (int w = lq * warps; w < lq * warps + 1; w++)|' \
   'rows_colsums*' 0 "pooling in tiles: a bin of 32 or 64 rows takes one warp's sum"
+mutate $P '/^    run\[0\] = run\[1\] = 0.0f;$/d' \
+  'rows_colsums*' 0 "pooling over key tiles: a bin's sums carried into the next bin"
+mutate $P 's/if ((c0 + TILE_N) % pool != 0 \&\& !last_tile) return;/if ((c0 + TILE_N) % pool != 0) return;/' \
+  'rows_colsums*' 0 "pooling over key tiles: a bin cut short by the causal diagonal never written"
 mutate $A 's/q + mb \* 8 \* D + 16 \* ks, k + 16 \* ks/q + mb * 8 * D + 8 * ks, k + 8 * ks/' 'full_probs*' 0 \
   "wgmma scores: a k-step advances the descriptors one core matrix, not two"
 mutate $A 's/q + mb \* 8 \* D + 16 \* ks/q + 16 * ks/' 'forward*' 0 "wgmma scores: every row block reads row block 0 of Q"
