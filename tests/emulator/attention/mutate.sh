@@ -34,8 +34,8 @@ mutate $P 's/if (pooled \&\& !p.pool_partial) zero_pooled_past(/if (false) zero_
   "pooling in tiles: bins past the causal diagonal not zeroed"
 mutate $P 's|= sum / (float)min(pool, T - I \* pool);|= sum / (float)pool;|' 'rows_colsums*' 0 \
   "pooling in tiles: a short last bin divided by the pool, not its rows"
-mutate $P 's|if (r0 + TILE_M > p.seq_len) // rows past the sequence|if (false) // rows past the sequence|' \
-  'rows_colsums*' 0 "pooling in tiles: rows past the sequence summed"
+mutate $P 's|    if (r0 + TILE_M <= T) return;|    return;|' \
+  'rows_colsums*' 0 "pooling in registers: rows past the sequence summed"
 mutate $P 's|for (int m = 4; m < 4 \* rows; m \*= 2)|for (int m = 4; m < 2 * rows; m *= 2)|' 'rows_colsums*' 0 \
   "pooling in tiles: a bin's rows summed one lane step short"
 mutate $P 's|for (int w = lq \* warps; w < (lq + 1) \* warps; w++)|for (int w = lq * warps; w < lq * warps + 1; w++)|' \
