@@ -324,14 +324,10 @@ __device__ __forceinline__ void pool_row_bins_from_fragments(int pool, const flo
     }
 }
 
-// Pools that are multiples of the tile sizes are summed over whole key tiles in registers (pool_key_tiles).
+// Pools that are multiples of the tile sizes: summed over whole key tiles in registers when pooling is all a request
+// asks for (pool_key_tiles).
 __host__ __device__ __forceinline__ bool pool_spans_tiles(int pool) {
     return pool % TILE_M == 0 && pool % TILE_N == 0 && pool > TILE_N;
-}
-
-// Whether the pooling goes through row bins in shared memory: into partials, unless the pool spans whole key tiles.
-__host__ __device__ __forceinline__ bool pools_through_row_bins(const attention_probs_params &p) {
-    return p.pool_partial && !pool_spans_tiles(p.pool);
 }
 
 // Whether the block stages the fp32 P tile: for column sums, and for pooling into partials that cannot use the
@@ -594,12 +590,19 @@ __device__ __forceinline__ const T *key_head(const attention_probs_params &p, in
 // The per-head pass is compiled three times, each for what a kind of request writes: its registers are those of the
 // code it keeps, and fewer registers let more blocks share an SM (a kernel that could pool into partials took 143
 // or 161 registers, 3 blocks an SM, for every request). Full maps and rows alone (maps): 95 to 146 registers;
-// pooling alone with a pool that divides the tile or spans whole tiles (pooled): 92 to 96.
+// pooling alone with a pool that divides the tile or spans whole tiles (pooled): 96 to 99.
 enum class probs_pass { maps, pooled, general };
 __host__ __device__ __forceinline__ probs_pass probs_pass_of(const attention_probs_params &p) {
     if (!p.col_partial && !p.pooled) return probs_pass::maps;
-    if (!p.probs && !p.rows && !p.col_partial && !pools_through_row_bins(p)) return probs_pass::pooled;
+    if (!p.probs && !p.rows && !p.col_partial && (!p.pool_partial || pool_spans_tiles(p.pool)))
+        return probs_pass::pooled;
     return probs_pass::general;
+}
+// Whether the pooling goes through row bins in shared memory: into partials, in the general copy (the pooled copy sums
+// whole key tiles in registers; carrying those sums across tiles would cost the general copy a spill where the
+// mma.sync path holds Q).
+__host__ __device__ __forceinline__ bool pools_through_row_bins(const attention_probs_params &p) {
+    return p.pool_partial && probs_pass_of(p) == probs_pass::general;
 }
 // P with the outputs that PASS never writes switched off where the compiler sees it.
 template <probs_pass PASS>
@@ -609,11 +612,12 @@ __device__ __forceinline__ attention_probs_params restricted_to(attention_probs_
     return p;
 }
 
-// Blocks an SM each copy is compiled for: 5 (96 registers) where shared memory allows them, the 16-bit maps and the
-// pooling at D = 64 (38 and 27 KB a block), else 3 (168). A copy that grows past its registers spills, which fails
-// the build, rather than silently losing a block an SM.
+// Blocks an SM each copy is compiled for: 5 (96 registers) where shared memory allows them, the 16-bit maps at D = 64
+// (38 KB a block) and the pooling at D = 64 on sm_90a (27 KB; held to 96 registers the mma.sync build spilled), so
+// that growing past that spills, which fails the build, rather than silently losing a block; else 3 (168). Only the
+// device passes read this (the launch sizes nothing by it).
 template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm() {
-    const bool small = PASS == probs_pass::pooled || (PASS == probs_pass::maps && sizeof(O) == 2);
+    const bool small = (PASS == probs_pass::maps && sizeof(O) == 2) || (PASS == probs_pass::pooled && HAS_WGMMA);
     return D == 64 && small ? 5 : 3;
 }
 
@@ -636,7 +640,8 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
     const int pool = min(p.pool, T_len);
     const bool pool_from_fragments = pool_fits_fragments(pool), staged = stages_tile(p);
-    const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pooled, pools_through_row_bins(p));
+    const bool row_bins_used = PASS == probs_pass::general && p.pool_partial; // pools_through_row_bins, folded
+    const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pooled, row_bins_used);
     O *stage = reinterpret_cast<O *>(smem_raw + layout.stage) + warp * 16 * STAGE_STRIDE; // (16, STAGE_STRIDE)
     uint4 *carries = reinterpret_cast<uint4 *>(smem_raw + layout.stage + WARPS * 16 * STAGE_STRIDE * sizeof(O)) +
                      warp * 16; // (2 outputs, WARPS, 16): this warp's probs carries, its rows' WARPS * 16 later
@@ -683,7 +688,7 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
         }
         if (pooled && !p.pool_partial) {
             pool_in_place(p, pool, pooled, row_bins, s, r0, c0, warp, lane);
-        } else if (pooled && pool_spans_tiles(pool)) {
+        } else if (PASS == probs_pass::pooled && pooled) { // a pool that spans whole tiles
             pool_key_tiles(pool_partial, row_bins, pool_run, s, pool, T_len, r0, c0, last_tile, warp, lane);
         } else if (PASS == probs_pass::general && pooled) {
             if (pool_from_fragments) pool_row_bins_from_fragments(pool, s, row_bins, c0, nc, warp, lane);
