@@ -378,14 +378,6 @@ __device__ __forceinline__ void put_pooled_mean(const attention_probs_params &p,
     if (I * pool < T && J * pool < T) pooled[(int64_t)I * p.n_bins + J] = sum / (float)min(pool, T - I * pool);
 }
 
-// Pooling when the pool divides the tile size (1, 2, 4, ..., 64): every bin lies inside one query tile and one key
-// tile, and its sum forms in registers. A lane holds keys 2t, 2t + 1 of each 8-key block nb, for rows g and g + 8
-// (g = lane / 4, t = lane % 4). Keys: the pair, then lanes 1 and 2 apart, then a run over the bin's blocks; rows:
-// lanes 4, 8 and 16 apart, then the two halves. A bin of at most 16 rows then sits whole in one lane, which writes
-// its mean; the sums of a bin of 32 or 64 rows (2 or 4 warps) meet in warp_sums (WARPS, 2) after a barrier. The pool
-// is a power of two: bins are shifts. (Summed through shared memory, row bins then query bins, this took two
-// barriers and a run of index divisions a tile, and the pooled pass measured 2 to 4 times the forward.) The mirror
-// sums each bin in one sequential chain: the same sums in another order.
 // Rows past the sequence hold exp2(0 - 0), not P: zeros before they are pooled (row: the lane's first row, g).
 __device__ __forceinline__ void zero_rows_past_sequence(float s[TILE_N / 8][4], int r0, int row, int T) {
     if (r0 + TILE_M <= T) return;
@@ -403,6 +395,14 @@ __device__ __forceinline__ float lanes_total(float x) {
     return x;
 }
 
+// Pooling when the pool divides the tile size (1, 2, 4, ..., 64): every bin lies inside one query tile and one key
+// tile, and its sum forms in registers. A lane holds keys 2t, 2t + 1 of each 8-key block nb, for rows g and g + 8
+// (g = lane / 4, t = lane % 4). Keys: the pair, then lanes 1 and 2 apart, then a run over the bin's blocks; rows:
+// lanes 4, 8 and 16 apart, then the two halves. A bin of at most 16 rows then sits whole in one lane, which writes
+// its mean; the sums of a bin of 32 or 64 rows (2 or 4 warps) meet in warp_sums (WARPS, 2) after a barrier. The pool
+// is a power of two: bins are shifts. (Summed through shared memory, row bins then query bins, this took two
+// barriers and a run of index divisions a tile, and the pooled pass measured 2 to 4 times the forward.) The mirror
+// sums each bin in one sequential chain: the same sums in another order.
 __device__ __forceinline__ void pool_in_place(const attention_probs_params &p, int pool, float *pooled,
                                               float *warp_sums, float s[TILE_N / 8][4], int r0, int c0, int warp,
                                               int lane) {
@@ -589,8 +589,8 @@ __device__ __forceinline__ const T *key_head(const attention_probs_params &p, in
 
 // The per-head pass is compiled three times, each for what a kind of request writes: its registers are those of the
 // code it keeps, and fewer registers let more blocks share an SM (a kernel that could pool into partials took 143
-// or 161 registers, 3 blocks an SM, for every request). Full maps and rows alone (maps): 95 to 146 registers;
-// pooling alone with a pool that divides the tile or spans whole tiles (pooled): 96 to 99.
+// or 161 registers, 3 blocks an SM, for every request). Full maps and rows alone (maps): 96 to 150 registers;
+// pooling alone with a pool that divides the tile or spans whole tiles (pooled): 96 to 101.
 enum class probs_pass { maps, pooled, general };
 __host__ __device__ __forceinline__ probs_pass probs_pass_of(const attention_probs_params &p) {
     if (!p.col_partial && !p.pooled) return probs_pass::maps;
@@ -598,11 +598,12 @@ __host__ __device__ __forceinline__ probs_pass probs_pass_of(const attention_pro
         return probs_pass::pooled;
     return probs_pass::general;
 }
-// Whether the pooling goes through row bins in shared memory: into partials, in the general copy (the pooled copy sums
+// Whether copy PASS pools through row bins in shared memory: into partials, in the general copy (the pooled copy sums
 // whole key tiles in registers; carrying those sums across tiles would cost the general copy a spill where the
 // mma.sync path holds Q).
+template <probs_pass PASS>
 __host__ __device__ __forceinline__ bool pools_through_row_bins(const attention_probs_params &p) {
-    return p.pool_partial && probs_pass_of(p) == probs_pass::general;
+    return PASS == probs_pass::general && p.pool_partial;
 }
 // P with the outputs that PASS never writes switched off where the compiler sees it.
 template <probs_pass PASS>
@@ -640,8 +641,8 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     const int kt_end = p.causal ? qt + 1 : n_key_tiles;
     const int pool = min(p.pool, T_len);
     const bool pool_from_fragments = pool_fits_fragments(pool), staged = stages_tile(p);
-    const bool row_bins_used = PASS == probs_pass::general && p.pool_partial; // pools_through_row_bins, folded
-    const probs_smem layout = probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pooled, row_bins_used);
+    const probs_smem layout =
+        probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pooled, pools_through_row_bins<PASS>(p));
     O *stage = reinterpret_cast<O *>(smem_raw + layout.stage) + warp * 16 * STAGE_STRIDE; // (16, STAGE_STRIDE)
     uint4 *carries = reinterpret_cast<uint4 *>(smem_raw + layout.stage + WARPS * 16 * STAGE_STRIDE * sizeof(O)) +
                      warp * 16; // (2 outputs, WARPS, 16): this warp's probs carries, its rows' WARPS * 16 later
@@ -690,7 +691,7 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
             pool_in_place(p, pool, pooled, row_bins, s, r0, c0, warp, lane);
         } else if (PASS == probs_pass::pooled && pooled) { // a pool that spans whole tiles
             pool_key_tiles(pool_partial, row_bins, pool_run, s, pool, T_len, r0, c0, last_tile, warp, lane);
-        } else if (PASS == probs_pass::general && pooled) {
+        } else if (pools_through_row_bins<PASS>(p)) {
             if (pool_from_fragments) pool_row_bins_from_fragments(pool, s, row_bins, c0, nc, warp, lane);
             else pool_row_bins_from_tile(pool, pt, row_bins, nr, c0, nc);
             __syncthreads(); // row_bins complete
@@ -836,7 +837,8 @@ static cudaError_t launch_per_head(const attention_probs_params *p, cudaStream_t
                                            probs_smem_layout<T, D, O>(true, true, true, true).bytes);
     if (err != cudaSuccess) return err;
     int smem =
-        probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled, pools_through_row_bins(*p)).bytes;
+        probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled, pools_through_row_bins<PASS>(*p))
+            .bytes;
     dim3 grid;
     if (!heavy_first_grid(launched_tiles(*p).count, p->n_slots, p->batch, &grid)) return cudaErrorInvalidConfiguration;
     attention_probs_kernel<T, D, O, PASS><<<grid, THREADS, smem, stream>>>(*p);
