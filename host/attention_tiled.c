@@ -305,8 +305,9 @@ static void colsum_tile(float *partial, const float *p, int rows, int c0, int c1
 // sums summed over the query bins, into out (one row of n_bins per query bin the tile touches, from bin r0 / pool).
 // pool_in_tiles: out is the pooled map, and a bin, whole in this tile, gets its mean. Otherwise out is the tile's
 // partials (max_local_bins, n_bins): a key bin that starts in this key tile is written, one that started in an
-// earlier key tile is added to. (The kernel sums a pool that spans whole tiles in registers over the bin's key tiles
-// and writes its partial once, pool_key_tiles: the same sums in another order.)
+// earlier key tile is added to. (When pooling is all a request asks for, the kernel sums a pool that spans whole
+// tiles in registers over the bin's key tiles and writes its partial once, pool_key_tiles: the same sums in another
+// order.)
 static void pool_tile(const probs_plan *plan, float *out, const float *p, int r0, int r1, int c0, int c1) {
     int pool = plan->pool;
     int kb0 = c0 / pool, kb1 = (c1 - 1) / pool;

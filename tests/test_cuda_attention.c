@@ -416,9 +416,9 @@ Test(cuda_attention, rows_colsums_pooled_ragged) {
         av_probs_request both = {.colsum = WANT, .pooled = WANT, .pool = 16, .probs = WANT};
         check_probs(1, ragged[i], 128, 2, 2, true, AV_DTYPE_FP16, both);
     }
-    // Pools that span whole tiles (a 512 x 512 map of more than 32768 tokens) are summed over key tiles in registers:
-    // bins of two and three key tiles, cut short by the causal diagonal and by the end of the sequence; alone and
-    // beside a map.
+    // Pools that span whole tiles (a 512 x 512 map of more than 32768 tokens): bins of two and three key tiles, cut
+    // short by the causal diagonal and by the end of the sequence; alone (summed over key tiles in registers) and
+    // beside a map (the general copy's row bins).
     const int spanning[] = {128, 192};
     for (size_t p = 0; p < sizeof spanning / sizeof spanning[0]; p++) {
         av_probs_request pooled = {.pooled = WANT, .pool = spanning[p]};
