@@ -11,13 +11,12 @@
 // are issued together at the top of iteration kt, V lands while S = Q K^T and the softmax run, K during the whole
 // iteration.
 //
-// On sm_90a (attention_tiles.cuh) both products are warpgroup MMAs, a 64-row block each: S from Q and K in shared
-// memory, P V from P in registers and V in shared memory; elsewhere mma.sync. P V of tile kt - 1 is computed with
-// tile kt (pipelined(): V double buffered, one barrier a tile). With wgmma it goes to the tensor cores right behind S
-// of tile kt; at D = 64 the softmax waits for S only, P V runs on through it and is collected before the
-// accumulators are rescaled, and at D = 128 (no registers for P and S across the softmax) both are collected first.
-// With mma.sync, at D = 64 P V is computed inside the softmax, in one straight stretch of code ptxas interleaves; at
-// D = 128 it follows the softmax, two barriers a tile, and Q's fragments are re-read from shared memory every tile.
+// Both products are mma.sync on every build: a version with warpgroup MMAs for both (S from shared memory, P V from
+// P in registers) ran 6-7% slower on the H200 at n = 8192 (bench/RESULTS.md, eighth session; Nsight Compute had it
+// L2-bound at 76%). At D = 64 P V of tile kt - 1 is computed with tile kt (pipelined(): V double buffered, one barrier
+// a tile), inside the softmax, in one straight stretch of code ptxas interleaves, and Q's fragments stay in
+// registers; at D = 128 P V follows the softmax, two barriers a tile, and Q's fragments are re-read from shared memory
+// every tile.
 #include "attention_fwd.cuh"
 #include "attention_tiles.cuh"
 
@@ -213,88 +212,22 @@ __device__ __forceinline__ void accumulate_pv(float acc[ROW_BLOCKS][D / 8][4],
     }
 }
 
-// Pipelined: P V of tile kt - 1 is computed with tile kt (V double buffered, one barrier a tile); at D = 64 it also
-// overlaps the softmax (pv_overlaps_softmax): on the H200 the mma.sync forward ran near one instruction a cycle an
-// SM, stalled on the softmax's dependent chains (row maxima, shuffles, alpha) with the tensor cores idle meanwhile,
-// and the previous tile's products fill those waits, for P's 32 registers across the tile. D = 128 lacks them: with
-// mma.sync P V follows the softmax (two barriers a tile); with wgmma it goes to the tensor cores right behind S and
-// both are collected before the softmax (in flight across it, the 128 accumulators, P's 32 and S's 64 spilled).
-template <int D> constexpr bool pipelined() { return D == 64 || HAS_WGMMA; }
-template <int D> constexpr bool pv_overlaps_softmax() { return D == 64; }
-
-// acc[mb] += P[mb] V by one warpgroup MMA per row block and 16-key step (P from this warp's registers: the A fragments
-// pack_probs made; V MN-major through its descriptor, 16 keys = 2 key groups = 32 D bytes further), issued only.
-template <typename T, int D>
-__device__ __forceinline__ void issue_wgmma_pv(float acc[ROW_BLOCKS][D / 8][4],
-                                               const uint32_t pa[ROW_BLOCKS][TILE_N / 16][4], uint64_t v) {
-#pragma unroll
-    for (int mb = 0; mb < ROW_BLOCKS; mb++)
-#pragma unroll
-        for (int kk = 0; kk < TILE_N / 16; kk++) wgmma_rs_op<T, D>::run(&acc[mb][0][0], pa[mb][kk], v + kk * 2 * D);
-}
-
-// Hands the accumulators and P's registers to (or, after a wait, back from) the tensor cores.
-template <int D>
-__device__ __forceinline__ void fence_pv_operands(float acc[ROW_BLOCKS][D / 8][4],
-                                                  uint32_t pa[ROW_BLOCKS][TILE_N / 16][4]) {
-    fence_operands<ROW_BLOCKS * D / 2>(&acc[0][0][0]);
-    fence_operands<ROW_BLOCKS * TILE_N / 4>(&pa[0][0][0]);
-}
-
-// wgmma: every P V issued has completed; its accumulators and P's registers are back.
-template <int D>
-__device__ __forceinline__ void collect_pv(float acc[ROW_BLOCKS][D / 8][4], uint32_t pa[ROW_BLOCKS][TILE_N / 16][4]) {
-    wgmma_wait<0>();
-    fence_pv_operands<D>(acc, pa);
-}
+// Pipelined: P V of tile kt - 1 is computed with tile kt (V double buffered, one barrier a tile), overlapping the
+// softmax: on the H200 the forward ran near one instruction a cycle an SM, stalled on the softmax's dependent chains
+// (row maxima, shuffles, alpha) with the tensor cores idle meanwhile, and the previous tile's products fill those
+// waits, for P's 32 registers across the tile. D = 128 lacks them: there P V follows the softmax.
+template <int D> constexpr bool pipelined() { return D == 64; }
 
 // S of this key tile and, pipelined, P V of the previous one (P in pa, V in v_prev; before tile 0, a zero P and a
-// zero V tile: straight code, where a branch around the first product would make ptxas close a commit group on both
-// paths, and the wait below would then wait for P V too). With wgmma both go to the tensor cores as two commit
-// groups; at D = 64 only S is waited for, and P V runs on during the softmax until previous_pv_wait.
+// zero V tile: straight code, no branch around the first product).
 template <typename T, int D, bool Q_IN_REGISTERS>
 __device__ __forceinline__ void scores_and_previous_pv(float s[ROW_BLOCKS][TILE_N / 8][4],
                                                        float acc[ROW_BLOCKS][D / 8][4],
-                                                       uint32_t pa[ROW_BLOCKS][TILE_N / 16][4],
+                                                       const uint32_t pa[ROW_BLOCKS][TILE_N / 16][4],
                                                        const uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4],
-                                                       const T *qs, const T *q_warp, const T *k_tile,
-                                                       const T *v_prev, int lane) {
-    if constexpr (HAS_WGMMA) {
-        fence_pv_operands<D>(acc, pa);
-        wgmma_fence();
-        issue_wgmma_scores<T, D, ROW_BLOCKS>(s, interleaved_descriptor<D>(qs), interleaved_descriptor<D>(k_tile));
-        wgmma_commit();
-        issue_wgmma_pv<T, D>(acc, pa, transposed_descriptor<D>(v_prev));
-        wgmma_commit();
-        if constexpr (pv_overlaps_softmax<D>()) wgmma_wait<1>(); // S: P V, the newest group, runs on
-        else collect_pv<D>(acc, pa);                             // S and P V
-        fence_operands<ROW_BLOCKS * TILE_N / 2>(&s[0][0][0]);
-    } else {
-        mma_score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, k_tile, lane);
-        if constexpr (pipelined<D>()) accumulate_pv<T, D>(acc, pa, v_prev, lane);
-    }
-}
-
-// The P V issued with this tile's S, where it ran on through the softmax: collected.
-template <int D>
-__device__ __forceinline__ void previous_pv_wait(float acc[ROW_BLOCKS][D / 8][4],
-                                                 uint32_t pa[ROW_BLOCKS][TILE_N / 16][4]) {
-    if constexpr (HAS_WGMMA && pv_overlaps_softmax<D>()) collect_pv<D>(acc, pa);
-}
-
-// acc += P V of the tile in v_tile, complete on return.
-template <typename T, int D>
-__device__ __forceinline__ void pv_product(float acc[ROW_BLOCKS][D / 8][4], uint32_t pa[ROW_BLOCKS][TILE_N / 16][4],
-                                           const T *v_tile, int lane) {
-    if constexpr (HAS_WGMMA) {
-        fence_pv_operands<D>(acc, pa);
-        wgmma_fence();
-        issue_wgmma_pv<T, D>(acc, pa, transposed_descriptor<D>(v_tile));
-        wgmma_commit();
-        collect_pv<D>(acc, pa);
-    } else {
-        accumulate_pv<T, D>(acc, pa, v_tile, lane);
-    }
+                                                       const T *q_warp, const T *k_tile, const T *v_prev, int lane) {
+    mma_score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, k_tile, lane);
+    if constexpr (pipelined<D>()) accumulate_pv<T, D>(acc, pa, v_prev, lane);
 }
 
 // The online softmax of one key tile up to its rescale factors alpha; only tiles on the causal diagonal or past the
@@ -316,15 +249,11 @@ template <typename T, int D, int V_BUFFERS> constexpr int forward_smem_bytes() {
 template <typename T, int D, bool CAUSAL>
 __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attention_fwd_params p) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    // The launch sizes shared memory in the host pass, which cannot tell which machine code will run (pipelined()
-    // differs between the sm_90a and the generic device code): a launch that gave less than this code uses stops
-    // here, where it would otherwise overwrite a neighbouring block's tiles.
-    if (dynamic_smem_bytes() < forward_smem_bytes<T, D, pipelined<D>() ? 2 : 1>()) __trap();
     T *qs = reinterpret_cast<T *>(smem_raw);  // (FWD_TILE_M, D + ROW_PAD)
     T *ks = qs + FWD_TILE_M * (D + ROW_PAD);  // 2 x (TILE_N, D + ROW_PAD): K of tile kt in buffer kt % 2
     T *vs = ks + 2 * TILE_N * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD), pipelined 2 x: V of tile kt in buffer kt % 2
     constexpr int V_TILE = pipelined<D>() ? TILE_N * (D + ROW_PAD) : 0; // buffer stride
-    constexpr bool Q_IN_REGISTERS = D == 64 && !HAS_WGMMA;
+    constexpr bool Q_IN_REGISTERS = D == 64;
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const grid_item where = heavy_first_item(forward_query_tiles(p.seq_len), p.n_heads, p.batch, CAUSAL);
@@ -335,13 +264,13 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
     const T *q = static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head;
     const T *k = static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head;
     const T *v = static_cast<const T *>(p.v) + b * p.v_batch + kvh * p.v_head;
-    const T *q_warp = qs + warp * 16 * (D + ROW_PAD); // padded layout (mma.sync)
+    const T *q_warp = qs + warp * 16 * (D + ROW_PAD);
 
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
     const int kt_end = CAUSAL ? min(n_key_tiles, (r0 + FWD_TILE_M + TILE_N - 1) / TILE_N) : n_key_tiles;
-    load_mma_tile_async<T, D, FWD_TILE_M>(qs, q, p.q_row, r0, T_len);
-    load_mma_tile_async<T, D, TILE_N>(ks, k, p.k_row, 0, T_len);
-    if constexpr (pipelined<D>()) load_mma_tile_async<T, D, TILE_N>(vs + V_TILE, v, p.v_row, T_len, T_len); // zeros
+    load_tile_async<T, D, FWD_TILE_M>(qs, q, p.q_row, r0, T_len);
+    load_tile_async<T, D, TILE_N>(ks, k, p.k_row, 0, T_len);
+    if constexpr (pipelined<D>()) load_tile_async<T, D, TILE_N>(vs + V_TILE, v, p.v_row, T_len, T_len); // zeros
     cp_async_commit();
 
     uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4];
@@ -357,7 +286,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
 
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N;
-        mma_tiles_wait<0>();
+        cp_async_wait<0>();
         __syncthreads(); // K of tile kt (pipelined: and V of kt - 1) is in; every warp is done with the buffers
                          // it reloads below (V of kt - 1, pipelined kt - 2; K of kt - 1)
         if constexpr (Q_IN_REGISTERS) {
@@ -368,16 +297,16 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
                     for (int ks = 0; ks < D / 16; ks++)
                         load_query_kstep<T, D>(qa[mb][ks], q_warp + mb * BLOCK_ROWS * (D + ROW_PAD), ks, lane);
         }
-        load_mma_tile_async<T, D, TILE_N>(vs + (kt % 2) * V_TILE, v, p.v_row, c0, T_len);
+        load_tile_async<T, D, TILE_N>(vs + (kt % 2) * V_TILE, v, p.v_row, c0, T_len);
         cp_async_commit();
         if (kt + 1 < kt_end)
-            load_mma_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row,
-                                              c0 + TILE_N, T_len);
+            load_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
+                                          T_len);
         cp_async_commit(); // empty after the last tile: D = 128's wait below still leaves exactly V's group open
         const T *v_prev = vs + ((kt + 1) % 2) * V_TILE;
 
         float s[ROW_BLOCKS][TILE_N / 8][4];
-        scores_and_previous_pv<T, D, Q_IN_REGISTERS>(s, acc, pa, qa, qs, q_warp, ks + (kt % 2) * TILE_N * (D + ROW_PAD),
+        scores_and_previous_pv<T, D, Q_IN_REGISTERS>(s, acc, pa, qa, q_warp, ks + (kt % 2) * TILE_N * (D + ROW_PAD),
                                                      v_prev, lane);
         // Only the causal diagonal tiles and the last, ragged one mask; a tile entirely after a row's diagonal leaves
         // that row's m, l and acc exactly as they were (all its P are 0, alpha is 1).
@@ -389,20 +318,19 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
             softmax_step<CAUSAL, false>(s, m, l, alpha, p.scale_log2, warp_row0, c0, T_len, lane);
         // Pipelined, the rescale follows P V of tile kt - 1, as it followed that product when it came last in the
         // previous tile: acc = (acc + P(kt - 1) V(kt - 1)) alpha(kt), the mirror's order.
-        previous_pv_wait<D>(acc, pa);
         rescale_accumulators<D>(acc, alpha);
 #pragma unroll
         for (int mb = 0; mb < ROW_BLOCKS; mb++) pack_probs<T>(pa[mb], s[mb]);
         if constexpr (!pipelined<D>()) {
-            mma_tiles_wait<1>(); // this thread's part of V of tile kt is in; K of tile kt + 1 may still be on its way
-            __syncthreads();     // all of V of tile kt is in
-            pv_product<T, D>(acc, pa, vs, lane);
+            cp_async_wait<1>(); // this thread's part of V of tile kt is in; K of tile kt + 1 may still be on its way
+            __syncthreads();    // all of V of tile kt is in
+            accumulate_pv<T, D>(acc, pa, vs, lane);
         }
     }
     if constexpr (pipelined<D>()) { // P V of the last tile
-        mma_tiles_wait<0>();
+        cp_async_wait<0>();
         __syncthreads();
-        pv_product<T, D>(acc, pa, vs + ((kt_end - 1) % 2) * V_TILE, lane);
+        accumulate_pv<T, D>(acc, pa, vs + ((kt_end - 1) % 2) * V_TILE, lane);
     }
 
     T *o = static_cast<T *>(p.o) + b * p.o_batch + h * p.o_head;
@@ -429,10 +357,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
 
 template <typename T, int D, bool CAUSAL>
 static cudaError_t launch(const attention_fwd_params *p, cudaStream_t stream) {
-    // Room for a second V buffer whether or not the path the device runs pipelines: this host code cannot tell which
-    // machine code will run (pipelined<128>() is true in the sm_90a device pass and false in this one), and two
-    // blocks an SM still fit at D = 128 (209 of 227 KB).
-    constexpr int SMEM = forward_smem_bytes<T, D, 2>();
+    constexpr int SMEM = forward_smem_bytes<T, D, pipelined<D>() ? 2 : 1>();
     cudaError_t err = cudaFuncSetAttribute(attention_fwd_kernel<T, D, CAUSAL>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
     if (err != cudaSuccess) return err;

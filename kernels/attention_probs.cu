@@ -4,8 +4,8 @@
 //   attention_probs_kernel   one block per (query tile, head slot, batch), heaviest causal tiles first
 //                            (heavy_first_item), compiled for three kinds of request (probs_pass): key tiles in
 //                            ascending order, K double buffered (tile kt + 1 loads while tile kt is used); S of a
-//                            tile by one warpgroup MMA a
-//                            k-step on sm_90a, by mma.sync elsewhere (tile_scores). Full maps and selected rows: each
+//                            tile by mma.sync, or (the pooling copy at D = 64 on sm_90a, scores_by_wgmma) one
+//                            warpgroup MMA a k-step (tile_scores). Full maps and selected rows: each
 //                            warp stages its 16 rows of the tile in the output dtype, each shifted to the 16-byte
 //                            grid of its destination, and writes them 16 bytes a lane (a row's chunk split between
 //                            two key tiles is completed from a carry and written whole by the second); causal
@@ -613,12 +613,20 @@ __device__ __forceinline__ attention_probs_params restricted_to(attention_probs_
     return p;
 }
 
+// Whether copy PASS computes S by warpgroup MMA (sm_90a only): the pooling copy at D = 64 alone, the one copy it made
+// faster on the H200 (0.404 against 0.499 ms at GPT-2's n = 8192: its 96 registers let 5 blocks share an SM). The
+// dump ran faster by mma.sync (1204 against 1098 GB/s at D = 64, 1318 against 907 at D = 128), and so did the pooling
+// at D = 128 (1.65 against 1.84 ms, Llama n = 8192); bench/RESULTS.md, eighth session.
+template <int D, probs_pass PASS> constexpr bool scores_by_wgmma() {
+    return HAS_WGMMA && PASS == probs_pass::pooled && D == 64;
+}
+
 // Blocks an SM each copy is compiled for: 5 (96 registers) where shared memory allows them, the 16-bit maps at D = 64
-// (38 KB a block) and the pooling at D = 64 on sm_90a (27 KB; held to 96 registers the mma.sync build spilled), so
-// that growing past that spills, which fails the build, rather than silently losing a block; else 3 (168). Only the
-// device passes read this (the launch sizes nothing by it).
+// (38 KB a block) and the pooling at D = 64 by wgmma (27 KB; held to 96 registers the mma.sync code spilled), so that
+// growing past that spills, which fails the build, rather than silently losing a block; else 3 (168). Only the device
+// passes read this (the launch sizes nothing by it).
 template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm() {
-    const bool small = (PASS == probs_pass::maps && sizeof(O) == 2) || (PASS == probs_pass::pooled && HAS_WGMMA);
+    const bool small = (PASS == probs_pass::maps && sizeof(O) == 2) || scores_by_wgmma<D, PASS>();
     return D == 64 && small ? 5 : 3;
 }
 
@@ -661,22 +669,23 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
     float pool_run[2] = {0.0f, 0.0f}; // pool_key_tiles: this lane's sums of the current key bin so far
 
-    load_mma_tile_async<T, D>(qs, q, p.q_row, r0, T_len);
-    load_mma_tile_async<T, D>(ks, k, p.k_row, 0, T_len);
+    constexpr bool WGMMA = scores_by_wgmma<D, PASS>();
+    load_mma_tile_async<T, D, WGMMA>(qs, q, p.q_row, r0, T_len);
+    load_mma_tile_async<T, D, WGMMA>(ks, k, p.k_row, 0, T_len);
     cp_async_commit();
-    query_operand<T, D> q_operand;
+    query_operand<T, D, WGMMA> q_operand;
     for (int kt = 0; kt < kt_end; kt++) {
         const int c0 = kt * TILE_N, nc = min(TILE_N, T_len - c0);
-        mma_tiles_wait<0>();
+        mma_tiles_wait<WGMMA, 0>();
         __syncthreads(); // K of tile kt is in; every warp is done with tile kt - 1 (its K buffer, pt, row_bins)
         if (kt + 1 < kt_end) {
-            load_mma_tile_async<T, D>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
-                                      T_len);
+            load_mma_tile_async<T, D, WGMMA>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
+                                             T_len);
             cp_async_commit();
         }
         if (kt == 0) q_operand.load(qs, warp, lane);
         float s[TILE_N / 8][4];
-        tile_scores<T, D>(s, q_operand, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
+        tile_scores<T, D, WGMMA>(s, q_operand, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
         exact_probs(s, p, lse2, r0, c0, warp, lane);
         const bool last_tile = kt + 1 == kt_end;
         if (probs) write_warp_rows(stage, carries, s, map_warp_rows(probs, p.layout, T_len, i0, c0, last_tile), lane);
@@ -745,12 +754,13 @@ __global__ void pool_finish_kernel(const attention_probs_params p) {
     p.pooled[slot * nb * nb + x] = sum / (float)(i1 - i0);
 }
 
-// Q of head h's query tile and, when load_k, K of key/value head kvh's key tile at c0, as one commit group.
+// Q of head h's query tile and, when load_k, K of key/value head kvh's key tile at c0, as one commit group, in the
+// padded layout: the head reduction writes maps like the dump, which ran faster by mma.sync (scores_by_wgmma).
 template <typename T, int D>
 __device__ __forceinline__ void load_head_tiles(const attention_probs_params &p, T *q_buf, T *k_buf, int b, int h,
                                                 int kvh, int r0, int c0, bool load_k) {
-    load_mma_tile_async<T, D>(q_buf, query_head<T>(p, b, h), p.q_row, r0, p.seq_len);
-    if (load_k) load_mma_tile_async<T, D>(k_buf, key_head<T>(p, b, kvh), p.k_row, c0, p.seq_len);
+    load_tile_async<T, D>(q_buf, query_head<T>(p, b, h), p.q_row, r0, p.seq_len);
+    if (load_k) load_tile_async<T, D>(k_buf, key_head<T>(p, b, kvh), p.k_row, c0, p.seq_len);
     cp_async_commit();
 }
 
@@ -787,7 +797,7 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
         float sum[TILE_N / 8][4], mx[TILE_N / 8][4];
         for (int h = h0; h < h0 + heads_per_group; h++, item++) {
             const int kvh = h / group_size;
-            mma_tiles_wait<0>();
+            cp_async_wait<0>();
             __syncthreads(); // this item's Q and K are in; every warp is done with the previous item's buffers
             const bool last_head = h + 1 == h0 + heads_per_group;
             const int next_h = last_head ? h0 : h + 1, next_kt = last_head ? kt + 1 : kt;
@@ -795,12 +805,12 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
             if (next_kt < kt_end)
                 load_head_tiles<T, D>(p, qs + ((item + 1) % 2) * Q_TILE, ks + (k_buf ^ next_k) * K_TILE, b, next_h,
                                       next_h / group_size, r0, next_kt * TILE_N, next_k);
-            query_operand<T, D> q_operand;
+            query_operand<T, D, false> q_operand;
             q_operand.load(qs + (item % 2) * Q_TILE, warp, lane);
             float lse2[2];
             row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
             float s[TILE_N / 8][4];
-            tile_scores<T, D>(s, q_operand, ks + k_buf * K_TILE, lane);
+            tile_scores<T, D, false>(s, q_operand, ks + k_buf * K_TILE, lane);
             exact_probs(s, p, lse2, r0, c0, warp, lane);
 #pragma unroll
             for (int nb = 0; nb < TILE_N / 8; nb++) {

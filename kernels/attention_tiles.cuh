@@ -51,13 +51,6 @@ __device__ __forceinline__ int thread_index() {
     return t;
 }
 
-// Bytes of dynamic shared memory the launch gave this block.
-__device__ __forceinline__ uint32_t dynamic_smem_bytes() {
-    uint32_t n;
-    asm("mov.u32 %0, %%dynamic_smem_size;\n" : "=r"(n));
-    return n;
-}
-
 // p, hidden from the compiler's algebra: an address it cannot take apart again (below, it folded a row offset and the
 // pass's step back into one row product a pass).
 template <typename T> __device__ __forceinline__ const T *opaque(const T *p) {
@@ -159,12 +152,15 @@ template <> struct mma_op<__nv_bfloat16> {
 };
 
 // Hopper's warpgroup MMA (sm_90a builds, __CUDA_ARCH_FEAT_SM90_ALL): 64 query rows are one m64 row block of the
-// block's 4 warps, one warpgroup. S = Q K^T is D / 16 wgmma.m64n64k16 a row block and key tile, both operands read
-// from shared memory by the tensor cores, where mma.sync needs each warp to load every K fragment into registers (16
-// ldmatrix and 32 mma a warp, 16-row block and tile at D = 64, and each warp reads all of K); the forward's P V is
-// TILE_N / 16 wgmma.m64nDk16 with P from registers (attention_fwd.cu). The accumulators come back in the mma.sync C
-// layout (warp w holds rows 16 w + g, + 8 of each 8-column block), so all that follows is unchanged. Other builds
-// (the PTX that later GPUs compile) keep ldmatrix and mma.sync on padded rows.
+// block's 4 warps, one warpgroup. S = Q K^T is D / 16 wgmma.m64n64k16 a key tile, both operands read from shared
+// memory by the tensor cores, where mma.sync needs each warp to load every K fragment into registers (16 ldmatrix and
+// 32 mma a warp and tile at D = 64, and each warp reads all of K). The accumulators come back in the mma.sync C layout
+// (warp w holds rows 16 w + g, + 8 of each 8-column block), so all that follows is unchanged. A kernel picks its path
+// at compile time (the WGMMA parameters below, at most HAS_WGMMA): on the H200 (bench/RESULTS.md, eighth session)
+// wgmma was the faster only for the pooling pass at D = 64, and slower for the forward (6-7%) and the P dump (9% at
+// D = 64, 31% at D = 128), where Nsight Compute had both L2-bound (76-81%; a warp's interleaved tile load reads 8
+// rows x 64 bytes, twice the cache lines of the padded layout's 2-4 whole rows). Other builds (the PTX that later
+// GPUs compile) keep ldmatrix and mma.sync on padded rows throughout.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 constexpr bool HAS_WGMMA = true;
 #else
@@ -181,11 +177,6 @@ __device__ __forceinline__ uint64_t tile_descriptor(const void *tile, uint32_t l
 // offset along M or N (the next 8 rows, 16 D B).
 template <int D> __device__ __forceinline__ uint64_t interleaved_descriptor(const void *tile) {
     return tile_descriptor(tile, 128, 16 * D);
-}
-// V (keys x d, the same tile layout) as the MN-major B of P V: a core matrix is then 8 keys (K) x 8 columns of d (N),
-// and the offsets swap roles: leading along K (the next 8 keys, 16 D B), stride along N (the next 8 columns, 128 B).
-template <int D> __device__ __forceinline__ uint64_t transposed_descriptor(const void *tile) {
-    return tile_descriptor(tile, 16 * D, 128);
 }
 
 // The ordering a warpgroup MMA needs: shared memory written through the generic proxy (cp.async, stores) made visible
@@ -223,88 +214,47 @@ template <typename T> struct wgmma_op {
     }
 };
 
-#define AV_WGMMA_D64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
-                     "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, " \
-                     "%39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, " \
-                     "%58, %59, %60, %61, %62, %63}"
-// d (64 x N over the warpgroup, this thread's N / 2) += A B, A (64 x 16) from registers (each warp its 16 rows, in the
-// mma.sync A fragment layout), B (16 x N) MN-major in shared memory (imm-trans-b 1); N is 64 or 128.
-#define AV_WGMMA_RS(SHAPE, TYPES, D_LIST, A_B)                                                                    \
-    "wgmma.mma_async.sync.aligned." SHAPE ".f32." TYPES " " D_LIST ", " A_B ", 1, 1, 1, 1;\n"
-#define AV_WGMMA_RS_A(a) "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3])
-template <typename T, int N> struct wgmma_rs_op;
-template <typename T> struct wgmma_rs_op<T, 64> {
-    __device__ __forceinline__ static void run(float d[32], const uint32_t a[4], uint64_t b) {
-        if constexpr (std::is_same<T, __half>::value)
-            asm volatile(AV_WGMMA_RS("m64n64k16", "f16.f16", AV_WGMMA_D32, "{%32, %33, %34, %35}, %36")
-                         : AV_WGMMA_OUT32(d) : AV_WGMMA_RS_A(a), "l"(b));
-        else
-            asm volatile(AV_WGMMA_RS("m64n64k16", "bf16.bf16", AV_WGMMA_D32, "{%32, %33, %34, %35}, %36")
-                         : AV_WGMMA_OUT32(d) : AV_WGMMA_RS_A(a), "l"(b));
-    }
-};
-template <typename T> struct wgmma_rs_op<T, 128> {
-    __device__ __forceinline__ static void run(float d[64], const uint32_t a[4], uint64_t b) {
-        if constexpr (std::is_same<T, __half>::value)
-            asm volatile(AV_WGMMA_RS("m64n128k16", "f16.f16", AV_WGMMA_D64, "{%64, %65, %66, %67}, %68")
-                         : AV_WGMMA_OUT32(d), AV_WGMMA_OUT32((d + 32)) : AV_WGMMA_RS_A(a), "l"(b));
-        else
-            asm volatile(AV_WGMMA_RS("m64n128k16", "bf16.bf16", AV_WGMMA_D64, "{%64, %65, %66, %67}, %68")
-                         : AV_WGMMA_OUT32(d), AV_WGMMA_OUT32((d + 32)) : AV_WGMMA_RS_A(a), "l"(b));
-    }
-};
-
 // This thread's copies but the last PENDING groups have landed, and (wgmma) are fenced for the tensor cores; a block
 // barrier then publishes them.
-template <int PENDING> __device__ __forceinline__ void mma_tiles_wait() {
+template <bool WGMMA, int PENDING> __device__ __forceinline__ void mma_tiles_wait() {
     cp_async_wait<PENDING>();
-    if constexpr (HAS_WGMMA) fence_proxy_async();
+    if constexpr (WGMMA) fence_proxy_async();
 }
 
-// A tile of Q, K or (the forward) V in the layout the MMAs read.
-template <typename T, int D, int ROWS = TILE_M>
+// A tile of Q or K in the layout the MMAs read.
+template <typename T, int D, bool WGMMA>
 __device__ __forceinline__ void load_mma_tile_async(T *smem, const T *head, int64_t row_stride, int row0,
                                                     int n_rows) {
-    if constexpr (HAS_WGMMA) load_tile_interleaved_async<T, D, ROWS>(smem, head, row_stride, row0, n_rows);
-    else load_tile_async<T, D, ROWS>(smem, head, row_stride, row0, n_rows);
+    if constexpr (WGMMA) load_tile_interleaved_async<T, D>(smem, head, row_stride, row0, n_rows);
+    else load_tile_async<T, D>(smem, head, row_stride, row0, n_rows);
 }
 
-// s[mb] = the 64 rows of row block mb of Q (from q, interleaved) times K^T (k, 64 keys), fp32, for all BLOCKS row
-// blocks: D / 16 warpgroup MMAs each, issued, not committed. A row block is 8 row groups further along Q's descriptor
-// (16 D bytes each), a k-step 2 core matrices (256 bytes); descriptor units are 16 bytes.
-template <typename T, int D, int BLOCKS>
-__device__ __forceinline__ void issue_wgmma_scores(float s[BLOCKS][TILE_N / 8][4], uint64_t q, uint64_t k) {
-#pragma unroll
-    for (int mb = 0; mb < BLOCKS; mb++)
-#pragma unroll
-        for (int ks = 0; ks < D / 16; ks++) // d[4 nb + e] = s[mb][nb][e]: the fragments in order
-            wgmma_op<T>::run(&s[mb][0][0], q + mb * 8 * D + 16 * ks, k + 16 * ks, ks > 0);
-}
-
-// The accumulators (or A registers) of completed warpgroup MMAs handed back to ordinary code: the empty asm that
-// "writes" each keeps the compiler from moving their uses above the wait (and, before an issue, their definitions
-// below the fence).
+// The accumulators of completed warpgroup MMAs handed back to ordinary code: the empty asm that "writes" each keeps
+// the compiler from moving their uses above the wait.
 template <int N, typename X> __device__ __forceinline__ void fence_operands(X *x) {
 #pragma unroll
     for (int i = 0; i < N; i++) fence_operand(x[i]);
 }
 
-// The same, committed and waited for.
-template <typename T, int D, int BLOCKS>
-__device__ __forceinline__ void wgmma_scores(float s[BLOCKS][TILE_N / 8][4], uint64_t q, uint64_t k) {
+// s (64 x 64 over the warpgroup) = Q (from q, interleaved) times K^T (k, 64 keys) in fp32: D / 16 warpgroup MMAs, a
+// k-step 2 core matrices (256 bytes; descriptor units are 16 bytes) along both descriptors, committed and waited for.
+template <typename T, int D>
+__device__ __forceinline__ void wgmma_scores(float s[TILE_N / 8][4], uint64_t q, uint64_t k) {
     wgmma_fence();
-    issue_wgmma_scores<T, D, BLOCKS>(s, q, k);
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ks++) // d[4 nb + e] = s[nb][e]: the fragments in order
+        wgmma_op<T>::run(&s[0][0], q + 16 * ks, k + 16 * ks, ks > 0);
     wgmma_commit();
     wgmma_wait<0>();
-    fence_operands<BLOCKS * TILE_N / 2>(&s[0][0][0]);
+    fence_operands<TILE_N / 2>(&s[0][0]);
 }
 
 // The Q side of S, set once per Q tile: its descriptor (wgmma) or this warp's fragments (mma.sync).
-template <typename T, int D> struct query_operand {
+template <typename T, int D, bool WGMMA> struct query_operand {
     uint64_t descriptor;
-    uint32_t qa[HAS_WGMMA ? 1 : D / 16][4];
+    uint32_t qa[WGMMA ? 1 : D / 16][4];
     __device__ __forceinline__ void load(const T *q_tile, int warp, int lane) {
-        if constexpr (HAS_WGMMA) {
+        if constexpr (WGMMA) {
             descriptor = interleaved_descriptor<D>(q_tile);
         } else {
 #pragma unroll
@@ -316,12 +266,11 @@ template <typename T, int D> struct query_operand {
 
 // s (this warp's 16 x TILE_N) = Q K^T in fp32, s[nb] the C fragment of keys 8 nb .. 8 nb + 7, k-steps over D
 // ascending. Every warp of the block calls it alike (wgmma is a warpgroup instruction).
-template <typename T, int D>
-__device__ __forceinline__ void tile_scores(float s[TILE_N / 8][4], const query_operand<T, D> &q, const T *k_tile,
-                                            int lane) {
-    if constexpr (HAS_WGMMA) {
-        wgmma_scores<T, D, 1>(reinterpret_cast<float(*)[TILE_N / 8][4]>(s), q.descriptor,
-                              interleaved_descriptor<D>(k_tile));
+template <typename T, int D, bool WGMMA>
+__device__ __forceinline__ void tile_scores(float s[TILE_N / 8][4], const query_operand<T, D, WGMMA> &q,
+                                            const T *k_tile, int lane) {
+    if constexpr (WGMMA) {
+        wgmma_scores<T, D>(s, q.descriptor, interleaved_descriptor<D>(k_tile));
     } else {
 #pragma unroll
         for (int nb = 0; nb < TILE_N / 8; nb++) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;

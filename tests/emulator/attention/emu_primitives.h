@@ -9,9 +9,6 @@ inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
     for (int n = 0; n < 4; n++) r |= (unsigned)(bytes >> (8 * ((s >> (4 * n)) & 7)) & 0xff) << (8 * n);
     return r;
 }
-// %dynamic_smem_size and __trap (the forward's check of what its launch gave it).
-inline uint32_t dynamic_smem_bytes() { return (uint32_t)emu_shared_bytes(); }
-[[noreturn]] inline void __trap() { emu_die("trap"); }
 // __ffs (the in-place pooling's log2 of the pool): 1 + the index of the lowest set bit, 0 for 0.
 inline int __ffs(int x) { return x == 0 ? 0 : 1 + __builtin_ctz((unsigned)x); }
 // Shared-memory addresses are offsets into the block's emulated shared memory (wgmma descriptors carry them).
@@ -145,59 +142,49 @@ template <> struct mma_op<__nv_bfloat16> {
     }
 };
 
-// Warpgroup MMA: wgmma.m64nNk16 with A and B K-major in shared memory (S = Q K^T), or A from registers and B MN-major
-// in shared memory (the forward's P V), no swizzle, through descriptors. Each thread's share is computed as the
-// descriptors describe the tiles (core matrices of 8 rows x 16 bytes: K-major element (mn, k) at start + k / 8 *
-// leading + mn / 8 * stride + mn % 8 * 16 + k % 8 * 2; MN-major, the 16 bytes run along MN: start + k / 8 * leading +
-// mn / 8 * stride + k % 8 * 16 + mn % 8 * 2), and only when a wgmma.wait_group covers its commit group, reading shared
-// memory then: like the hardware, which reads its operands and writes the accumulators asynchronously. The
-// accumulators and A registers a wgmma was issued with must be untouched until that wait (the PTX ISA makes any
-// access undefined); the emulation checks both, so a kernel that rescales, repacks or reads them early stops the run.
+// Warpgroup MMA: wgmma.m64n64k16 with A and B K-major in shared memory (S = Q K^T), no swizzle, through
+// descriptors. Each thread's share is computed as the descriptors describe the tiles (core matrices of 8 rows x 16
+// bytes: element (mn, k) at start + k / 8 * leading + mn / 8 * stride + mn % 8 * 16 + k % 8 * 2), and only when a
+// wgmma.wait_group covers its commit group, reading shared memory then: like the hardware, which reads its operands
+// and writes the accumulators asynchronously. The accumulators a wgmma was issued with must be untouched until that
+// wait (the PTX ISA makes any access undefined); the emulation checks, so a kernel that reads or changes them early
+// stops the run.
 struct emu_wgmma_op {
-    float *d; // this thread's n / 2 accumulators, in the mma.sync C fragment order
-    int n;
+    float *d; // this thread's 32 accumulators, in the mma.sync C fragment order
     uint64_t a, b;
-    bool a_in_registers, b_mn_major, accumulate, bf16;
-    float a_rows[2][16];         // A from registers: this thread's rows g and g + 8, gathered from its warp at issue
-    const uint32_t *a_registers; // and its own four registers, with their values at issue
-    uint32_t a_issued[4];
-    float d_issued[64];
+    bool accumulate, bf16;
+    float d_issued[32];
 };
 inline std::vector<emu_wgmma_op> emu_wgmma_open[1024];                 // issued, not yet committed, per thread
 inline std::vector<std::vector<emu_wgmma_op>> emu_wgmma_groups[1024];  // committed groups, oldest first
 inline int emu_thread() { return emu_warp() * 32 + emu_lane(); }
 
-inline float emu_wgmma_element(uint64_t desc, int mn, int k, bool mn_major, bool bf16) {
+inline float emu_wgmma_element(uint64_t desc, int mn, int k, bool bf16) {
     if (desc >> 62) emu_die("wgmma descriptor with a swizzle mode (the emulation knows the interleaved layout only)");
     const size_t start = (desc & 0x3fff) << 4, leading = (desc >> 16 & 0x3fff) << 4;
     const size_t stride = (desc >> 32 & 0x3fff) << 4;
-    const size_t core = mn_major ? k % 8 * 16 + mn % 8 * 2 : mn % 8 * 16 + k % 8 * 2;
-    const size_t at = start + (size_t)(k / 8) * leading + (size_t)(mn / 8) * stride + core;
+    const size_t at = start + (size_t)(k / 8) * leading + (size_t)(mn / 8) * stride + mn % 8 * 16 + k % 8 * 2;
     if (at + 2 > emu_shared_bytes()) emu_die("wgmma operand past the block's shared memory");
     return emu_to_float(emu_bits16(emu_shared() + at), bf16);
 }
 inline void emu_wgmma_execute(const emu_wgmma_op &op) {
     const int w = emu_warp() % 4, g = emu_lane() / 4, t = emu_lane() % 4; // warp w of the warpgroup: rows 16 w ..
-    for (int nb = 0; nb < op.n / 8; nb++)
+    for (int nb = 0; nb < 8; nb++)
         for (int e = 0; e < 4; e++) {
             const int row = 16 * w + g + 8 * (e / 2), col = 8 * nb + 2 * t + e % 2;
             float acc = op.accumulate ? op.d[4 * nb + e] : 0.0f;
-            for (int k = 0; k < 16; k++) {
-                const float a =
-                    op.a_in_registers ? op.a_rows[e / 2][k] : emu_wgmma_element(op.a, row, k, false, op.bf16);
-                acc += a * emu_wgmma_element(op.b, col, k, op.b_mn_major, op.bf16);
-            }
+            for (int k = 0; k < 16; k++)
+                acc += emu_wgmma_element(op.a, row, k, op.bf16) * emu_wgmma_element(op.b, col, k, op.bf16);
             op.d[4 * nb + e] = acc;
         }
 }
 inline void emu_wgmma_issue(emu_wgmma_op op) {
-    memcpy(op.d_issued, op.d, op.n / 2 * sizeof(float));
+    memcpy(op.d_issued, op.d, sizeof op.d_issued);
     emu_wgmma_open[emu_thread()].push_back(op);
 }
 inline void fence_proxy_async() {}
 inline void wgmma_fence() {}
 inline void fence_operand(float &) {}
-inline void fence_operand(uint32_t &) {}
 inline void wgmma_commit() {
     emu_wgmma_groups[emu_thread()].push_back(std::move(emu_wgmma_open[emu_thread()]));
     emu_wgmma_open[emu_thread()].clear();
@@ -211,10 +198,8 @@ template <int PENDING> inline void wgmma_wait() {
     for (size_t i = 0; i < done; i++)
         for (const auto &op : groups[i]) {
             if (std::find(written.begin(), written.end(), op.d) == written.end() &&
-                memcmp(op.d, op.d_issued, op.n / 2 * sizeof(float)) != 0)
+                memcmp(op.d, op.d_issued, sizeof op.d_issued) != 0)
                 emu_die("wgmma accumulators changed before the wgmma.wait_group that covers them");
-            if (op.a_in_registers && memcmp(op.a_registers, op.a_issued, sizeof op.a_issued) != 0)
-                emu_die("wgmma A registers changed before the wgmma.wait_group that covers them");
             emu_wgmma_execute(op);
             written.push_back(op.d);
         }
@@ -223,30 +208,8 @@ template <int PENDING> inline void wgmma_wait() {
 template <typename T> struct wgmma_op {
     static void run(float d[32], uint64_t a, uint64_t b, int accumulate) {
         emu_wgmma_op op{};
-        op.d = d, op.n = 64, op.a = a, op.b = b, op.accumulate = accumulate != 0;
+        op.d = d, op.a = a, op.b = b, op.accumulate = accumulate != 0;
         op.bf16 = std::is_same<T, __nv_bfloat16>::value;
-        emu_wgmma_issue(op);
-    }
-};
-// A from registers: each lane's four A registers (the mma.sync A fragment of its warp's 16 rows) gathered through the
-// warp's slots at issue, the two rows each lane's accumulators need kept with its op.
-template <typename T, int N> struct wgmma_rs_op {
-    static void run(float d[N / 2], const uint32_t a[4], uint64_t b) {
-        struct fragment {
-            uint32_t r[4];
-        };
-        emu_post(fragment{{a[0], a[1], a[2], a[3]}});
-        emu_wgmma_op op{};
-        op.d = d, op.n = N, op.b = b, op.a_in_registers = op.b_mn_major = op.accumulate = true;
-        op.bf16 = std::is_same<T, __nv_bfloat16>::value;
-        op.a_registers = a;
-        memcpy(op.a_issued, a, sizeof op.a_issued);
-        float A[16][16];
-        for (int l = 0; l < 32; l++) emu_unpack_a(A, l, emu_peer<fragment>(l).r, op.bf16);
-        emu_next_collective();
-        const int g = emu_lane() / 4;
-        memcpy(op.a_rows[0], A[g], sizeof op.a_rows[0]);
-        memcpy(op.a_rows[1], A[g + 8], sizeof op.a_rows[1]);
         emu_wgmma_issue(op);
     }
 };

@@ -44,10 +44,9 @@ mutate $P '/^    run\[0\] = run\[1\] = 0.0f;$/d' \
   'rows_colsums*' 0 "pooling over key tiles: a bin's sums carried into the next bin"
 mutate $P 's/if ((c0 + TILE_N) % pool != 0 \&\& !last_tile) return;/if ((c0 + TILE_N) % pool != 0) return;/' \
   'rows_colsums*' 0 "pooling over key tiles: a bin cut short by the causal diagonal never written"
-mutate $A 's/q + mb \* 8 \* D + 16 \* ks, k + 16 \* ks/q + mb * 8 * D + 8 * ks, k + 8 * ks/' 'full_probs*' 0 \
+mutate $A 's/q + 16 \* ks, k + 16 \* ks/q + 8 * ks, k + 8 * ks/' 'rows_colsums*' 0 \
   "wgmma scores: a k-step advances the descriptors one core matrix, not two"
-mutate $A 's/q + mb \* 8 \* D + 16 \* ks/q + 16 * ks/' 'forward*' 0 "wgmma scores: every row block reads row block 0 of Q"
-mutate $A 's/return tile_descriptor(tile, 128, 16 \* D);/return tile_descriptor(tile, 128, 8 * D);/' 'full_probs*' 0 \
+mutate $A 's/return tile_descriptor(tile, 128, 16 \* D);/return tile_descriptor(tile, 128, 8 * D);/' 'rows_colsums*' 0 \
   "wgmma scores: the descriptors' row-group stride half the layout's"
 mutate $A 's|(int)(rest % (unsigned)n_slots), (int)(rest / (unsigned)n_slots)}|(int)(rest % (unsigned)n_slots), (int)(rest / per_tile)}|' \
   'forward*' 0 "launch order: every block takes batch entry 0"
@@ -61,28 +60,14 @@ mutate $P 's/for (int h = h0; h < h0 + heads_per_group; h++, item++) {/for (int 
   'head_mean*' 1 "head reduction: the next item's Q loads into the buffer in use"
 mutate $F 's/        for (int i = 0; i < 2; i++) moved |= alpha\[mb\]\[i\] != 1.0f;/        for (int i = 0; i < 2; i++) moved |= mb == 0 \&\& alpha[mb][i] != 1.0f;/' 'forward*' 0 \
   "forward: the rescale vote ignores the second row block"
-mutate $F 's|            mma_tiles_wait<1>(); // this thread|            mma_tiles_wait<2>(); // this thread|' 'forward*' 1 \
-  "forward (mma.sync, D = 128): P V does not wait for V" generic
-mutate $F 's|if constexpr (pipelined<D>()) load_mma_tile_async<T, D, TILE_N>(vs + V_TILE|if constexpr (false) load_mma_tile_async<T, D, TILE_N>(vs + V_TILE|' \
+mutate $F 's|            cp_async_wait<1>(); // this thread|            cp_async_wait<2>(); // this thread|' 'forward*' 1 \
+  "forward (D = 128): P V does not wait for V"
+mutate $F 's|if constexpr (pipelined<D>()) load_tile_async<T, D, TILE_N>(vs + V_TILE|if constexpr (false) load_tile_async<T, D, TILE_N>(vs + V_TILE|' \
   'forward*' 0 "forward: the V buffer P V reads before the first tile not zeroed"
-mutate $F 's|load_mma_tile_async<T, D, TILE_N>(vs + (kt % 2) \* V_TILE|load_mma_tile_async<T, D, TILE_N>(vs + ((kt + 1) % 2) * V_TILE|' \
+mutate $F 's|load_tile_async<T, D, TILE_N>(vs + (kt % 2) \* V_TILE|load_tile_async<T, D, TILE_N>(vs + ((kt + 1) % 2) * V_TILE|' \
   'forward*' 0 "forward: V of tile kt loads into the buffer P V of tile kt - 1 reads"
-mutate $F 's|load_mma_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2)|load_mma_tile_async<T, D, TILE_N>(ks + (kt % 2)|' \
+mutate $F 's|load_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2)|load_tile_async<T, D, TILE_N>(ks + (kt % 2)|' \
   'forward*' 0 \
   "forward: the next K tile loads into the buffer in use"
-mutate $A 's/return tile_descriptor(tile, 16 \* D, 128);/return tile_descriptor(tile, 128, 16 * D);/' 'forward*' 0 \
-  "wgmma P V: V read K-major (the descriptor's offsets not swapped)"
-mutate $F 's/pa\[mb\]\[kk\], v + kk \* 2 \* D/pa[mb][kk], v + kk * D/' 'forward*' 0 \
-  "wgmma P V: a 16-key step advances V one key group, not two"
-mutate $F 's/pa\[mb\]\[kk\], v + kk \* 2 \* D/pa[0][kk], v + kk * 2 * D/' 'forward*' 0 \
-  "wgmma P V: both row blocks multiply row block 0's P"
-mutate $F 's/if constexpr (pv_overlaps_softmax<D>()) wgmma_wait<1>();/if constexpr (pv_overlaps_softmax<D>()) wgmma_wait<2>();/' \
-  'forward*' 0 "wgmma: the softmax does not wait for S"
-mutate $F 's/^        previous_pv_wait<D>(acc, pa);/        rescale_accumulators<D>(acc, alpha);/; t; s/^        rescale_accumulators<D>(acc, alpha);$/        previous_pv_wait<D>(acc, pa);/' \
-  'forward*' 0 "wgmma P V: the accumulators rescaled before the wait"
-mutate $F 's/^        previous_pv_wait<D>(acc, pa);/        for (int mb = 0; mb < ROW_BLOCKS; mb++) pack_probs<T>(pa[mb], s[mb]);\n&/' \
-  'forward*' 0 "wgmma P V: the next P packed into its registers before the wait"
-mutate $F 's|        else collect_pv<D>(acc, pa); *// S and P V|        else wgmma_wait<1>();|' 'forward*' 0 \
-  "wgmma P V at D = 128: not collected before the softmax"
-mutate $F 's/constexpr int SMEM = forward_smem_bytes<T, D, 2>();/constexpr int SMEM = forward_smem_bytes<T, D, 1>();/' \
-  'forward*' 0 "forward launch: shared memory for one V buffer where the kernel uses two (its check traps)"
+mutate $F 's/constexpr int SMEM = forward_smem_bytes<T, D, pipelined<D>() ? 2 : 1>();/constexpr int SMEM = forward_smem_bytes<T, D, 1>();/' \
+  'forward*' 0 "forward launch: shared memory for one V buffer where D = 64 uses two"

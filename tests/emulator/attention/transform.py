@@ -13,7 +13,7 @@ def remove_block(src, start):
     return src[:line_start] + src[m.end() + 1:]
 
 t = open(f"{repo}/kernels/attention_tiles.cuh").read()
-for start in ["__device__ __forceinline__ int thread_index", "__device__ __forceinline__ uint32_t dynamic_smem_bytes", "__device__ __forceinline__ uint32_t smem_address",
+for start in ["__device__ __forceinline__ int thread_index", "__device__ __forceinline__ uint32_t smem_address",
               "__device__ __forceinline__ void cp_async_16",
               "__device__ __forceinline__ void cp_async_commit", "template <int PENDING> __device__",
               "__device__ __forceinline__ float exp2_ftz", "__device__ __forceinline__ void ldmatrix_x4(", "__device__ __forceinline__ void ldmatrix_x4_trans",
@@ -21,11 +21,10 @@ for start in ["__device__ __forceinline__ int thread_index", "__device__ __force
               "__device__ __forceinline__ void fence_proxy_async", "__device__ __forceinline__ void wgmma_fence",
               "__device__ __forceinline__ void wgmma_commit",
               "template <int PENDING> __device__ __forceinline__ void wgmma_wait",
-              "__device__ __forceinline__ void fence_operand(float", "__device__ __forceinline__ void fence_operand(uint32_t",
-              "template <typename T> struct wgmma_op {", "template <typename T> struct wgmma_rs_op<T, 64> {",
-              "template <typename T> struct wgmma_rs_op<T, 128> {"]:
+              "__device__ __forceinline__ void fence_operand(float",
+              "template <typename T> struct wgmma_op {"]:
     t = remove_block(t, start)
-t = t.replace("template <typename T> struct mma_op;\n", "").replace("template <typename T, int N> struct wgmma_rs_op;\n", "")
+t = t.replace("template <typename T> struct mma_op;\n", "")
 t = t.replace("constexpr float LN2 = 0.6931471805599453f;\n",
               "constexpr float LN2 = 0.6931471805599453f;\n#include \"emu_primitives.h\"\n")
 open(f"{out}/attention_tiles.cuh", "w").write(t)
