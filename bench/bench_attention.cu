@@ -9,7 +9,7 @@
 //                   forward + pass; baseline the forward alone, so ratio = forward / this (target: pass alone
 //                   >= 1 / 1.5, i.e. at most 1.5x the forward)
 // Shapes: GPT-2 small (12 heads, d 64) and Llama-3-8B (32 query heads, 8 key/value heads, d 128), one causal
-// sequence of n = 512, 2048, 8192, 32768, and 65536 for GPT-2 (--quick: 8192 only).
+// sequence of n = 512, 2048, 4096, 8192, 32768, and 65536 for GPT-2 (--quick: 8192 only).
 // Build: the bench_attention target of every CUDA build (CMakeLists.txt); run: bench/gpu_kernels.sh.
 #include <attnviz_kernels.h>
 
@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
         int heads, kv_heads, d, max_n;
     };
     const model_shape models[] = {{"gpt2-small", 12, 12, 64, 65536}, {"llama3-8b", 32, 8, 128, 32768}};
-    const int lengths[] = {512, 2048, 8192, 32768, 65536};
+    const int lengths[] = {512, 2048, 4096, 8192, 32768, 65536};
     for (const model_shape &m : models) {
         for (int n : lengths) {
             if ((quick && n != 8192) || n > m.max_n) continue;

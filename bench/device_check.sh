@@ -5,8 +5,8 @@
 #   2. compute-sanitizer memcheck on small `attnviz run --device cuda` runs (tests/data/gpt2-tiny), racecheck on the
 #      small attention kernel tests;
 #   3. bench/gpu_kernels.sh (attention kernels vs PyTorch SDPA, the copy and GEMM ceilings), the same benchmark at
-#      n = 8192 from a build for sm_90 alone (mma.sync everywhere, where sm_90a's pooling pass at D = 64 uses wgmma:
-#      the A/B), and
+#      n = 8192 from a build with S by wgmma in every probability kernel copy (AV_WGMMA_SCORES_ALL; by default only the
+#      pooling at D = 64 uses it: the A/B), and
 #      Nsight Compute on one launch of each attention kernel (ncu, when installed; its report is in logs.tar.gz);
 #   4. bench/gpu_e2e.py, end to end: GPT-2-small shape (random weights, weights/gen_gpt2_small.py), 1024 tokens,
 #      every layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention
@@ -26,7 +26,7 @@
 # Settings (environment): DEVICE_CHECK_JOBS (build and ctest parallelism, default nproc), DEVICE_CHECK_TOKENS (1024),
 # DEVICE_CHECK_CARRIED=1 (build against the carried packages even where the system has the libraries: to try the
 # carry here), DEVICE_CHECK_BUDGET_S (480: the whole check), DEVICE_CHECK_E2E=0 (skip step 4), DEVICE_CHECK_AB=0
-# (skip the sm_90 build and its benchmark in step 3), GPU_E2E_RUNS (5),
+# (skip the A/B build and its benchmark in step 3), GPU_E2E_RUNS (5),
 # DEVICE_CHECK_COMMIT (for the table where the copy sent to the device machine has no .git).
 # The step functions run through `bash -c` under timeout, which shellcheck cannot follow.
 # shellcheck disable=SC2317
@@ -204,24 +204,24 @@ configure() {
 # PTX.
 configure_and_build() { configure "$build" && cmake --build "$build" -j"$jobs"; }
 
-# The same kernels built for sm_90 alone (mma.sync, what GPUs other than sm_90a run), benchmarked at n = 8192
-# beside the main build's numbers: the A/B of the warpgroup MMA on this card (scores_by_wgmma in
-# kernels/attention_probs.cu follows it). Rows tagged "build": "sm_90".
-mma_sync_ab() {
-    local dir=$work/build-sm90
-    configure "$dir" -DCMAKE_CUDA_ARCHITECTURES=90 && cmake --build "$dir" -j"$jobs" --target bench_attention &&
-        "$dir/bench_attention" --quick | sed 's/^{/{"build": "sm_90", /' | tee "$logs/mma_sync_ab.jsonl"
+# The same kernels built with S = Q K^T by wgmma in every copy of the probability kernel (AV_WGMMA_SCORES_ALL),
+# benchmarked at n = 8192 beside the main build's numbers: the A/B of the warpgroup MMA on this card, which
+# scores_by_wgmma in kernels/attention_probs.cu follows. Rows tagged "build": "wgmma_all".
+wgmma_ab() {
+    local dir=$work/build-wgmma-all
+    configure "$dir" -DAV_WGMMA_SCORES_ALL=ON && cmake --build "$dir" -j"$jobs" --target bench_attention &&
+        "$dir/bench_attention" --quick | sed 's/^{/{"build": "wgmma_all", /' | tee "$logs/wgmma_ab.jsonl"
 }
 # One line: the forward, the packed fp16 dump and the pooled pass of both builds, n = 8192.
-mma_sync_ab_note() {
-    python3 - "$work/gpu_kernels.jsonl" "$logs/mma_sync_ab.jsonl" <<'PY' 2>/dev/null || echo "see mma_sync_ab.log"
+wgmma_ab_note() {
+    python3 - "$work/gpu_kernels.jsonl" "$logs/wgmma_ab.jsonl" <<'PY' 2>/dev/null || echo "see wgmma_ab.log"
 import json, sys
 def rows(path):
     return [json.loads(l) for l in open(path) if l.startswith("{") and "8192" in l]
 def pick(rs, name):
     return [r for r in rs if r["name"] == name]
 out = []
-for label, path in (("sm_90a", sys.argv[1]), ("sm_90", sys.argv[2])):
+for label, path in (("default", sys.argv[1]), ("wgmma_all", sys.argv[2])):
     rs = rows(path)
     fwd = ", ".join(f"{r['median']:.0f}" for r in pick(rs, "forward_tflops"))
     dump = ", ".join(f"{r['median']:.0f}" for r in pick(rs, "probs_packed_fp16"))
@@ -318,7 +318,7 @@ prepare_benchmark() {
 
 # --- the run --------------------------------------------------------------------------------------------------------
 
-export -f say configure configure_and_build mma_sync_ab memcheck racecheck ncu_profile write_prompt prepare_benchmark
+export -f say configure configure_and_build wgmma_ab memcheck racecheck ncu_profile write_prompt prepare_benchmark
 export checkpoint prompt
 rm -rf "$logs" && mkdir -p "$logs" "$OUT"
 # What an earlier run left in $OUT must not pass for this run's (the device tool empties it; a local run may not).
@@ -393,9 +393,9 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
         rc=$?
         record gpu_kernels "$(step_status $rc)" "$STEP_SECONDS" "$(tail -1 "$logs/gpu_kernels.log" 2>/dev/null)"
         if [ "${DEVICE_CHECK_AB:-1}" = 1 ]; then
-            step_in_budget mma_sync_ab 120 mma_sync_ab
+            step_in_budget wgmma_ab 120 wgmma_ab
             rc=$?
-            record mma_sync_ab "$(step_status $rc)" "$STEP_SECONDS" "$(mma_sync_ab_note)"
+            record wgmma_ab "$(step_status $rc)" "$STEP_SECONDS" "$(wgmma_ab_note)"
         fi
         if command -v ncu >/dev/null; then
             step_in_budget ncu_profile 90 ncu_profile

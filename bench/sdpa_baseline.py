@@ -31,7 +31,7 @@ def time_ms(run):
 
 # The shapes of bench/bench_attention.cu (its shape strings, so the two join): GPT-2 small and Llama-3-8B, one sequence.
 MODELS = [("gpt2-small", 12, 12, 64, 65536), ("llama3-8b", 32, 8, 128, 32768)]
-LENGTHS = (512, 2048, 8192, 32768, 65536)
+LENGTHS = (512, 2048, 4096, 8192, 32768, 65536)
 
 
 def main():

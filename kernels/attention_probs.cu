@@ -556,7 +556,7 @@ struct probs_smem {
 template <typename T, int D, typename O>
 __host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool staged, bool pooled, bool row_bins) {
     probs_smem l{};
-    int at = (TILE_M + 2 * TILE_N) * (D + ROW_PAD) * (int)sizeof(T);
+    int at = 3 * mma_tile_elements<T, D>() * (int)sizeof(T); // Q and two K tiles
     l.stage = at;
     at += write ? WARPS * 16 * STAGE_STRIDE * (int)sizeof(O) + CARRY_BYTES : 0;
     l.tile = at;
@@ -617,8 +617,13 @@ __device__ __forceinline__ attention_probs_params restricted_to(attention_probs_
 // faster on the H200 (0.404 against 0.499 ms at GPT-2's n = 8192: its 96 registers let 5 blocks share an SM). The
 // dump ran faster by mma.sync (1204 against 1098 GB/s at D = 64, 1318 against 907 at D = 128), and so did the pooling
 // at D = 128 (1.65 against 1.84 ms, Llama n = 8192); bench/RESULTS.md, eighth session.
+// AV_WGMMA_SCORES_ALL (CMake option of that name): every copy by wgmma, the A/B build of bench/device_check.sh.
 template <int D, probs_pass PASS> constexpr bool scores_by_wgmma() {
+#ifdef AV_WGMMA_SCORES_ALL
+    return HAS_WGMMA;
+#else
     return HAS_WGMMA && PASS == probs_pass::pooled && D == 64;
+#endif
 }
 
 // Blocks an SM each copy is compiled for: 5 (96 registers) where shared memory allows them, the 16-bit maps at D = 64
@@ -626,7 +631,8 @@ template <int D, probs_pass PASS> constexpr bool scores_by_wgmma() {
 // growing past that spills, which fails the build, rather than silently losing a block; else 3 (168). Only the device
 // passes read this (the launch sizes nothing by it).
 template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm() {
-    const bool small = (PASS == probs_pass::maps && sizeof(O) == 2) || scores_by_wgmma<D, PASS>();
+    const bool small =
+        (PASS == probs_pass::maps && sizeof(O) == 2) || (PASS == probs_pass::pooled && scores_by_wgmma<D, PASS>());
     return D == 64 && small ? 5 : 3;
 }
 
@@ -635,8 +641,9 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     attention_probs_kernel(const attention_probs_params params) {
     const attention_probs_params p = restricted_to<PASS>(params);
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    T *qs = reinterpret_cast<T *>(smem_raw);                                // (TILE_M, D + ROW_PAD)
-    T *ks = qs + TILE_M * (D + ROW_PAD);                                     // 2 x (TILE_N, D + ROW_PAD)
+    constexpr int TILE = mma_tile_elements<T, D>();
+    T *qs = reinterpret_cast<T *>(smem_raw); // (TILE_M, D) in the layout of the path (WGMMA, below)
+    T *ks = qs + TILE;                       // 2 x (TILE_N, D)
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const tile_range tiles = launched_tiles(p);
@@ -679,13 +686,12 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
         mma_tiles_wait<WGMMA, 0>();
         __syncthreads(); // K of tile kt is in; every warp is done with tile kt - 1 (its K buffer, pt, row_bins)
         if (kt + 1 < kt_end) {
-            load_mma_tile_async<T, D, WGMMA>(ks + ((kt + 1) % 2) * TILE_N * (D + ROW_PAD), k, p.k_row, c0 + TILE_N,
-                                             T_len);
+            load_mma_tile_async<T, D, WGMMA>(ks + ((kt + 1) % 2) * TILE, k, p.k_row, c0 + TILE_N, T_len);
             cp_async_commit();
         }
         if (kt == 0) q_operand.load(qs, warp, lane);
         float s[TILE_N / 8][4];
-        tile_scores<T, D, WGMMA>(s, q_operand, ks + (kt % 2) * TILE_N * (D + ROW_PAD), lane);
+        tile_scores<T, D, WGMMA>(s, q_operand, ks + (kt % 2) * TILE, lane);
         exact_probs(s, p, lse2, r0, c0, warp, lane);
         const bool last_tile = kt + 1 == kt_end;
         if (probs) write_warp_rows(stage, carries, s, map_warp_rows(probs, p.layout, T_len, i0, c0, last_tile), lane);

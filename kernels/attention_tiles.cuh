@@ -87,20 +87,35 @@ __device__ __forceinline__ void load_tile_async(T *smem, const T *head, int64_t 
         [&](int pass) { return smem + (r + pass * ROWS_PER_PASS) * (D + ROW_PAD) + col; });
 }
 
-// The same rows in wgmma's interleaved ("no swizzle") K-major layout: 8-row x 16-byte core matrices of 128
-// contiguous bytes; the D / 8 core matrices of a row group side by side (128 bytes apart along K: the descriptors'
-// leading-dimension offset), row groups 16 D bytes apart (their stride offset). Thread index i copies chunk i of that
-// order, so a warp's 16-byte shared stores are contiguous (no bank conflicts) and its global reads take 4 whole
-// 16-byte chunks from each of 8 rows. Chunk i + THREADS is 16 D / (D / 8) = THREADS / (D / 8) rows further down.
+// The same rows in wgmma's interleaved ("no swizzle") K-major layout: core matrices of 8 rows x 16 bytes (128
+// contiguous bytes); those of a row group along K (d) CORE_STRIDE bytes apart (the descriptors' leading-dimension
+// offset), row groups D / 8 core matrices apart (their stride offset). The 16 spare bytes after each core matrix
+// spread a row's chunks over the banks: threads take the chunks in row order as load_tile_async does, so a warp's
+// global reads are whole rows (4 x 128 bytes at D = 64, 2 x 256 at D = 128), and each 8-lane phase of its shared
+// stores, 8 chunks of one row, lands in 8 distinct groups of 4 banks. (With core matrices packed, 128 bytes apart,
+// stores were conflict-free only with 8 rows x 64 bytes a warp: twice the cache lines for the same bytes, and the
+// H200 had the wgmma kernels L2-bound at 76-81%.)
+constexpr int CORE_STRIDE = 144;
+template <int D> __host__ __device__ constexpr int group_bytes() { return D / 8 * CORE_STRIDE; }
 template <typename T, int D, int ROWS = TILE_M>
 __device__ __forceinline__ void load_tile_interleaved_async(T *smem, const T *head, int64_t row_stride, int row0,
                                                             int n_rows) {
     constexpr int CHUNKS_PER_ROW = D / 8, ROWS_PER_PASS = THREADS / CHUNKS_PER_ROW;
-    static_assert(ROWS % ROWS_PER_PASS == 0 && THREADS % (8 * CHUNKS_PER_ROW) == 0, "whole passes and row groups");
-    const int i = thread_index();
-    const int r = i / (8 * CHUNKS_PER_ROW) * 8 + i % 8, col = (i / 8) % CHUNKS_PER_ROW * 8;
-    copy_chunk_passes<T, ROWS / ROWS_PER_PASS, ROWS_PER_PASS>(
-        head, row_stride, row0, n_rows, r, col, [&](int pass) { return smem + (i + pass * THREADS) * 8; });
+    static_assert(ROWS % ROWS_PER_PASS == 0 && ROWS_PER_PASS % 8 == 0, "whole passes of whole row groups");
+    constexpr int PASS_ELEMENTS = ROWS_PER_PASS / 8 * group_bytes<D>() / (int)sizeof(T);
+    const int tid = thread_index(), r = tid / CHUNKS_PER_ROW, c = tid % CHUNKS_PER_ROW;
+    T *dest = smem + (r / 8 * group_bytes<D>() + c * CORE_STRIDE + r % 8 * 16) / (int)sizeof(T);
+    copy_chunk_passes<T, ROWS / ROWS_PER_PASS, ROWS_PER_PASS>(head, row_stride, row0, n_rows, r, c * 8,
+                                                             [&](int pass) { return dest + pass * PASS_ELEMENTS; });
+}
+
+// Elements of a Q or K tile (TILE_M rows) in shared memory in either layout: the interleaved one is the larger at
+// D = 128 (18 against 17 KB), the same at D = 64.
+template <typename T, int D> __host__ __device__ constexpr int mma_tile_elements() {
+    static_assert(TILE_M == TILE_N, "Q and K tiles alike");
+    return TILE_M * (D + ROW_PAD) > TILE_M / 8 * group_bytes<D>() / (int)sizeof(T)
+               ? TILE_M * (D + ROW_PAD)
+               : TILE_M / 8 * group_bytes<D>() / (int)sizeof(T);
 }
 
 // 2^x as one MUFU.EX2, denormal results flushed to zero. exp2f adds range scaling around it for denormal results
@@ -158,9 +173,9 @@ template <> struct mma_op<__nv_bfloat16> {
 // (warp w holds rows 16 w + g, + 8 of each 8-column block), so all that follows is unchanged. A kernel picks its path
 // at compile time (the WGMMA parameters below, at most HAS_WGMMA): on the H200 (bench/RESULTS.md, eighth session)
 // wgmma was the faster only for the pooling pass at D = 64, and slower for the forward (6-7%) and the P dump (9% at
-// D = 64, 31% at D = 128), where Nsight Compute had both L2-bound (76-81%; a warp's interleaved tile load reads 8
-// rows x 64 bytes, twice the cache lines of the padded layout's 2-4 whole rows). Other builds (the PTX that later
-// GPUs compile) keep ldmatrix and mma.sync on padded rows throughout.
+// D = 64, 31% at D = 128), where Nsight Compute had both L2-bound (76-81%; their tile loads then read half rows, see
+// load_tile_interleaved_async). Other builds (the PTX that later GPUs compile) keep ldmatrix and mma.sync on padded
+// rows throughout.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 constexpr bool HAS_WGMMA = true;
 #else
@@ -173,10 +188,10 @@ __device__ __forceinline__ uint64_t tile_descriptor(const void *tile, uint32_t l
     return (uint64_t)((smem_address(tile) & 0x3ffff) >> 4) | (uint64_t)(leading >> 4) << 16 |
            (uint64_t)(stride >> 4) << 32;
 }
-// Q or K as a K-major operand of S = Q K^T: the leading offset goes along K (d: the next 8 columns, 128 B), the stride
-// offset along M or N (the next 8 rows, 16 D B).
+// Q or K as a K-major operand of S = Q K^T: the leading offset goes along K (d: the next 8 columns), the stride offset
+// along M or N (the next 8 rows).
 template <int D> __device__ __forceinline__ uint64_t interleaved_descriptor(const void *tile) {
-    return tile_descriptor(tile, 128, 16 * D);
+    return tile_descriptor(tile, CORE_STRIDE, group_bytes<D>());
 }
 
 // The ordering a warpgroup MMA needs: shared memory written through the generic proxy (cp.async, stores) made visible
@@ -237,13 +252,14 @@ template <int N, typename X> __device__ __forceinline__ void fence_operands(X *x
 }
 
 // s (64 x 64 over the warpgroup) = Q (from q, interleaved) times K^T (k, 64 keys) in fp32: D / 16 warpgroup MMAs, a
-// k-step 2 core matrices (256 bytes; descriptor units are 16 bytes) along both descriptors, committed and waited for.
+// k-step 2 core matrices along both descriptors (their start in 16-byte units), committed and waited for.
 template <typename T, int D>
 __device__ __forceinline__ void wgmma_scores(float s[TILE_N / 8][4], uint64_t q, uint64_t k) {
+    constexpr int KSTEP = 2 * CORE_STRIDE / 16;
     wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < D / 16; ks++) // d[4 nb + e] = s[nb][e]: the fragments in order
-        wgmma_op<T>::run(&s[0][0], q + 16 * ks, k + 16 * ks, ks > 0);
+        wgmma_op<T>::run(&s[0][0], q + KSTEP * ks, k + KSTEP * ks, ks > 0);
     wgmma_commit();
     wgmma_wait<0>();
     fence_operands<TILE_N / 2>(&s[0][0]);

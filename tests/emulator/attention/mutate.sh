@@ -44,10 +44,14 @@ mutate $P '/^    run\[0\] = run\[1\] = 0.0f;$/d' \
   'rows_colsums*' 0 "pooling over key tiles: a bin's sums carried into the next bin"
 mutate $P 's/if ((c0 + TILE_N) % pool != 0 \&\& !last_tile) return;/if ((c0 + TILE_N) % pool != 0) return;/' \
   'rows_colsums*' 0 "pooling over key tiles: a bin cut short by the causal diagonal never written"
-mutate $A 's/q + 16 \* ks, k + 16 \* ks/q + 8 * ks, k + 8 * ks/' 'rows_colsums*' 0 \
+mutate $A 's|constexpr int KSTEP = 2 \* CORE_STRIDE / 16;|constexpr int KSTEP = CORE_STRIDE / 16;|' 'rows_colsums*' 0 \
   "wgmma scores: a k-step advances the descriptors one core matrix, not two"
-mutate $A 's/return tile_descriptor(tile, 128, 16 \* D);/return tile_descriptor(tile, 128, 8 * D);/' 'rows_colsums*' 0 \
-  "wgmma scores: the descriptors' row-group stride half the layout's"
+mutate $A 's|return tile_descriptor(tile, CORE_STRIDE, group_bytes<D>());|return tile_descriptor(tile, CORE_STRIDE, group_bytes<D>() / 2);|' \
+  'rows_colsums*' 0 "wgmma scores: the descriptors' row-group stride half the layout's"
+mutate $A 's|c \* CORE_STRIDE + r % 8 \* 16|c * 128 + r % 8 * 16|' 'rows_colsums*' 0 \
+  "interleaved tile load: a row's chunks packed, where the descriptors skip 16 bytes after each"
+mutate $A 's|ROWS_PER_PASS / 8 \* group_bytes<D>()|ROWS_PER_PASS / 16 * group_bytes<D>()|' 'rows_colsums*' 0 \
+  "interleaved tile load: a pass's rows land half as many row groups further"
 mutate $A 's|(int)(rest % (unsigned)n_slots), (int)(rest / (unsigned)n_slots)}|(int)(rest % (unsigned)n_slots), (int)(rest / per_tile)}|' \
   'forward*' 0 "launch order: every block takes batch entry 0"
 mutate $P 's/if (!p.col_partial \&\& !p.pooled) return probs_pass::maps;/if (!p.col_partial) return probs_pass::maps;/' \
