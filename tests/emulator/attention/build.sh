@@ -8,8 +8,9 @@ INC="-I$R/include -I$R/host -I$R/tests -I/usr/local/cuda/include"
 python3 $HERE/transform.py $R $EMU/src
 # Three builds of the kernels: as for sm_90a (H100/H200: S = Q K^T by wgmma in the pooling copy at D = 64), the same
 # with S by wgmma in every probability kernel copy (AV_WGMMA_SCORES_ALL: the A/B build bench/device_check.sh times),
-# and as the compute_90 PTX that other GPUs compile (mma.sync throughout).
-for arch in sm90a wgmma_all generic; do
+# and as the compute_90 PTX that other GPUs compile (mma.sync throughout). ARCHS picks some (mutate.sh: one).
+ARCHS=${ARCHS:-sm90a wgmma_all generic}
+for arch in $ARCHS; do
   mkdir -p $arch; flags=""
   [ $arch = sm90a ] && flags="-D__CUDA_ARCH_FEAT_SM90_ALL"
   [ $arch = wgmma_all ] && flags="-D__CUDA_ARCH_FEAT_SM90_ALL -DAV_WGMMA_SCORES_ALL"
@@ -26,7 +27,7 @@ gcc -std=c11 -O2 -g $DEFS $INC -include $HERE/emu_runtime.h -c $R/tests/test_cud
 for f in attention_tiled half error; do gcc -std=c11 -O2 -g $DEFS $INC -c $R/host/$f.c -o $f.o; done
 gcc -std=c11 -O2 -g $DEFS $INC -c $R/tests/support.c -o support.o
 gcc -c $HERE/emu_available.c -o avail.o
-for arch in sm90a wgmma_all generic; do
+for arch in $ARCHS; do
   g++ test.o $arch/attention_fwd.o $arch/attention_probs.o $arch/attnviz_kernels.o fibers.o attention_tiled.o half.o \
     error.o support.o avail.o -L/usr/local/cuda/lib64 -lcudart -lcriterion -lcjson -lm -o test_cuda_attention_$arch
 done

@@ -7,7 +7,7 @@ M=${M:-/tmp/attnviz-attention-mutants}; EMU=${EMU:-/tmp/attnviz-attention-mutant
 mutate() { # file, sed expression, test filter, EMU_DEFERRED, label, build (default sm90a)
   cp $R/$1 $M/$1; sed -i "$2" $M/$1
   if cmp -s $R/$1 $M/$1; then echo "MUTATION NOT APPLIED: $5"; return; fi
-  R=$M EMU=$EMU bash $HERE/build.sh > $EMU.build.log 2>&1 || { echo "build failed: $5"; cp $R/$1 $M/$1; return; }
+  R=$M EMU=$EMU ARCHS=${6:-sm90a} bash $HERE/build.sh > $EMU.build.log 2>&1 || { echo "build failed: $5"; cp $R/$1 $M/$1; return; }
   out=$(cd $EMU && EMU_DEFERRED=$4 LD_LIBRARY_PATH=/usr/local/cuda/lib64 ./test_cuda_attention_${6:-sm90a} --jobs 2 \
         --filter "cuda_attention/$3" 2>&1 | grep Synthesis)
   case "$out" in *"Failing: 0 "*) echo "NOT CAUGHT: $5 ($out)";; *) echo "caught: $5 [deferred $4] $out";; esac
