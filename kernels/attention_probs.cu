@@ -1,8 +1,9 @@
 // attention_probs: exact P = exp2(s * scale * log2 e - LSE * log2 e) tile by tile, and what is derived from it.
 //
 // Transliteration of av_attention_probs_tiled (host/attention_tiled.c), same tiles and loop order:
-//   attention_probs_kernel   one block per (query tile, head slot, batch), heaviest causal tiles first
-//                            (heavy_first_item), compiled for three kinds of request (probs_pass): key tiles in
+//   attention_probs_kernel   one block per (query tile, head slot, batch) (for pooling in place, per chunk of the
+//                            tile's keys: key_split_of), heaviest causal tiles first (heavy_first_item),
+//                            compiled for three kinds of request (probs_pass): key tiles in
 //                            ascending order, K double buffered (tile kt + 1 loads while tile kt is used); S of a
 //                            tile by mma.sync, or (the pooling copy at D = 64 on sm_90a, scores_by_wgmma) one
 //                            warpgroup MMA a k-step (tile_scores). Full maps and selected rows: each
@@ -577,6 +578,23 @@ __host__ __device__ __forceinline__ tile_range launched_tiles(const attention_pr
     return {p.rows_begin / TILE_M, (p.rows_end - 1) / TILE_M - p.rows_begin / TILE_M + 1};
 }
 
+// How the per-head pass divides a query tile's key tiles among blocks. Pooling alone with a pool that divides the tile
+// (pool_in_place: every bin inside one key tile, nothing carried from one key tile to the next) splits them into up
+// to KEY_CHUNKS chunks of equal length, each a block of its own: on a short prompt the grid is a single wave and the
+// pass lasted as long as its longest causal query tile, which alone took every key tile (2.35x the forward at n =
+// 2048 on the H200). Elsewhere one chunk: the P writer, the column sums and the partials carry from tile to tile.
+// The arithmetic of every tile is the mirror's either way.
+constexpr int KEY_CHUNKS = 4;
+struct key_split {
+    int chunks, tiles; // chunks a query tile's keys take, and key tiles a chunk
+};
+__host__ __device__ __forceinline__ key_split key_split_of(const attention_probs_params &p) {
+    const int n_key_tiles = (p.seq_len + TILE_N - 1) / TILE_N;
+    if (!p.pooled || p.pool_partial || p.probs || p.rows || p.col_partial) return {1, n_key_tiles};
+    const int tiles = (n_key_tiles + KEY_CHUNKS - 1) / KEY_CHUNKS;
+    return {(n_key_tiles + tiles - 1) / tiles, tiles};
+}
+
 // Row 0 of query head h and of key/value head kvh in batch entry b.
 template <typename T>
 __device__ __forceinline__ const T *query_head(const attention_probs_params &p, int b, int h) {
@@ -647,13 +665,16 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const tile_range tiles = launched_tiles(p);
-    const grid_item where = heavy_first_item(tiles.count, p.n_slots, p.batch, p.causal);
-    const int qt = tiles.first + where.qt, slot = where.slot, b = where.b, h = p.head_begin + slot;
+    const key_split split = key_split_of(p);
+    const grid_item where = heavy_first_item(tiles.count * split.chunks, p.n_slots, p.batch, p.causal);
+    const int qt = tiles.first + where.qt / split.chunks, slot = where.slot, b = where.b, h = p.head_begin + slot;
+    const int T_len = p.seq_len, n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
+    const int kt_end = p.causal ? qt + 1 : n_key_tiles; // the query tile's key tiles: [0, kt_end)
+    const int kt_first = where.qt % split.chunks * split.tiles, kt_stop = min(kt_end, kt_first + split.tiles);
+    if (kt_first >= kt_end) return; // a chunk wholly past the causal diagonal
     const int kvh = h / (p.n_heads / p.n_kv_heads);
-    const int T_len = p.seq_len, r0 = qt * TILE_M, nr = min(TILE_M, T_len - r0), i0 = r0 + warp * 16;
+    const int r0 = qt * TILE_M, nr = min(TILE_M, T_len - r0), i0 = r0 + warp * 16;
     const int64_t slot_index = (int64_t)b * p.n_slots + slot;
-    const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
-    const int kt_end = p.causal ? qt + 1 : n_key_tiles;
     const int pool = min(p.pool, T_len);
     const bool pool_from_fragments = pool_fits_fragments(pool), staged = stages_tile(p);
     const probs_smem layout =
@@ -678,18 +699,18 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
 
     constexpr bool WGMMA = scores_by_wgmma<D, PASS>();
     load_mma_tile_async<T, D, WGMMA>(qs, q, p.q_row, r0, T_len);
-    load_mma_tile_async<T, D, WGMMA>(ks, k, p.k_row, 0, T_len);
+    load_mma_tile_async<T, D, WGMMA>(ks + (kt_first % 2) * TILE, k, p.k_row, kt_first * TILE_N, T_len);
     cp_async_commit();
     query_operand<T, D, WGMMA> q_operand;
-    for (int kt = 0; kt < kt_end; kt++) {
+    for (int kt = kt_first; kt < kt_stop; kt++) {
         const int c0 = kt * TILE_N, nc = min(TILE_N, T_len - c0);
         mma_tiles_wait<WGMMA, 0>();
         __syncthreads(); // K of tile kt is in; every warp is done with tile kt - 1 (its K buffer, pt, row_bins)
-        if (kt + 1 < kt_end) {
+        if (kt + 1 < kt_stop) {
             load_mma_tile_async<T, D, WGMMA>(ks + ((kt + 1) % 2) * TILE, k, p.k_row, c0 + TILE_N, T_len);
             cp_async_commit();
         }
-        if (kt == 0) q_operand.load(qs, warp, lane);
+        if (kt == kt_first) q_operand.load(qs, warp, lane);
         float s[TILE_N / 8][4];
         tile_scores<T, D, WGMMA>(s, q_operand, ks + (kt % 2) * TILE, lane);
         exact_probs(s, p, lse2, r0, c0, warp, lane);
@@ -713,6 +734,7 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
             pool_query_bins(p, pool, pool_partial, row_bins, r0, nr, c0, nc);
         }
     }
+    if (kt_stop < kt_end) return; // the chunk with the query tile's last key tile writes what lies past it
     if (pooled && !p.pool_partial) zero_pooled_past(pooled, pool, r0, nr, kt_end * TILE_N, p.n_bins);
     // Square maps and rows of causal attention hold zeros past the diagonal tile.
     const int zeros_from = kt_end * TILE_N, i1 = min(i0 + 16, T_len);
@@ -856,7 +878,8 @@ static cudaError_t launch_per_head(const attention_probs_params *p, cudaStream_t
         probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled, pools_through_row_bins<PASS>(*p))
             .bytes;
     dim3 grid;
-    if (!heavy_first_grid(launched_tiles(*p).count, p->n_slots, p->batch, &grid)) return cudaErrorInvalidConfiguration;
+    if (!heavy_first_grid(launched_tiles(*p).count * key_split_of(*p).chunks, p->n_slots, p->batch, &grid))
+        return cudaErrorInvalidConfiguration;
     attention_probs_kernel<T, D, O, PASS><<<grid, THREADS, smem, stream>>>(*p);
     return cudaGetLastError();
 }

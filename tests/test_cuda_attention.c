@@ -417,6 +417,14 @@ Test(cuda_attention, rows_colsums_pooled_ragged) {
         av_probs_request both = {.colsum = WANT, .pooled = WANT, .pool = 16, .probs = WANT};
         check_probs(1, ragged[i], 128, 2, 2, true, AV_DTYPE_FP16, both);
     }
+    // Pooling in place on a longer prompt: 10 key tiles, each query tile's split among blocks in chunks of 3 (the last
+    // chunk one tile, a chunk starting on an odd tile, causal chunks wholly past the diagonal).
+    const int in_place[] = {16, 32};
+    for (size_t p = 0; p < sizeof in_place / sizeof in_place[0]; p++) {
+        av_probs_request pooled = {.pooled = WANT, .pool = in_place[p]};
+        check_probs(1, 600, 64, 2, 1, true, p % 2 ? AV_DTYPE_FP16 : AV_DTYPE_BF16, pooled);
+        check_probs(2, 600, 128, 2, 2, false, AV_DTYPE_FP16, pooled);
+    }
     // Pools that span whole tiles (a 512 x 512 map of more than 32768 tokens): bins of two and three key tiles, cut
     // short by the causal diagonal and by the end of the sequence; alone (summed over key tiles in registers) and
     // beside a map (the general copy's row bins).
