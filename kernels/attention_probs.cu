@@ -578,23 +578,6 @@ __host__ __device__ __forceinline__ tile_range launched_tiles(const attention_pr
     return {p.rows_begin / TILE_M, (p.rows_end - 1) / TILE_M - p.rows_begin / TILE_M + 1};
 }
 
-// How the per-head pass divides a query tile's key tiles among blocks. Pooling alone with a pool that divides the tile
-// (pool_in_place: every bin inside one key tile, nothing carried from one key tile to the next) splits them into up
-// to KEY_CHUNKS chunks of equal length, each a block of its own: on a short prompt the grid is a single wave and the
-// pass lasted as long as its longest causal query tile, which alone took every key tile (2.35x the forward at n =
-// 2048 on the H200). Elsewhere one chunk: the P writer, the column sums and the partials carry from tile to tile.
-// The arithmetic of every tile is the mirror's either way.
-constexpr int KEY_CHUNKS = 4;
-struct key_split {
-    int chunks, tiles; // chunks a query tile's keys take, and key tiles a chunk
-};
-__host__ __device__ __forceinline__ key_split key_split_of(const attention_probs_params &p) {
-    const int n_key_tiles = (p.seq_len + TILE_N - 1) / TILE_N;
-    if (!p.pooled || p.pool_partial || p.probs || p.rows || p.col_partial) return {1, n_key_tiles};
-    const int tiles = (n_key_tiles + KEY_CHUNKS - 1) / KEY_CHUNKS;
-    return {(n_key_tiles + tiles - 1) / tiles, tiles};
-}
-
 // Row 0 of query head h and of key/value head kvh in batch entry b.
 template <typename T>
 __device__ __forceinline__ const T *query_head(const attention_probs_params &p, int b, int h) {
@@ -607,8 +590,8 @@ __device__ __forceinline__ const T *key_head(const attention_probs_params &p, in
 
 // The per-head pass is compiled three times, each for what a kind of request writes: its registers are those of the
 // code it keeps, and fewer registers let more blocks share an SM (a kernel that could pool into partials took 143
-// or 161 registers, 3 blocks an SM, for every request). Full maps and rows alone (maps): 96 to 150 registers;
-// pooling alone with a pool that divides the tile or spans whole tiles (pooled): 96 to 101.
+// or 161 registers, 3 blocks an SM, for every request). Full maps and rows alone (maps): 96 to 168 registers;
+// pooling alone with a pool that divides the tile or spans whole tiles (pooled): 96 to 152.
 enum class probs_pass { maps, pooled, general };
 __host__ __device__ __forceinline__ probs_pass probs_pass_of(const attention_probs_params &p) {
     if (!p.col_partial && !p.pooled) return probs_pass::maps;
@@ -616,6 +599,23 @@ __host__ __device__ __forceinline__ probs_pass probs_pass_of(const attention_pro
         return probs_pass::pooled;
     return probs_pass::general;
 }
+// How the per-head pass divides a query tile's key tiles among blocks. Pooling alone with a pool that divides the tile
+// (pool_in_place: every bin inside one key tile, nothing carried from one key tile to the next) splits them into up
+// to KEY_CHUNKS chunks of equal length, each a block of its own: on a short prompt the grid is a single wave and the
+// pass lasted as long as its longest causal query tile, which alone took every key tile (2.35x the forward at n =
+// 2048 on the H200). Elsewhere one chunk: the P writer, the column sums and the partials carry from tile to tile.
+// The arithmetic of every tile is the mirror's either way.
+constexpr int KEY_CHUNKS = 4;
+struct key_split {
+    int chunks, tiles; // chunks a query tile's keys take, and key tiles a chunk
+};
+__host__ __device__ __forceinline__ key_split key_split_of(const attention_probs_params &p) {
+    const int n_key_tiles = (p.seq_len + TILE_N - 1) / TILE_N;
+    if (probs_pass_of(p) != probs_pass::pooled || p.pool_partial) return {1, n_key_tiles};
+    const int tiles = (n_key_tiles + KEY_CHUNKS - 1) / KEY_CHUNKS;
+    return {(n_key_tiles + tiles - 1) / tiles, tiles};
+}
+
 // Whether copy PASS pools through row bins in shared memory: into partials, in the general copy (the pooled copy sums
 // whole key tiles in registers; carrying those sums across tiles would cost the general copy a spill where the
 // mma.sync path holds Q).

@@ -113,9 +113,8 @@ __device__ __forceinline__ void load_tile_interleaved_async(T *smem, const T *he
 // D = 128 (18 against 17 KB), the same at D = 64.
 template <typename T, int D> __host__ __device__ constexpr int mma_tile_elements() {
     static_assert(TILE_M == TILE_N, "Q and K tiles alike");
-    return TILE_M * (D + ROW_PAD) > TILE_M / 8 * group_bytes<D>() / (int)sizeof(T)
-               ? TILE_M * (D + ROW_PAD)
-               : TILE_M / 8 * group_bytes<D>() / (int)sizeof(T);
+    constexpr int padded = TILE_M * (D + ROW_PAD), interleaved = TILE_M / 8 * group_bytes<D>() / (int)sizeof(T);
+    return padded > interleaved ? padded : interleaved;
 }
 
 // 2^x as one MUFU.EX2, denormal results flushed to zero. exp2f adds range scaling around it for denormal results
