@@ -29,46 +29,11 @@ __host__ __device__ __forceinline__ int forward_query_tiles(int seq_len) {
     return (seq_len + FWD_TILE_M - 1) / FWD_TILE_M;
 }
 
-// Q fragments of one k-step (16 columns from 16 ks) of the 16 rows at q_rows.
+// Q of the block's two row blocks, stride BLOCK_ROWS rows: its fragments stay in registers at D = 64 and are read
+// from shared memory every k-step at D = 128 (where acc holds 128 registers).
+template <int D> constexpr bool q_in_registers() { return D == 64; }
 template <typename T, int D>
-__device__ __forceinline__ void load_query_kstep(uint32_t a[4], const T *q_rows, int ks, int lane) {
-    ldmatrix_x4(a, q_rows + (lane % 16) * (D + ROW_PAD) + ks * 16 + (lane / 16) * 8);
-}
-
-// s[mb] (16 x TILE_N of row block mb of this warp) = Q K^T in fp32 by mma.sync, k-steps over D ascending. q_warp:
-// this warp's rows of row block 0 in shared memory; qa: their fragments when Q_IN_REGISTERS.
-template <typename T, int D, bool Q_IN_REGISTERS>
-__device__ __forceinline__ void mma_score_row_blocks(float s[ROW_BLOCKS][TILE_N / 8][4],
-                                                     const uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4],
-                                                     const T *q_warp, const T *k_tile, int lane) {
-#pragma unroll
-    for (int mb = 0; mb < ROW_BLOCKS; mb++)
-#pragma unroll
-        for (int nb = 0; nb < TILE_N / 8; nb++) s[mb][nb][0] = s[mb][nb][1] = s[mb][nb][2] = s[mb][nb][3] = 0.0f;
-#pragma unroll
-    for (int ks = 0; ks < D / 16; ks++) {
-        uint32_t a[ROW_BLOCKS][4];
-#pragma unroll
-        for (int mb = 0; mb < ROW_BLOCKS; mb++) {
-            if constexpr (Q_IN_REGISTERS) {
-                for (int x = 0; x < 4; x++) a[mb][x] = qa[mb][ks][x];
-            } else {
-                load_query_kstep<T, D>(a[mb], q_warp + mb * BLOCK_ROWS * (D + ROW_PAD), ks, lane);
-            }
-        }
-#pragma unroll
-        for (int nb = 0; nb < TILE_N / 8; nb += 2) {
-            uint32_t b[4]; // b0, b1 of key block nb, then of nb + 1
-            int key = nb * 8 + (lane / 16) * 8 + lane % 8;
-            ldmatrix_x4(b, k_tile + key * (D + ROW_PAD) + ks * 16 + ((lane / 8) % 2) * 8);
-#pragma unroll
-            for (int mb = 0; mb < ROW_BLOCKS; mb++) {
-                mma_op<T>::run(s[mb][nb], a[mb], b[0], b[1]);
-                mma_op<T>::run(s[mb][nb + 1], a[mb], b[2], b[3]);
-            }
-        }
-    }
-}
+using forward_query = query_operand<T, D, false, ROW_BLOCKS, BLOCK_ROWS * (D + ROW_PAD), q_in_registers<D>()>;
 
 // Largest of this thread's entries of fragment rows g (i = 0) and g + 8 (i = 1), as a tree: with 8 warps an SM,
 // a 16-deep chain of dependent fmaxf would leave the schedulers idle.
@@ -220,13 +185,13 @@ template <int D> constexpr bool pipelined() { return D == 64; }
 
 // S of this key tile and, pipelined, P V of the previous one (P in pa, V in v_prev; before tile 0, a zero P and a
 // zero V tile: straight code, no branch around the first product).
-template <typename T, int D, bool Q_IN_REGISTERS>
+template <typename T, int D>
 __device__ __forceinline__ void scores_and_previous_pv(float s[ROW_BLOCKS][TILE_N / 8][4],
                                                        float acc[ROW_BLOCKS][D / 8][4],
                                                        const uint32_t pa[ROW_BLOCKS][TILE_N / 16][4],
-                                                       const uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4],
-                                                       const T *q_warp, const T *k_tile, const T *v_prev, int lane) {
-    mma_score_row_blocks<T, D, Q_IN_REGISTERS>(s, qa, q_warp, k_tile, lane);
+                                                       const forward_query<T, D> &q, const T *k_tile,
+                                                       const T *v_prev, int lane) {
+    tile_scores(s, q, k_tile, lane);
     if constexpr (pipelined<D>()) accumulate_pv<T, D>(acc, pa, v_prev, lane);
 }
 
@@ -253,7 +218,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
     T *ks = qs + FWD_TILE_M * (D + ROW_PAD);  // 2 x (TILE_N, D + ROW_PAD): K of tile kt in buffer kt % 2
     T *vs = ks + 2 * TILE_N * (D + ROW_PAD);  // (TILE_N, D + ROW_PAD), pipelined 2 x: V of tile kt in buffer kt % 2
     constexpr int V_TILE = pipelined<D>() ? TILE_N * (D + ROW_PAD) : 0; // buffer stride
-    constexpr bool Q_IN_REGISTERS = D == 64;
+    constexpr bool Q_IN_REGISTERS = q_in_registers<D>();
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const grid_item where = heavy_first_item(forward_query_tiles(p.seq_len), p.n_heads, p.batch, CAUSAL);
@@ -264,7 +229,6 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
     const T *q = static_cast<const T *>(p.q) + b * p.q_batch + h * p.q_head;
     const T *k = static_cast<const T *>(p.k) + b * p.k_batch + kvh * p.k_head;
     const T *v = static_cast<const T *>(p.v) + b * p.v_batch + kvh * p.v_head;
-    const T *q_warp = qs + warp * 16 * (D + ROW_PAD);
 
     const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
     const int kt_end = CAUSAL ? min(n_key_tiles, (r0 + FWD_TILE_M + TILE_N - 1) / TILE_N) : n_key_tiles;
@@ -273,7 +237,8 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
     if constexpr (pipelined<D>()) load_tile_async<T, D, TILE_N>(vs + V_TILE, v, p.v_row, T_len, T_len); // zeros
     cp_async_commit();
 
-    uint32_t qa[ROW_BLOCKS][Q_IN_REGISTERS ? D / 16 : 1][4];
+    forward_query<T, D> q_operand;
+    if (!Q_IN_REGISTERS) q_operand.load(qs, warp, lane); // the rows alone, read every k-step
     float acc[ROW_BLOCKS][D / 8][4];
 #pragma unroll
     for (int mb = 0; mb < ROW_BLOCKS; mb++)
@@ -289,14 +254,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
         cp_async_wait<0>();
         __syncthreads(); // K of tile kt (pipelined: and V of kt - 1) is in; every warp is done with the buffers
                          // it reloads below (V of kt - 1, pipelined kt - 2; K of kt - 1)
-        if constexpr (Q_IN_REGISTERS) {
-            if (kt == 0)
-#pragma unroll
-                for (int mb = 0; mb < ROW_BLOCKS; mb++)
-#pragma unroll
-                    for (int ks = 0; ks < D / 16; ks++)
-                        load_query_kstep<T, D>(qa[mb][ks], q_warp + mb * BLOCK_ROWS * (D + ROW_PAD), ks, lane);
-        }
+        if (Q_IN_REGISTERS && kt == 0) q_operand.load(qs, warp, lane); // Q is in: its fragments
         load_tile_async<T, D, TILE_N>(vs + (kt % 2) * V_TILE, v, p.v_row, c0, T_len);
         cp_async_commit();
         if (kt + 1 < kt_end)
@@ -306,8 +264,7 @@ __global__ void __launch_bounds__(THREADS, 2) attention_fwd_kernel(const attenti
         const T *v_prev = vs + ((kt + 1) % 2) * V_TILE;
 
         float s[ROW_BLOCKS][TILE_N / 8][4];
-        scores_and_previous_pv<T, D, Q_IN_REGISTERS>(s, acc, pa, qa, q_warp, ks + (kt % 2) * TILE_N * (D + ROW_PAD),
-                                                     v_prev, lane);
+        scores_and_previous_pv<T, D>(s, acc, pa, q_operand, ks + (kt % 2) * TILE_N * (D + ROW_PAD), v_prev, lane);
         // Only the causal diagonal tiles and the last, ragged one mask; a tile entirely after a row's diagonal leaves
         // that row's m, l and acc exactly as they were (all its P are 0, alpha is 1).
         const bool masked = c0 + TILE_N > T_len || (CAUSAL && c0 + TILE_N - 1 > warp_row0);

@@ -3,7 +3,9 @@
 // Transliteration of av_attention_probs_tiled (host/attention_tiled.c), same tiles and loop order:
 //   attention_probs_kernel   one block per (query tile, head slot, batch) (for pooling in place, per chunk of the
 //                            tile's keys: key_split_of), heaviest causal tiles first (heavy_first_item),
-//                            compiled for three kinds of request (probs_pass): key tiles in
+//                            compiled for three kinds of request (probs_pass); the maps copy's query tile is two of
+//                            the mirror's, 128 rows as two 64-row blocks (probs_row_blocks), each with its own
+//                            diagonal, row ends and zeros, as the mirror's two tiles would have them: key tiles in
 //                            ascending order, K double buffered (tile kt + 1 loads while tile kt is used); S of a
 //                            tile by mma.sync, or (the pooling copy at D = 64 on sm_90a, scores_by_wgmma) one
 //                            warpgroup MMA a k-step (tile_scores). Full maps and selected rows: each
@@ -555,11 +557,12 @@ struct probs_smem {
     int stage, tile, bins, bytes; // byte offsets of the optional parts, and the total
 };
 template <typename T, int D, typename O>
-__host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool staged, bool pooled, bool row_bins) {
+__host__ __device__ constexpr probs_smem probs_smem_layout(int row_blocks, bool write, bool staged, bool pooled,
+                                                           bool row_bins) {
     probs_smem l{};
-    int at = 3 * mma_tile_elements<T, D>() * (int)sizeof(T); // Q and two K tiles
+    int at = (row_blocks + 2) * mma_tile_elements<T, D>() * (int)sizeof(T); // Q's row blocks and two K tiles
     l.stage = at;
-    at += write ? WARPS * 16 * STAGE_STRIDE * (int)sizeof(O) + CARRY_BYTES : 0;
+    at += write ? WARPS * 16 * STAGE_STRIDE * (int)sizeof(O) + row_blocks * CARRY_BYTES : 0;
     l.tile = at;
     at += staged ? TILE_M * PT_STRIDE * (int)sizeof(float) : 0;
     l.bins = at;
@@ -568,14 +571,15 @@ __host__ __device__ constexpr probs_smem probs_smem_layout(bool write, bool stag
     return l;
 }
 
-// The query tiles the per-head pass runs: all of them, or for a request of rows alone those that hold the rows.
+// The query tiles of `rows` rows the per-head pass runs: all of them, or for a request of rows alone those that
+// hold the rows.
 struct tile_range {
     int first, count;
 };
-__host__ __device__ __forceinline__ tile_range launched_tiles(const attention_probs_params &p) {
+__host__ __device__ __forceinline__ tile_range launched_tiles(const attention_probs_params &p, int rows) {
     const bool rows_only = p.rows && !p.probs && !p.col_partial && !p.pooled;
-    if (!rows_only) return {0, p.n_query_tiles};
-    return {p.rows_begin / TILE_M, (p.rows_end - 1) / TILE_M - p.rows_begin / TILE_M + 1};
+    if (!rows_only) return {0, (p.seq_len + rows - 1) / rows};
+    return {p.rows_begin / rows, (p.rows_end - 1) / rows - p.rows_begin / rows + 1};
 }
 
 // Row 0 of query head h and of key/value head kvh in batch entry b.
@@ -616,6 +620,19 @@ __host__ __device__ __forceinline__ key_split key_split_of(const attention_probs
     return {(n_key_tiles + tiles - 1) / tiles, tiles};
 }
 
+// Row blocks of TILE_M query rows a block of copy PASS runs, a warp 16 rows of each: two for full maps and rows, so
+// that each K fragment a warp reads from shared memory feeds two products (tile_scores) and each K tile read from L2
+// serves 128 rows. S was the slow part: pooling alone (S and P, next to nothing written) took 0.499 ms at GPT-2's
+// n = 8192 on the H200, the forward, which does twice the products with two row blocks, 0.370 (bench/RESULTS.md,
+// eighth session). The other copies keep one: their column sums, partials and bins are laid out by query tile.
+template <probs_pass PASS> constexpr int probs_row_blocks() { return PASS == probs_pass::maps ? 2 : 1; }
+// Whether a warp keeps its Q fragments in registers across key tiles: everywhere but the general copy at D = 128,
+// whose 32 registers of them, beside its reductions, brought it to 168 and made ptxas spill; it reads them from
+// shared memory every k-step.
+template <int D, probs_pass PASS> constexpr bool probs_q_in_registers() {
+    return PASS != probs_pass::general || D == 64;
+}
+
 // Whether copy PASS pools through row bins in shared memory: into partials, in the general copy (the pooled copy sums
 // whole key tiles in registers; carrying those sums across tiles would cost the general copy a spill where the
 // mma.sync path holds Q).
@@ -644,44 +661,51 @@ template <int D, probs_pass PASS> constexpr bool scores_by_wgmma() {
 #endif
 }
 
-// Blocks an SM each copy is compiled for: 5 (96 registers) where shared memory allows them, the 16-bit maps at D = 64
-// (38 KB a block) and the pooling at D = 64 by wgmma (27 KB; held to 96 registers the mma.sync code spilled), so that
-// growing past that spills, which fails the build, rather than silently losing a block; else 3 (168). Only the device
-// passes read this (the launch sizes nothing by it).
+// Blocks an SM each copy is compiled for, as many as its shared memory allows (so that growing past their registers
+// spills, which fails the build, rather than silently losing a block): the maps copy (two row blocks) 4 (128
+// registers) at D = 64 with 16-bit output (50 KB a block), else 3 at D = 64 and 2 at D = 128 (85 KB); the pooling at
+// D = 64 by wgmma 5 (96 registers; 27 KB; held to 96 registers the mma.sync code spilled); else 3 (168). Only the
+// device passes read this (the launch sizes nothing by it).
 template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm() {
-    const bool small =
-        (PASS == probs_pass::maps && sizeof(O) == 2) || (PASS == probs_pass::pooled && scores_by_wgmma<D, PASS>());
-    return D == 64 && small ? 5 : 3;
+    if (PASS == probs_pass::maps) return D == 128 ? 2 : 3;
+    return D == 64 && PASS == probs_pass::pooled && scores_by_wgmma<D, PASS>() ? 5 : 3;
 }
 
 template <typename T, int D, typename O, probs_pass PASS>
 __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     attention_probs_kernel(const attention_probs_params params) {
     const attention_probs_params p = restricted_to<PASS>(params);
+    constexpr int RB = probs_row_blocks<PASS>(), TILE = mma_tile_elements<T, D>();
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    constexpr int TILE = mma_tile_elements<T, D>();
-    T *qs = reinterpret_cast<T *>(smem_raw); // (TILE_M, D) in the layout of the path (WGMMA, below)
-    T *ks = qs + TILE;                       // 2 x (TILE_N, D)
+    T *qs = reinterpret_cast<T *>(smem_raw); // RB x (TILE_M, D) in the layout of the path (WGMMA, below)
+    T *ks = qs + RB * TILE;                  // 2 x (TILE_N, D)
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const tile_range tiles = launched_tiles(p);
+    const tile_range tiles = launched_tiles(p, RB * TILE_M);
     const key_split split = key_split_of(p);
     const grid_item where = heavy_first_item(tiles.count * split.chunks, p.n_slots, p.batch, p.causal);
     const int qt = tiles.first + where.qt / split.chunks, slot = where.slot, b = where.b, h = p.head_begin + slot;
     const int T_len = p.seq_len, n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
-    const int kt_end = p.causal ? qt + 1 : n_key_tiles; // the query tile's key tiles: [0, kt_end)
+    const int r0 = qt * RB * TILE_M, nr = min(TILE_M, T_len - r0); // nr: row block 0's rows
+    // Row block mb's key tiles: [0, kt_end_of(mb)) (TILE_M == TILE_N); the block's are those of its last.
+    // (A row block past the sequence's end: the last's, with two.)
+    auto kt_end_of = [&](int mb) {
+        return !p.causal ? n_key_tiles : RB == 1 ? qt + 1 : min(n_key_tiles, qt * RB + mb + 1);
+    };
+    const int kt_end = kt_end_of(RB - 1);
     const int kt_first = where.qt % split.chunks * split.tiles, kt_stop = min(kt_end, kt_first + split.tiles);
     if (kt_first >= kt_end) return; // a chunk wholly past the causal diagonal
     const int kvh = h / (p.n_heads / p.n_kv_heads);
-    const int r0 = qt * TILE_M, nr = min(TILE_M, T_len - r0), i0 = r0 + warp * 16;
     const int64_t slot_index = (int64_t)b * p.n_slots + slot;
     const int pool = min(p.pool, T_len);
     const bool pool_from_fragments = pool_fits_fragments(pool), staged = stages_tile(p);
     const probs_smem layout =
-        probs_smem_layout<T, D, O>(p.probs || p.rows, staged, p.pooled, pools_through_row_bins<PASS>(p));
+        probs_smem_layout<T, D, O>(RB, p.probs || p.rows, staged, p.pooled, pools_through_row_bins<PASS>(p));
     O *stage = reinterpret_cast<O *>(smem_raw + layout.stage) + warp * 16 * STAGE_STRIDE; // (16, STAGE_STRIDE)
+    // (2 outputs, RB, WARPS, 16): this warp's carries of probs and of rows for row block mb
     uint4 *carries = reinterpret_cast<uint4 *>(smem_raw + layout.stage + WARPS * 16 * STAGE_STRIDE * sizeof(O)) +
-                     warp * 16; // (2 outputs, WARPS, 16): this warp's probs carries, its rows' WARPS * 16 later
+                     warp * 16;
+    auto carry_of = [&](int output, int mb) { return carries + (output * RB + mb) * WARPS * 16; };
     float *pt = reinterpret_cast<float *>(smem_raw + layout.tile);                      // (TILE_M, PT_STRIDE)
     float *row_bins = reinterpret_cast<float *>(smem_raw + layout.bins); // (TILE_M, TILE_N + 1), or warp_sums
 
@@ -693,15 +717,19 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     float *pool_partial = p.pool_partial ? p.pool_partial + (slot_index * p.n_query_tiles + qt) *
                                                                   (int64_t)p.max_local_bins * p.n_bins
                                          : nullptr; // (max_local_bins, n_bins)
-    float lse2[2];
-    row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
+    const float *lse = p.lse + ((int64_t)b * p.n_heads + h) * T_len;
+    float lse2[RB][2];
+#pragma unroll
+    for (int mb = 0; mb < RB; mb++) row_lse2(lse2[mb], lse, r0 + mb * TILE_M, T_len, warp, lane);
     float pool_run[2] = {0.0f, 0.0f}; // pool_key_tiles: this lane's sums of the current key bin so far
 
     constexpr bool WGMMA = scores_by_wgmma<D, PASS>();
-    load_mma_tile_async<T, D, WGMMA>(qs, q, p.q_row, r0, T_len);
+#pragma unroll
+    for (int mb = 0; mb < RB; mb++)
+        load_mma_tile_async<T, D, WGMMA>(qs + mb * TILE, q, p.q_row, r0 + mb * TILE_M, T_len);
     load_mma_tile_async<T, D, WGMMA>(ks + (kt_first % 2) * TILE, k, p.k_row, kt_first * TILE_N, T_len);
     cp_async_commit();
-    query_operand<T, D, WGMMA> q_operand;
+    query_operand<T, D, WGMMA, RB, TILE, probs_q_in_registers<D, PASS>()> q_operand;
     for (int kt = kt_first; kt < kt_stop; kt++) {
         const int c0 = kt * TILE_N, nc = min(TILE_N, T_len - c0);
         mma_tiles_wait<WGMMA, 0>();
@@ -711,34 +739,46 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
             cp_async_commit();
         }
         if (kt == kt_first) q_operand.load(qs, warp, lane);
-        float s[TILE_N / 8][4];
-        tile_scores<T, D, WGMMA>(s, q_operand, ks + (kt % 2) * TILE, lane);
-        exact_probs(s, p, lse2, r0, c0, warp, lane);
-        const bool last_tile = kt + 1 == kt_end;
-        if (probs) write_warp_rows(stage, carries, s, map_warp_rows(probs, p.layout, T_len, i0, c0, last_tile), lane);
-        if (rows)
-            write_warp_rows(stage, carries + WARPS * 16, s, selected_warp_rows(rows, p, i0, c0, last_tile), lane);
-        if (staged) {
-            stage_fragments(pt, s, warp, lane);
-            __syncthreads(); // pt complete
-            if (col_partial) colsum_tile(col_partial, pt, nr, c0, nc);
+        float s[RB][TILE_N / 8][4];
+        tile_scores(s, q_operand, ks + (kt % 2) * TILE, lane);
+#pragma unroll
+        for (int mb = 0; mb < RB; mb++) { // a row block past its diagonal (the first, causal, last tile) has no P
+            if (RB > 1 && kt >= kt_end_of(mb)) continue;
+            const int rb0 = r0 + mb * TILE_M, i0 = rb0 + warp * 16;
+            exact_probs(s[mb], p, lse2[mb], rb0, c0, warp, lane);
+            const bool last_tile = kt + 1 == kt_end_of(mb);
+            if (probs)
+                write_warp_rows(stage, carry_of(0, mb), s[mb],
+                                map_warp_rows(probs, p.layout, T_len, i0, c0, last_tile), lane);
+            if (rows)
+                write_warp_rows(stage, carry_of(1, mb), s[mb], selected_warp_rows(rows, p, i0, c0, last_tile), lane);
         }
-        if (pooled && !p.pool_partial) {
-            pool_in_place(p, pool, pooled, row_bins, s, r0, c0, warp, lane);
-        } else if (PASS == probs_pass::pooled && pooled) { // a pool that spans whole tiles
-            pool_key_tiles(pool_partial, row_bins, pool_run, s, pool, T_len, r0, c0, last_tile, warp, lane);
-        } else if (pools_through_row_bins<PASS>(p)) {
-            if (pool_from_fragments) pool_row_bins_from_fragments(pool, s, row_bins, c0, nc, warp, lane);
-            else pool_row_bins_from_tile(pool, pt, row_bins, nr, c0, nc);
-            __syncthreads(); // row_bins complete
-            pool_query_bins(p, pool, pool_partial, row_bins, r0, nr, c0, nc);
+        if constexpr (RB == 1) { // the reductions, laid out by query tile
+            if (staged) {
+                stage_fragments(pt, s[0], warp, lane);
+                __syncthreads(); // pt complete
+                if (col_partial) colsum_tile(col_partial, pt, nr, c0, nc);
+            }
+            if (pooled && !p.pool_partial) {
+                pool_in_place(p, pool, pooled, row_bins, s[0], r0, c0, warp, lane);
+            } else if (PASS == probs_pass::pooled && pooled) { // a pool that spans whole tiles
+                pool_key_tiles(pool_partial, row_bins, pool_run, s[0], pool, T_len, r0, c0, kt + 1 == kt_end, warp,
+                               lane);
+            } else if (pools_through_row_bins<PASS>(p)) {
+                if (pool_from_fragments) pool_row_bins_from_fragments(pool, s[0], row_bins, c0, nc, warp, lane);
+                else pool_row_bins_from_tile(pool, pt, row_bins, nr, c0, nc);
+                __syncthreads(); // row_bins complete
+                pool_query_bins(p, pool, pool_partial, row_bins, r0, nr, c0, nc);
+            }
         }
     }
     if (kt_stop < kt_end) return; // the chunk with the query tile's last key tile writes what lies past it
     if (pooled && !p.pool_partial) zero_pooled_past(pooled, pool, r0, nr, kt_end * TILE_N, p.n_bins);
-    // Square maps and rows of causal attention hold zeros past the diagonal tile.
-    const int zeros_from = kt_end * TILE_N, i1 = min(i0 + 16, T_len);
-    if (zeros_from < T_len) {
+    // Square maps and rows of causal attention hold zeros past each row block's diagonal tile.
+#pragma unroll
+    for (int mb = 0; mb < RB; mb++) {
+        const int zeros_from = kt_end_of(mb) * TILE_N, i0 = r0 + mb * TILE_M + warp * 16, i1 = min(i0 + 16, T_len);
+        if (zeros_from >= T_len) continue;
         if (probs && p.layout == AV_PROBS_SQUARE) zero_rows_from(probs, 0, i0, i1, zeros_from, T_len, lane);
         if (rows)
             zero_rows_from(rows, p.rows_begin, max(i0, p.rows_begin), min(i1, p.rows_end), zeros_from, T_len, lane);
@@ -837,8 +877,9 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
             q_operand.load(qs + (item % 2) * Q_TILE, warp, lane);
             float lse2[2];
             row_lse2(lse2, p.lse + ((int64_t)b * p.n_heads + h) * T_len, r0, T_len, warp, lane);
-            float s[TILE_N / 8][4];
-            tile_scores<T, D, false>(s, q_operand, ks + k_buf * K_TILE, lane);
+            float scores[1][TILE_N / 8][4];
+            tile_scores(scores, q_operand, ks + k_buf * K_TILE, lane);
+            float(&s)[TILE_N / 8][4] = scores[0];
             exact_probs(s, p, lse2, r0, c0, warp, lane);
 #pragma unroll
             for (int nb = 0; nb < TILE_N / 8; nb++) {
@@ -870,15 +911,17 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
 
 template <typename T, int D, typename O, probs_pass PASS>
 static cudaError_t launch_per_head(const attention_probs_params *p, cudaStream_t stream) {
+    constexpr int RB = probs_row_blocks<PASS>();
     cudaError_t err = cudaFuncSetAttribute(attention_probs_kernel<T, D, O, PASS>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           probs_smem_layout<T, D, O>(true, true, true, true).bytes);
+                                           probs_smem_layout<T, D, O>(RB, true, true, true, true).bytes);
     if (err != cudaSuccess) return err;
-    int smem =
-        probs_smem_layout<T, D, O>(p->probs || p->rows, stages_tile(*p), p->pooled, pools_through_row_bins<PASS>(*p))
-            .bytes;
+    int smem = probs_smem_layout<T, D, O>(RB, p->probs || p->rows, stages_tile(*p), p->pooled,
+                                          pools_through_row_bins<PASS>(*p))
+                   .bytes;
     dim3 grid;
-    if (!heavy_first_grid(launched_tiles(*p).count * key_split_of(*p).chunks, p->n_slots, p->batch, &grid))
+    if (!heavy_first_grid(launched_tiles(*p, RB * TILE_M).count * key_split_of(*p).chunks, p->n_slots, p->batch,
+                          &grid))
         return cudaErrorInvalidConfiguration;
     attention_probs_kernel<T, D, O, PASS><<<grid, THREADS, smem, stream>>>(*p);
     return cudaGetLastError();

@@ -250,54 +250,97 @@ template <int N, typename X> __device__ __forceinline__ void fence_operands(X *x
     for (int i = 0; i < N; i++) fence_operand(x[i]);
 }
 
-// s (64 x 64 over the warpgroup) = Q (from q, interleaved) times K^T (k, 64 keys) in fp32: D / 16 warpgroup MMAs, a
-// k-step 2 core matrices along both descriptors (their start in 16-byte units), committed and waited for.
-template <typename T, int D>
-__device__ __forceinline__ void wgmma_scores(float s[TILE_N / 8][4], uint64_t q, uint64_t k) {
+// s[mb] (64 x 64 over the warpgroup, this thread's 32) = Q of row block mb (q[mb], interleaved) times K^T (k, 64
+// keys) in fp32: D / 16 warpgroup MMAs a row block, a k-step 2 core matrices along both descriptors (their start in
+// 16-byte units), committed and waited for together.
+template <typename T, int D, int ROW_BLOCKS>
+__device__ __forceinline__ void wgmma_scores(float s[ROW_BLOCKS][TILE_N / 8][4], const uint64_t q[ROW_BLOCKS],
+                                             uint64_t k) {
     constexpr int KSTEP = 2 * CORE_STRIDE / 16;
     wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < D / 16; ks++) // d[4 nb + e] = s[nb][e]: the fragments in order
-        wgmma_op<T>::run(&s[0][0], q + KSTEP * ks, k + KSTEP * ks, ks > 0);
+    for (int ks = 0; ks < D / 16; ks++) // d[4 nb + e] = s[mb][nb][e]: the fragments in order
+#pragma unroll
+        for (int mb = 0; mb < ROW_BLOCKS; mb++)
+            wgmma_op<T>::run(&s[mb][0][0], q[mb] + KSTEP * ks, k + KSTEP * ks, ks > 0);
     wgmma_commit();
     wgmma_wait<0>();
-    fence_operands<TILE_N / 2>(&s[0][0]);
+    fence_operands<ROW_BLOCKS * TILE_N / 2>(&s[0][0][0]);
 }
 
-// The Q side of S, set once per Q tile: its descriptor (wgmma) or this warp's fragments (mma.sync).
-template <typename T, int D, bool WGMMA> struct query_operand {
-    uint64_t descriptor;
-    uint32_t qa[WGMMA ? 1 : D / 16][4];
+// Q fragments of one k-step (16 columns from 16 ks) of the 16 rows at q_rows (padded layout).
+template <typename T, int D>
+__device__ __forceinline__ void load_query_kstep(uint32_t a[4], const T *q_rows, int ks, int lane) {
+    ldmatrix_x4(a, q_rows + (lane % 16) * (D + ROW_PAD) + ks * 16 + (lane / 16) * 8);
+}
+
+// The Q side of S for ROW_BLOCKS row blocks of 64 query rows, BLOCK_STRIDE elements apart in shared memory (a warp
+// owns 16 rows of each), set once per Q tile: their descriptors (wgmma), or this warp's rows (mma.sync) and, when
+// IN_REGISTERS, their fragments, which are otherwise read again from shared memory every k-step.
+template <typename T, int D, bool WGMMA, int ROW_BLOCKS = 1, int BLOCK_STRIDE = mma_tile_elements<T, D>(),
+          bool IN_REGISTERS = true>
+struct query_operand {
+    uint64_t descriptor[ROW_BLOCKS];
+    uint32_t qa[ROW_BLOCKS][IN_REGISTERS && !WGMMA ? D / 16 : 1][4];
+    const T *q_warp; // this warp's first row of row block 0
     __device__ __forceinline__ void load(const T *q_tile, int warp, int lane) {
         if constexpr (WGMMA) {
-            descriptor = interleaved_descriptor<D>(q_tile);
-        } else {
 #pragma unroll
-            for (int ks = 0; ks < D / 16; ks++)
-                ldmatrix_x4(qa[ks], q_tile + (warp * 16 + lane % 16) * (D + ROW_PAD) + ks * 16 + (lane / 16) * 8);
+            for (int mb = 0; mb < ROW_BLOCKS; mb++)
+                descriptor[mb] = interleaved_descriptor<D>(q_tile + mb * BLOCK_STRIDE);
+        } else {
+            q_warp = q_tile + warp * 16 * (D + ROW_PAD);
+            if constexpr (IN_REGISTERS)
+#pragma unroll
+                for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+                    for (int ks = 0; ks < D / 16; ks++)
+                        load_query_kstep<T, D>(qa[mb][ks], q_warp + mb * BLOCK_STRIDE, ks, lane);
+        }
+    }
+    // The A fragments of k-step ks of every row block (mma.sync).
+    __device__ __forceinline__ void kstep(uint32_t a[ROW_BLOCKS][4], int ks, int lane) const {
+#pragma unroll
+        for (int mb = 0; mb < ROW_BLOCKS; mb++) {
+            if constexpr (IN_REGISTERS) {
+#pragma unroll
+                for (int x = 0; x < 4; x++) a[mb][x] = qa[mb][ks][x];
+            } else {
+                load_query_kstep<T, D>(a[mb], q_warp + mb * BLOCK_STRIDE, ks, lane);
+            }
         }
     }
 };
 
-// s (this warp's 16 x TILE_N) = Q K^T in fp32, s[nb] the C fragment of keys 8 nb .. 8 nb + 7, k-steps over D
-// ascending. Every warp of the block calls it alike (wgmma is a warpgroup instruction).
-template <typename T, int D, bool WGMMA>
-__device__ __forceinline__ void tile_scores(float s[TILE_N / 8][4], const query_operand<T, D, WGMMA> &q,
+// s[mb] (this warp's 16 x TILE_N of row block mb) = Q K^T in fp32, s[mb][nb] the C fragment of keys 8 nb .. 8 nb + 7,
+// k-steps over D ascending. By mma.sync each K fragment read from shared memory feeds every row block's products:
+// with one row block a warp, shared-memory bandwidth (16 ldmatrix of K for 32 mma a tile at D = 64) held the tensor
+// cores near half rate. Every warp of the block calls it alike (wgmma is a warpgroup instruction).
+template <typename T, int D, bool WGMMA, int ROW_BLOCKS, int BLOCK_STRIDE, bool IN_REGISTERS>
+__device__ __forceinline__ void tile_scores(float s[ROW_BLOCKS][TILE_N / 8][4],
+                                            const query_operand<T, D, WGMMA, ROW_BLOCKS, BLOCK_STRIDE, IN_REGISTERS> &q,
                                             const T *k_tile, int lane) {
     if constexpr (WGMMA) {
-        wgmma_scores<T, D>(s, q.descriptor, interleaved_descriptor<D>(k_tile));
+        wgmma_scores<T, D, ROW_BLOCKS>(s, q.descriptor, interleaved_descriptor<D>(k_tile));
     } else {
 #pragma unroll
-        for (int nb = 0; nb < TILE_N / 8; nb++) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
+        for (int mb = 0; mb < ROW_BLOCKS; mb++)
+#pragma unroll
+            for (int nb = 0; nb < TILE_N / 8; nb++) s[mb][nb][0] = s[mb][nb][1] = s[mb][nb][2] = s[mb][nb][3] = 0.0f;
 #pragma unroll
         for (int ks = 0; ks < D / 16; ks++) {
+            uint32_t a[ROW_BLOCKS][4];
+            q.kstep(a, ks, lane);
 #pragma unroll
             for (int nb = 0; nb < TILE_N / 8; nb += 2) {
                 uint32_t b[4]; // b0, b1 of key block nb, then of nb + 1
                 int key = nb * 8 + (lane / 16) * 8 + lane % 8;
                 ldmatrix_x4(b, k_tile + key * (D + ROW_PAD) + ks * 16 + ((lane / 8) % 2) * 8);
-                mma_op<T>::run(s[nb], q.qa[ks], b[0], b[1]);
-                mma_op<T>::run(s[nb + 1], q.qa[ks], b[2], b[3]);
+#pragma unroll
+                for (int mb = 0; mb < ROW_BLOCKS; mb++) {
+                    mma_op<T>::run(s[mb][nb], a[mb], b[0], b[1]);
+                    mma_op<T>::run(s[mb][nb + 1], a[mb], b[2], b[3]);
+                }
             }
         }
     }

@@ -396,6 +396,25 @@ Test(cuda_attention, full_probs_every_dtype_and_layout) {
     }
 }
 
+// The maps copy runs 128 query rows a block as two 64-row blocks: a block whose second row block ends or lies past
+// the sequence (333 = 2 x 128 + 77), a first row block past its diagonal on the block's last key tile (causal), the
+// zeros of a square map past each row block's own diagonal, and rows alone starting in a later 128-row tile.
+Test(cuda_attention, maps_by_two_row_blocks) {
+    NEED_DEVICE();
+    const int lengths[] = {333, 1000};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        const int T = lengths[i];
+        av_probs_request packed = {.probs = WANT, .probs_dtype = AV_DTYPE_FP16, .layout = AV_PROBS_PACKED_CAUSAL};
+        check_probs(1, T, 64, 2, 1, true, AV_DTYPE_FP16, packed);
+        av_probs_request square = {.probs = WANT, .probs_dtype = AV_DTYPE_BF16, .rows = WANT,
+                                   .rows_begin = T - 140, .rows_end = T - 3};
+        check_probs(1, T, 128, 2, 2, true, AV_DTYPE_BF16, square);
+        av_probs_request rows = {.rows = WANT, .rows_begin = T - 200, .rows_end = T};
+        check_probs(2, T, 64, 2, 2, false, AV_DTYPE_FP16, rows);
+        check_probs(1, T, 128, 2, 1, true, AV_DTYPE_BF16, rows);
+    }
+}
+
 Test(cuda_attention, rows_colsums_pooled_ragged) {
     NEED_DEVICE();
     // Pools that divide the 64-row tile are summed in registers and written in place (bins of up to 16 rows in one

@@ -1,6 +1,6 @@
 # Mutation check of the attention kernels: each deliberate bug is applied to a copy of the repository ($M, from this
 # checkout without build dirs, .git or weights), built into the emulator and run; every one must make the named
-# test fail. The shared tree is untouched. About 25 minutes on two cores; not part of run.sh.
+# test fail. The shared tree is untouched. About 30 minutes on two cores; not part of run.sh.
 HERE=$(cd "$(dirname "$0")" && pwd); R=${R:-$(cd "$HERE/../../.." && pwd)}
 M=${M:-/tmp/attnviz-attention-mutants}; EMU=${EMU:-/tmp/attnviz-attention-mutants-emu}
 [ -d $M/kernels ] || { mkdir -p $M && (cd $R && tar cf - --exclude='./build*' --exclude=./.git --exclude=./weights .) | tar xf - -C $M; }
@@ -20,8 +20,24 @@ mutate $P 's/end % CHUNK != 0 \&\& !(c == 0/end % CHUNK != 0 \&\& c > 1 \&\& !(c
   "P writer: a row's last partial chunk skipped"
 mutate $P 's/const int lo = w.continued ? 0 : shift, hi/const int lo = shift, hi/' 'full_probs*' 0 \
   "P writer: the carried end of the last segment not written"
-mutate $P 's/write_warp_rows(stage, carries + WARPS \* 16, s,/write_warp_rows(stage, carries, s,/' 'full_probs*' 0 \
+mutate $P 's/write_warp_rows(stage, carry_of(1, mb), s\[mb\],/write_warp_rows(stage, carry_of(0, mb), s[mb],/' 'full_probs*' 0 \
   "P writer: probs and rows carry row ends in one place"
+mutate $P 's/return carries + (output \* RB + mb) \* WARPS \* 16;/return carries + output * RB * WARPS * 16;/' 'maps_by*' 0 \
+  "two row blocks: both carry their row ends in one place"
+mutate $P 's/const bool last_tile = kt + 1 == kt_end_of(mb);/const bool last_tile = kt + 1 == kt_end;/' 'maps_by*' 0 \
+  "two row blocks: the first one's last key tile taken for the block's (its row ends left in the carries)"
+mutate $P 's/load_mma_tile_async<T, D, WGMMA>(qs + mb \* TILE, q, p.q_row, r0 + mb \* TILE_M, T_len);/load_mma_tile_async<T, D, WGMMA>(qs + mb * TILE, q, p.q_row, r0, T_len);/' \
+  'maps_by*' 0 "two row blocks: both load the first one's Q"
+mutate $P 's/row_lse2(lse2\[mb\], lse, r0 + mb \* TILE_M,/row_lse2(lse2[mb], lse, r0,/' 'maps_by*' 0 \
+  "two row blocks: both take the first one's LSE"
+mutate $P 's/exact_probs(s\[mb\], p, lse2\[mb\], rb0, c0,/exact_probs(s[mb], p, lse2[mb], r0, c0,/' 'maps_by*' 0 \
+  "two row blocks: the second masked by the first one's rows"
+mutate $P 's/const int zeros_from = kt_end_of(mb) \* TILE_N,/const int zeros_from = kt_end * TILE_N,/' 'maps_by*' 0 \
+  "two row blocks: square zeros from the block's last diagonal tile, not each row block's"
+mutate $P 's|return {p.rows_begin / rows, (p.rows_end - 1) / rows - p.rows_begin / rows + 1};|return {p.rows_begin / TILE_M, (p.rows_end - 1) / rows - p.rows_begin / rows + 1};|' \
+  'maps_by*' 0 "rows alone: the first launched tile counted in 64-row tiles"
+mutate $A 's/mma_op<T>::run(s\[mb\]\[nb + 1\], a\[mb\], b\[2\], b\[3\]);/mma_op<T>::run(s[mb][nb + 1], a[0], b[2], b[3]);/' \
+  'maps_by*' 0 "scores by mma.sync: the second row block multiplies the first one's Q (odd key blocks)"
 mutate $P 's/if (w.goes_on \&\& w.n0 + r \* w.n_growth > TILE_N)/if (w.n0 + r * w.n_growth > TILE_N)/' 'full_probs*' 0 \
   "P writer: a row end carried past the caller's last key tile"
 mutate $P 's/return {__shfl_sync(0xffffffffu, mine.offset, r), __shfl_sync(0xffffffffu, mine.n, r)};/return {__shfl_sync(0xffffffffu, mine.offset, r), __shfl_sync(0xffffffffu, mine.n, r % 8)};/' \
