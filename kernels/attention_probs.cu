@@ -1,8 +1,8 @@
 // attention_probs: exact P = exp2(s * scale * log2 e - LSE * log2 e) tile by tile, and what is derived from it.
 //
 // Transliteration of av_attention_probs_tiled (host/attention_tiled.c), same tiles and loop order:
-//   attention_probs_kernel   one block per (query tile, head slot, batch) (for pooling in place, per chunk of the
-//                            tile's keys: key_split_of), heaviest causal tiles first (heavy_first_item),
+//   attention_probs_kernel   one block per (query tile, head slot, batch) (or per chunk of the tile's keys:
+//                            key_chunks_for), heaviest causal tiles first (heavy_first_item),
 //                            compiled for three kinds of request (probs_pass); the maps copy's query tile is two of
 //                            the mirror's, 128 rows as two 64-row blocks (probs_row_blocks), each with its own
 //                            diagonal, row ends and zeros, as the mirror's two tiles would have them: key tiles in
@@ -66,8 +66,10 @@ constexpr int STAGE_STRIDE = TILE_N + 8; // elements: a 16-byte multiple with ro
 // and takes min(TILE_N, n0 + r n_growth) elements when r_lo <= r < r_hi, none otherwise. A packed row i holds i + 1
 // elements, so packed rows grow by one element each; square maps and rows outputs do not. Offsets within the 16 rows
 // fit in an int: seq_len <= 2^22 (av_attention_check_shape).
-// The writer calls for one output come for key tiles 0, 1, ... in order: `continued` when an earlier call wrote the
-// rows' previous segments (c0 > 0), `goes_on` when the next call writes their next ones (not the caller's last tile).
+// A block's writer calls for one output come for its key tiles in ascending order (all of a query tile's, or a chunk
+// of them: key_split_of): `continued` when its previous call wrote the rows' previous segments (not the block's first
+// tile), `goes_on` when its next call writes their next ones (not its last). At a chunk's edges neither holds: the
+// partial 16-byte chunk that two blocks' segments share is written element by element, each block its own elements.
 struct warp_rows {
     char *first; // row 0 at key c0; before the output when row 0 is not written (rows outputs)
     int step, growth, n0, n_growth, r_lo, r_hi;
@@ -75,21 +77,22 @@ struct warp_rows {
 };
 
 template <typename O>
-__device__ __forceinline__ warp_rows map_warp_rows(O *map, int layout, int T, int i0, int c0, bool last_tile) {
+__device__ __forceinline__ warp_rows map_warp_rows(O *map, int layout, int T, int i0, int c0, bool first_tile,
+                                                   bool last_tile) {
     const bool packed = layout == AV_PROBS_PACKED_CAUSAL;
     const int64_t row0 = packed ? (int64_t)i0 * (i0 + 1) / 2 : (int64_t)i0 * T;
     return {reinterpret_cast<char *>(map + row0 + c0), (packed ? i0 + 1 : T) * (int)sizeof(O),
             packed ? (int)sizeof(O) : 0, (packed ? i0 : T - 1) - c0 + 1, packed ? 1 : 0, 0, min(16, T - i0),
-            c0 > 0, !last_tile};
+            !first_tile, !last_tile};
 }
 
 // Rows [rows_begin, rows_end) of (rows_end - rows_begin, T).
 template <typename O>
 __device__ __forceinline__ warp_rows selected_warp_rows(O *rows, const attention_probs_params &p, int i0, int c0,
-                                                        bool last_tile) {
+                                                        bool first_tile, bool last_tile) {
     return {reinterpret_cast<char *>(rows + c0) + (int64_t)(i0 - p.rows_begin) * p.seq_len * (int64_t)sizeof(O),
             p.seq_len * (int)sizeof(O), 0, p.seq_len - c0, 0, max(0, p.rows_begin - i0), min(16, p.rows_end - i0),
-            c0 > 0, !last_tile};
+            !first_tile, !last_tile};
 }
 
 // Row r's place: its offset in bytes from w.first and its number of elements. Lane l works it out for row l % 16
@@ -603,20 +606,13 @@ __host__ __device__ __forceinline__ probs_pass probs_pass_of(const attention_pro
         return probs_pass::pooled;
     return probs_pass::general;
 }
-// How the per-head pass divides a query tile's key tiles among blocks. Pooling alone with a pool that divides the tile
-// (pool_in_place: every bin inside one key tile, nothing carried from one key tile to the next) splits them into up
-// to KEY_CHUNKS chunks of equal length, each a block of its own: on a short prompt the grid is a single wave and the
-// pass lasted as long as its longest causal query tile, which alone took every key tile (2.35x the forward at n =
-// 2048 on the H200). Elsewhere one chunk: the P writer, the column sums and the partials carry from tile to tile.
-// The arithmetic of every tile is the mirror's either way.
-constexpr int KEY_CHUNKS = 4;
+// How the per-head pass divides a query tile's key tiles among blocks: into up to p.key_chunks chunks of equal
+// length (key_chunks_for), each a block of its own. The arithmetic of every tile is the mirror's either way.
 struct key_split {
     int chunks, tiles; // chunks a query tile's keys take, and key tiles a chunk
 };
 __host__ __device__ __forceinline__ key_split key_split_of(const attention_probs_params &p) {
-    const int n_key_tiles = (p.seq_len + TILE_N - 1) / TILE_N;
-    if (probs_pass_of(p) != probs_pass::pooled || p.pool_partial) return {1, n_key_tiles};
-    const int tiles = (n_key_tiles + KEY_CHUNKS - 1) / KEY_CHUNKS;
+    const int n_key_tiles = (p.seq_len + TILE_N - 1) / TILE_N, tiles = (n_key_tiles + p.key_chunks - 1) / p.key_chunks;
     return {(n_key_tiles + tiles - 1) / tiles, tiles};
 }
 
@@ -746,12 +742,13 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
             if (RB > 1 && kt >= kt_end_of(mb)) continue;
             const int rb0 = r0 + mb * TILE_M, i0 = rb0 + warp * 16;
             exact_probs(s[mb], p, lse2[mb], rb0, c0, warp, lane);
-            const bool last_tile = kt + 1 == kt_end_of(mb);
+            const bool first_tile = kt == kt_first, last_tile = kt + 1 == min(kt_stop, kt_end_of(mb));
             if (probs)
                 write_warp_rows(stage, carry_of(0, mb), s[mb],
-                                map_warp_rows(probs, p.layout, T_len, i0, c0, last_tile), lane);
+                                map_warp_rows(probs, p.layout, T_len, i0, c0, first_tile, last_tile), lane);
             if (rows)
-                write_warp_rows(stage, carry_of(1, mb), s[mb], selected_warp_rows(rows, p, i0, c0, last_tile), lane);
+                write_warp_rows(stage, carry_of(1, mb), s[mb],
+                                selected_warp_rows(rows, p, i0, c0, first_tile, last_tile), lane);
         }
         if constexpr (RB == 1) { // the reductions, laid out by query tile
             if (staged) {
@@ -896,11 +893,12 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
             for (int nb = 0; nb < TILE_N / 8; nb++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) sum[nb][e] /= (float)heads_per_group;
-            write_warp_rows(stage, mean_carry, sum, map_warp_rows(mean_map, p.layout, T_len, i0, c0, last_tile),
-                            lane);
+            write_warp_rows(stage, mean_carry, sum,
+                            map_warp_rows(mean_map, p.layout, T_len, i0, c0, kt == 0, last_tile), lane);
         }
         if (max_map)
-            write_warp_rows(stage, max_carry, mx, map_warp_rows(max_map, p.layout, T_len, i0, c0, last_tile), lane);
+            write_warp_rows(stage, max_carry, mx, map_warp_rows(max_map, p.layout, T_len, i0, c0, kt == 0, last_tile),
+                            lane);
     }
     const int zeros_from = kt_end * TILE_N, i1 = min(i0 + 16, T_len);
     if (p.layout == AV_PROBS_SQUARE && zeros_from < T_len) {
@@ -909,21 +907,52 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
     }
 }
 
+// Blocks that share a query tile's keys (key_split_of), for copy PASS on a GPU of `sms` SMs. Pooling in place (a pool
+// that divides the tile: every bin inside one key tile, nothing carried between key tiles): KEY_CHUNKS, always; on a
+// short prompt the grid was a single wave that lasted as long as its longest causal query tile, which alone took every
+// key tile (2.35x the forward at n = 2048 on the H200). Full maps and rows: the writer carries row ends from key tile
+// to key tile and writes them element by element at a chunk's edges instead, so they split only as far as the
+// heaviest block (the last query tile's key tiles) outlasts the mean work of a block slot (all blocks' key tiles over
+// SMs x blocks an SM), in chunks of at least MIN_CHUNK_TILES key tiles: GPT-2's 12 heads at n = 4096 are 384 blocks
+// of 128 rows for 396 slots on an H200, the heaviest 64 key tiles against a mean of 32 (2 chunks); at 2048, 32
+// against 8 (3); at 8192 none (128 against 126), nor Llama's 32 heads from 2048 on. Column sums and partials carry
+// their sums from tile to tile: one chunk.
+constexpr int KEY_CHUNKS = 4, MIN_CHUNK_TILES = 8;
+template <int D, typename O, probs_pass PASS> int key_chunks_for(const attention_probs_params &p, int sms) {
+    if (PASS == probs_pass::pooled) return p.pool_partial ? 1 : KEY_CHUNKS;
+    if (PASS != probs_pass::maps) return 1;
+    constexpr int RB = probs_row_blocks<PASS>();
+    const int n_key_tiles = (p.seq_len + TILE_N - 1) / TILE_N;
+    const tile_range tiles = launched_tiles(p, RB * TILE_M);
+    auto key_tiles = [&](int qt) { return p.causal && (qt + 1) * RB < n_key_tiles ? (qt + 1) * RB : n_key_tiles; };
+    int64_t work = 0;
+    for (int qt = tiles.first; qt < tiles.first + tiles.count; qt++) work += key_tiles(qt);
+    work *= (int64_t)p.n_slots * p.batch;
+    const int64_t slots = (int64_t)sms * probs_blocks_per_sm<D, O, PASS>();
+    const int64_t outlasts = key_tiles(tiles.first + tiles.count - 1) * slots / work; // heaviest / mean, rounded down
+    const int most = n_key_tiles / MIN_CHUNK_TILES < KEY_CHUNKS ? n_key_tiles / MIN_CHUNK_TILES : KEY_CHUNKS;
+    return (int)(outlasts < 1 || most < 1 ? 1 : outlasts > most ? most : outlasts);
+}
+
 template <typename T, int D, typename O, probs_pass PASS>
-static cudaError_t launch_per_head(const attention_probs_params *p, cudaStream_t stream) {
+static cudaError_t launch_per_head(const attention_probs_params *params, cudaStream_t stream) {
     constexpr int RB = probs_row_blocks<PASS>();
     cudaError_t err = cudaFuncSetAttribute(attention_probs_kernel<T, D, O, PASS>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            probs_smem_layout<T, D, O>(RB, true, true, true, true).bytes);
+    int device, sms;
+    if (err == cudaSuccess) err = cudaGetDevice(&device);
+    if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
     if (err != cudaSuccess) return err;
-    int smem = probs_smem_layout<T, D, O>(RB, p->probs || p->rows, stages_tile(*p), p->pooled,
-                                          pools_through_row_bins<PASS>(*p))
-                   .bytes;
+    attention_probs_params p = *params;
+    p.key_chunks = key_chunks_for<D, O, PASS>(p, sms);
+    int smem =
+        probs_smem_layout<T, D, O>(RB, p.probs || p.rows, stages_tile(p), p.pooled, pools_through_row_bins<PASS>(p))
+            .bytes;
     dim3 grid;
-    if (!heavy_first_grid(launched_tiles(*p, RB * TILE_M).count * key_split_of(*p).chunks, p->n_slots, p->batch,
-                          &grid))
+    if (!heavy_first_grid(launched_tiles(p, RB * TILE_M).count * key_split_of(p).chunks, p.n_slots, p.batch, &grid))
         return cudaErrorInvalidConfiguration;
-    attention_probs_kernel<T, D, O, PASS><<<grid, THREADS, smem, stream>>>(*p);
+    attention_probs_kernel<T, D, O, PASS><<<grid, THREADS, smem, stream>>>(p);
     return cudaGetLastError();
 }
 

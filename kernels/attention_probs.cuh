@@ -15,6 +15,7 @@ typedef struct attention_probs_params {
     int batch, n_heads, n_kv_heads, seq_len, causal;
     float scale_log2;    // scale * log2(e)
     int n_query_tiles;   // ceil(T / TILE_M)
+    int key_chunks;      // blocks a query tile's keys are split among, at most (set by the launch: key_chunks_for)
 
     // Per-head outputs, slots for heads [head_begin, head_begin + n_slots); NULL when not asked for.
     int head_begin, n_slots;

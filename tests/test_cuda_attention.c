@@ -398,10 +398,12 @@ Test(cuda_attention, full_probs_every_dtype_and_layout) {
 
 // The maps copy runs 128 query rows a block as two 64-row blocks: a block whose second row block ends or lies past
 // the sequence (333 = 2 x 128 + 77), a first row block past its diagonal on the block's last key tile (causal), the
-// zeros of a square map past each row block's own diagonal, and rows alone starting in a later 128-row tile.
+// zeros of a square map past each row block's own diagonal, and rows alone starting in a later 128-row tile. On a
+// GPU these small grids leave free, a query tile's keys are split among blocks from 16 key tiles on (1000: 2 chunks
+// of 8 key tiles; 1537: 3 of 9, 9 and 7), each block writing its own elements of the 16-byte chunks at the edges.
 Test(cuda_attention, maps_by_two_row_blocks) {
     NEED_DEVICE();
-    const int lengths[] = {333, 1000};
+    const int lengths[] = {333, 1000, 1537};
     for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
         const int T = lengths[i];
         av_probs_request packed = {.probs = WANT, .probs_dtype = AV_DTYPE_FP16, .layout = AV_PROBS_PACKED_CAUSAL};

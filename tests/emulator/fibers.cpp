@@ -124,6 +124,11 @@ size_t emu_shared_bytes() { return shared_mem.size(); }
 int emu_lane() { return current % 32; }
 int emu_warp() { return current / 32; }
 
+int emu_sm_count() {
+    static int n = getenv("EMU_SMS") ? atoi(getenv("EMU_SMS")) : 132;
+    return n;
+}
+
 static bool deferred_copies() {
     static int d = getenv("EMU_DEFERRED") && strcmp(getenv("EMU_DEFERRED"), "0") ? 1 : 0;
     return d;

@@ -26,6 +26,9 @@ extern "C" emu_dim emu_threadIdx, emu_blockIdx, emu_gridDim, emu_blockDim;
 
 // Runs body for every thread of every block of the grid, now.
 void emu_run_blocks(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body);
+// The emulated device's SM count (cudaDevAttrMultiProcessorCount): EMU_SMS, default 132 (an H100/H200 SXM). The
+// kernels size nothing by it; a launch heuristic reads it (the probability pass's key split).
+int emu_sm_count();
 [[noreturn]] void emu_die(const char *what); // message with the running block and thread, then abort
 
 void emu_barrier();                      // __syncthreads, and the meeting point of every collective

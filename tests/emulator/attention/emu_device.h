@@ -17,4 +17,6 @@ void emu_launch(void (*kernel)(P), dim3 grid, dim3 block, size_t smem, cudaStrea
     emu_run_blocks(grid, block, smem, [kernel, &params] { kernel(params); });
 }
 #define cudaFuncSetAttribute(...) cudaSuccess
+#define cudaGetDevice(d) (*(d) = 0, cudaSuccess)
+#define cudaDeviceGetAttribute(v, attr, d) (*(v) = emu_sm_count(), cudaSuccess)
 #define cudaGetLastError() cudaSuccess

@@ -24,7 +24,7 @@ mutate $P 's/write_warp_rows(stage, carry_of(1, mb), s\[mb\],/write_warp_rows(st
   "P writer: probs and rows carry row ends in one place"
 mutate $P 's/return carries + (output \* RB + mb) \* WARPS \* 16;/return carries + output * RB * WARPS * 16;/' 'maps_by*' 0 \
   "two row blocks: both carry their row ends in one place"
-mutate $P 's/const bool last_tile = kt + 1 == kt_end_of(mb);/const bool last_tile = kt + 1 == kt_end;/' 'maps_by*' 0 \
+mutate $P 's/last_tile = kt + 1 == min(kt_stop, kt_end_of(mb));/last_tile = kt + 1 == min(kt_stop, kt_end);/' 'maps_by*' 0 \
   "two row blocks: the first one's last key tile taken for the block's (its row ends left in the carries)"
 mutate $P 's/load_mma_tile_async<T, D, WGMMA>(qs + mb \* TILE, q, p.q_row, r0 + mb \* TILE_M, T_len);/load_mma_tile_async<T, D, WGMMA>(qs + mb * TILE, q, p.q_row, r0, T_len);/' \
   'maps_by*' 0 "two row blocks: both load the first one's Q"
@@ -38,6 +38,10 @@ mutate $P 's|return {p.rows_begin / rows, (p.rows_end - 1) / rows - p.rows_begin
   'maps_by*' 0 "rows alone: the first launched tile counted in 64-row tiles"
 mutate $A 's/mma_op<T>::run(s\[mb\]\[nb + 1\], a\[mb\], b\[2\], b\[3\]);/mma_op<T>::run(s[mb][nb + 1], a[0], b[2], b[3]);/' \
   'maps_by*' 0 "scores by mma.sync: the second row block multiplies the first one's Q (odd key blocks)"
+mutate $P 's/const bool first_tile = kt == kt_first, last_tile/const bool first_tile = kt == 0, last_tile/' 'maps_by*' 0 \
+  "key chunks of the maps: a chunk's first tile continues rows from a carry it never got"
+mutate $P 's/last_tile = kt + 1 == min(kt_stop, kt_end_of(mb));/last_tile = kt + 1 == kt_end_of(mb);/' 'maps_by*' 0 \
+  "key chunks of the maps: a chunk's last tile leaves its rows' ends in the carries"
 mutate $P 's/if (w.goes_on \&\& w.n0 + r \* w.n_growth > TILE_N)/if (w.n0 + r * w.n_growth > TILE_N)/' 'full_probs*' 0 \
   "P writer: a row end carried past the caller's last key tile"
 mutate $P 's/return {__shfl_sync(0xffffffffu, mine.offset, r), __shfl_sync(0xffffffffu, mine.n, r)};/return {__shfl_sync(0xffffffffu, mine.offset, r), __shfl_sync(0xffffffffu, mine.n, r % 8)};/' \
