@@ -657,11 +657,11 @@ template <int D, probs_pass PASS> constexpr bool scores_by_wgmma() {
 #endif
 }
 
-// Blocks an SM each copy is compiled for, as many as its shared memory allows (so that growing past their registers
-// spills, which fails the build, rather than silently losing a block): the maps copy (two row blocks) 4 (128
-// registers) at D = 64 with 16-bit output (50 KB a block), else 3 at D = 64 and 2 at D = 128 (85 KB); the pooling at
-// D = 64 by wgmma 5 (96 registers; 27 KB; held to 96 registers the mma.sync code spilled); else 3 (168). Only the
-// device passes read this (the launch sizes nothing by it).
+// Blocks an SM each copy is compiled for, so that growing past their registers spills, which fails the build, rather
+// than silently losing a block: the maps copy (two row blocks) 3 at D = 64 (168 registers; 50-58 KB a block; held to
+// 128 registers for 4 it spilled 64 bytes) and 2 at D = 128 (85-94 KB); the pooling at D = 64 by wgmma 5 (96
+// registers; 27 KB; held to 96 registers the mma.sync code spilled); else 3 (168). The device passes read this, and
+// the launch's key split (key_chunks_for); nothing is sized by it.
 template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm() {
     if (PASS == probs_pass::maps) return D == 128 ? 2 : 3;
     return D == 64 && PASS == probs_pass::pooled && scores_by_wgmma<D, PASS>() ? 5 : 3;
