@@ -611,8 +611,16 @@ __host__ __device__ __forceinline__ probs_pass probs_pass_of(const attention_pro
 struct key_split {
     int chunks, tiles; // chunks a query tile's keys take, and key tiles a chunk
 };
+__host__ __device__ __forceinline__ int key_tile_count(const attention_probs_params &p) {
+    return (p.seq_len + TILE_N - 1) / TILE_N;
+}
+// Key tiles the query rows of TILE_M-row tile `tile` see: [0, key_tiles_of(p, tile)) (TILE_M == TILE_N).
+__host__ __device__ __forceinline__ int key_tiles_of(const attention_probs_params &p, int tile) {
+    const int n_key_tiles = key_tile_count(p);
+    return p.causal && tile + 1 < n_key_tiles ? tile + 1 : n_key_tiles;
+}
 __host__ __device__ __forceinline__ key_split key_split_of(const attention_probs_params &p) {
-    const int n_key_tiles = (p.seq_len + TILE_N - 1) / TILE_N, tiles = (n_key_tiles + p.key_chunks - 1) / p.key_chunks;
+    const int n_key_tiles = key_tile_count(p), tiles = (n_key_tiles + p.key_chunks - 1) / p.key_chunks;
     return {(n_key_tiles + tiles - 1) / tiles, tiles};
 }
 
@@ -662,13 +670,13 @@ template <int D, probs_pass PASS> constexpr bool scores_by_wgmma() {
 // 128 registers for 4 it spilled 64 bytes) and 2 at D = 128 (85-94 KB); the pooling at D = 64 by wgmma 5 (96
 // registers; 27 KB; held to 96 registers the mma.sync code spilled); else 3 (168). The device passes read this, and
 // the launch's key split (key_chunks_for); nothing is sized by it.
-template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm() {
+template <int D, probs_pass PASS> constexpr int probs_blocks_per_sm() {
     if (PASS == probs_pass::maps) return D == 128 ? 2 : 3;
     return D == 64 && PASS == probs_pass::pooled && scores_by_wgmma<D, PASS>() ? 5 : 3;
 }
 
 template <typename T, int D, typename O, probs_pass PASS>
-__global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
+__global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, PASS>())
     attention_probs_kernel(const attention_probs_params params) {
     const attention_probs_params p = restricted_to<PASS>(params);
     constexpr int RB = probs_row_blocks<PASS>(), TILE = mma_tile_elements<T, D>();
@@ -681,13 +689,11 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     const key_split split = key_split_of(p);
     const grid_item where = heavy_first_item(tiles.count * split.chunks, p.n_slots, p.batch, p.causal);
     const int qt = tiles.first + where.qt / split.chunks, slot = where.slot, b = where.b, h = p.head_begin + slot;
-    const int T_len = p.seq_len, n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
+    const int T_len = p.seq_len;
     const int r0 = qt * RB * TILE_M, nr = min(TILE_M, T_len - r0); // nr: row block 0's rows
-    // Row block mb's key tiles: [0, kt_end_of(mb)) (TILE_M == TILE_N); the block's are those of its last.
-    // (A row block past the sequence's end: the last's, with two.)
-    auto kt_end_of = [&](int mb) {
-        return !p.causal ? n_key_tiles : RB == 1 ? qt + 1 : min(n_key_tiles, qt * RB + mb + 1);
-    };
+    // Row block mb's key tiles: [0, kt_end_of(mb)); the block's are those of its last. (A row block past the
+    // sequence's end: the last's, with two.)
+    auto kt_end_of = [&](int mb) { return key_tiles_of(p, qt * RB + mb); };
     const int kt_end = kt_end_of(RB - 1);
     const int kt_first = where.qt % split.chunks * split.tiles, kt_stop = min(kt_end, kt_first + split.tiles);
     if (kt_first >= kt_end) return; // a chunk wholly past the causal diagonal
@@ -784,8 +790,7 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
 
 // Keys [0, processed_keys_end(qt)) are the ones query tile qt processed; its partials beyond were never written.
 __device__ __forceinline__ int processed_keys_end(const attention_probs_params &p, int qt) {
-    int n_key_tiles = (p.seq_len + TILE_N - 1) / TILE_N;
-    return min(p.seq_len, (p.causal ? qt + 1 : n_key_tiles) * TILE_N);
+    return min(p.seq_len, key_tiles_of(p, qt) * TILE_N);
 }
 
 // colsum[j] = the partials of key j over query tiles in ascending order; grid (ceil(T / THREADS), B * NS).
@@ -848,8 +853,7 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
     const int T_len = p.seq_len, r0 = qt * TILE_M, i0 = r0 + warp * 16;
     const int heads_per_group = p.n_heads / p.n_groups, h0 = g * heads_per_group;
     const int group_size = p.n_heads / p.n_kv_heads;
-    const int n_key_tiles = (T_len + TILE_N - 1) / TILE_N;
-    const int kt_end = p.causal ? qt + 1 : n_key_tiles;
+    const int kt_end = key_tiles_of(p, qt);
     const int64_t map_offset = ((int64_t)b * p.n_groups + g) * map_entries(p.layout, T_len);
     O *mean_map = p.head_mean ? static_cast<O *>(p.head_mean) + map_offset : nullptr;
     O *max_map = p.head_max ? static_cast<O *>(p.head_max) + map_offset : nullptr;
@@ -918,17 +922,17 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
 // against 8 (3); at 8192 none (128 against 126), nor Llama's 32 heads from 2048 on. Column sums and partials carry
 // their sums from tile to tile: one chunk.
 constexpr int KEY_CHUNKS = 4, MIN_CHUNK_TILES = 8;
-template <int D, typename O, probs_pass PASS> int key_chunks_for(const attention_probs_params &p, int sms) {
+template <int D, probs_pass PASS> int key_chunks_for(const attention_probs_params &p, int sms) {
     if (PASS == probs_pass::pooled) return p.pool_partial ? 1 : KEY_CHUNKS;
     if (PASS != probs_pass::maps) return 1;
     constexpr int RB = probs_row_blocks<PASS>();
-    const int n_key_tiles = (p.seq_len + TILE_N - 1) / TILE_N;
+    const int n_key_tiles = key_tile_count(p);
     const tile_range tiles = launched_tiles(p, RB * TILE_M);
-    auto key_tiles = [&](int qt) { return p.causal && (qt + 1) * RB < n_key_tiles ? (qt + 1) * RB : n_key_tiles; };
+    auto key_tiles = [&](int qt) { return key_tiles_of(p, qt * RB + RB - 1); }; // those of qt's last row block
     int64_t work = 0;
     for (int qt = tiles.first; qt < tiles.first + tiles.count; qt++) work += key_tiles(qt);
     work *= (int64_t)p.n_slots * p.batch;
-    const int64_t slots = (int64_t)sms * probs_blocks_per_sm<D, O, PASS>();
+    const int64_t slots = (int64_t)sms * probs_blocks_per_sm<D, PASS>();
     const int64_t outlasts = key_tiles(tiles.first + tiles.count - 1) * slots / work; // heaviest / mean, rounded down
     const int most = n_key_tiles / MIN_CHUNK_TILES < KEY_CHUNKS ? n_key_tiles / MIN_CHUNK_TILES : KEY_CHUNKS;
     return (int)(outlasts < 1 || most < 1 ? 1 : outlasts > most ? most : outlasts);
@@ -945,7 +949,7 @@ static cudaError_t launch_per_head(const attention_probs_params *params, cudaStr
     if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
     if (err != cudaSuccess) return err;
     attention_probs_params p = *params;
-    p.key_chunks = key_chunks_for<D, O, PASS>(p, sms);
+    p.key_chunks = key_chunks_for<D, PASS>(p, sms);
     int smem =
         probs_smem_layout<T, D, O>(RB, p.probs || p.rows, stages_tile(p), p.pooled, pools_through_row_bins<PASS>(p))
             .bytes;
