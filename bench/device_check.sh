@@ -5,8 +5,8 @@
 #   2. compute-sanitizer memcheck on small `attnviz run --device cuda` runs (tests/data/gpt2-tiny), racecheck on the
 #      small attention kernel tests;
 #   3. bench/gpu_kernels.sh (attention kernels vs PyTorch SDPA, the copy and GEMM ceilings), the same benchmark at
-#      n = 8192 from a build with S by wgmma in every probability kernel copy (AV_WGMMA_SCORES_ALL; by default only the
-#      pooling at D = 64 uses it: the A/B), and
+#      n = 8192 from builds with one compile-time alternative each (the A/B: by default the dump's maps copy at D = 64
+#      with Q from shared memory, 4 blocks an SM), and
 #      Nsight Compute on one launch of each attention kernel (ncu, when installed; its report is in logs.tar.gz);
 #   4. bench/gpu_e2e.py, end to end: GPT-2-small shape (random weights, weights/gen_gpt2_small.py), 1024 tokens,
 #      every layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention
@@ -25,8 +25,9 @@
 #                                       ".device" in the run call's carry.
 # Settings (environment): DEVICE_CHECK_JOBS (build and ctest parallelism, default nproc), DEVICE_CHECK_TOKENS (1024),
 # DEVICE_CHECK_CARRIED=1 (build against the carried packages even where the system has the libraries: to try the
-# carry here), DEVICE_CHECK_BUDGET_S (480: the whole check), DEVICE_CHECK_E2E=0 (skip step 4), DEVICE_CHECK_AB=0
-# (skip the A/B build and its benchmark in step 3), GPU_E2E_RUNS (5),
+# carry here), DEVICE_CHECK_BUDGET_S (480: the whole check), DEVICE_CHECK_E2E=0 (skip step 4), DEVICE_CHECK_AB
+# (the A/B builds of step 3, in order: "maps_q_shared" by default, "maps_q_shared wgmma_all" for both, "" for none),
+# GPU_E2E_RUNS (5),
 # DEVICE_CHECK_COMMIT (for the table where the copy sent to the device machine has no .git).
 # The step functions run through `bash -c` under timeout, which shellcheck cannot follow.
 # shellcheck disable=SC2317
@@ -204,24 +205,34 @@ configure() {
 # PTX.
 configure_and_build() { configure "$build" && cmake --build "$build" -j"$jobs"; }
 
-# The same kernels built with S = Q K^T by wgmma in every copy of the probability kernel (AV_WGMMA_SCORES_ALL),
-# benchmarked at n = 8192 beside the main build's numbers: the A/B of the warpgroup MMA on this card, which
-# scores_by_wgmma in kernels/attention_probs.cu follows. Rows tagged "build": "wgmma_all".
-wgmma_ab() {
-    local dir=$work/build-wgmma-all
-    configure "$dir" -DAV_WGMMA_SCORES_ALL=ON && cmake --build "$dir" -j"$jobs" --target bench_attention &&
-        "$dir/bench_attention" --quick | sed 's/^{/{"build": "wgmma_all", /' | tee "$logs/wgmma_ab.jsonl"
+# The A/B builds: the same kernels with one CMake option each, benchmarked at n = 8192 beside the main build's numbers,
+# rows tagged "build": NAME. maps_q_shared (AV_PROBS_MAPS_Q_SHARED): the maps copy at D = 64, the dump's, reads Q from
+# shared memory and fits 4 blocks an SM where the default holds Q in registers at 3 (probs_q_in_registers);
+# wgmma_all (AV_WGMMA_SCORES_ALL): S by wgmma in every probability kernel copy, not only the pooling at D = 64
+# (scores_by_wgmma).
+ab_option() {
+    case $1 in
+    maps_q_shared) echo AV_PROBS_MAPS_Q_SHARED ;;
+    wgmma_all) echo AV_WGMMA_SCORES_ALL ;;
+    *) return 1 ;;
+    esac
 }
-# One line: the forward, the packed fp16 dump and the pooled pass of both builds, n = 8192.
-wgmma_ab_note() {
-    python3 - "$work/gpu_kernels.jsonl" "$logs/wgmma_ab.jsonl" <<'PY' 2>/dev/null || echo "see wgmma_ab.log"
+ab_build() {
+    local name=$1 dir=$work/build-$1 option
+    option=$(ab_option "$name") || { echo "unknown A/B build $name"; return 2; }
+    configure "$dir" -D"$option"=ON && cmake --build "$dir" -j"$jobs" --target bench_attention &&
+        "$dir/bench_attention" --quick | sed "s/^{/{\"build\": \"$name\", /" | tee "$logs/ab_$name.jsonl"
+}
+# One line: the forward, the packed fp16 dump and the pooled pass of the main build and A/B build NAME, n = 8192.
+ab_note() {
+    python3 - "$work/gpu_kernels.jsonl" "$logs/ab_$1.jsonl" "$1" <<'PY' 2>/dev/null || echo "see ab_$1.log"
 import json, sys
 def rows(path):
     return [json.loads(l) for l in open(path) if l.startswith("{") and "8192" in l]
 def pick(rs, name):
     return [r for r in rs if r["name"] == name]
 out = []
-for label, path in (("default", sys.argv[1]), ("wgmma_all", sys.argv[2])):
+for label, path in (("default", sys.argv[1]), (sys.argv[3], sys.argv[2])):
     rs = rows(path)
     fwd = ", ".join(f"{r['median']:.0f}" for r in pick(rs, "forward_tflops"))
     dump = ", ".join(f"{r['median']:.0f}" for r in pick(rs, "probs_packed_fp16"))
@@ -277,9 +288,10 @@ racecheck() {
     return "$rc"
 }
 
-# Nsight Compute on one launch of each attention kernel at the Llama-3-8B shape, n = 8192 (bench --quick runs GPT-2
-# then Llama at that n; per model 49 forward launches and 69 of the probability kernel, the last 23 of those the
-# fp16 packed dump): where the time goes, for the next round of tuning. Reports in ncu_profile.log.
+# Nsight Compute on one launch of each attention kernel at the Llama-3-8B shape, n = 8192, and of the dump at GPT-2's
+# (head dim 64, where the maps_q_shared A/B acts) (bench --quick runs GPT-2 then Llama at that n; per model 49
+# forward launches and 69 of the probability kernel, the last 23 of those the fp16 packed dump): where the time goes,
+# for the next round of tuning. Reports in ncu_profile.log.
 ncu_profile() {
     local bin=$work/bench_attention rc=0
     [ -x "$bin" ] || { echo "ncu_profile: $bin missing (gpu_kernels did not build it)"; return 1; }
@@ -288,6 +300,8 @@ ncu_profile() {
     ncu --kernel-name regex:attention_fwd_kernel --launch-skip 54 --launch-count 1 "${sections[@]}" "$bin" --quick ||
         rc=$?
     ncu --kernel-name regex:attention_probs_kernel --launch-skip 130 --launch-count 1 "${sections[@]}" "$bin" \
+        --quick || rc=$?
+    ncu --kernel-name regex:attention_probs_kernel --launch-skip 60 --launch-count 1 "${sections[@]}" "$bin" \
         --quick || rc=$?
     return "$rc"
 }
@@ -318,7 +332,7 @@ prepare_benchmark() {
 
 # --- the run --------------------------------------------------------------------------------------------------------
 
-export -f say configure configure_and_build wgmma_ab memcheck racecheck ncu_profile write_prompt prepare_benchmark
+export -f say configure configure_and_build ab_option ab_build memcheck racecheck ncu_profile write_prompt prepare_benchmark
 export checkpoint prompt
 rm -rf "$logs" && mkdir -p "$logs" "$OUT"
 # What an earlier run left in $OUT must not pass for this run's (the device tool empties it; a local run may not).
@@ -392,13 +406,13 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
         step_in_budget gpu_kernels 150 bash "$repo/bench/gpu_kernels.sh"
         rc=$?
         record gpu_kernels "$(step_status $rc)" "$STEP_SECONDS" "$(tail -1 "$logs/gpu_kernels.log" 2>/dev/null)"
-        if [ "${DEVICE_CHECK_AB:-1}" = 1 ]; then
-            step_in_budget wgmma_ab 120 wgmma_ab
+        for name in ${DEVICE_CHECK_AB-maps_q_shared}; do
+            step_in_budget "ab_$name" 120 ab_build "$name"
             rc=$?
-            record wgmma_ab "$(step_status $rc)" "$STEP_SECONDS" "$(wgmma_ab_note)"
-        fi
+            record "ab_$name" "$(step_status $rc)" "$STEP_SECONDS" "$(ab_note "$name")"
+        done
         if command -v ncu >/dev/null; then
-            step_in_budget ncu_profile 90 ncu_profile
+            step_in_budget ncu_profile 120 ncu_profile
             rc=$?
             record ncu_profile "$(step_status $rc)" "$STEP_SECONDS" "in logs.tar.gz: logs/ncu_profile.log"
         fi

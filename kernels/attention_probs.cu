@@ -630,11 +630,19 @@ __host__ __device__ __forceinline__ key_split key_split_of(const attention_probs
 // n = 8192 on the H200, the forward, which does twice the products with two row blocks, 0.370 (bench/RESULTS.md,
 // eighth session). The other copies keep one: their column sums, partials and bins are laid out by query tile.
 template <probs_pass PASS> constexpr int probs_row_blocks() { return PASS == probs_pass::maps ? 2 : 1; }
+// AV_PROBS_MAPS_Q_SHARED (CMake option of that name): the maps copy at D = 64 reads Q from shared memory, so that its
+// 16-bit maps fit 4 blocks an SM (probs_blocks_per_sm), the A/B build of bench/device_check.sh.
+#ifdef AV_PROBS_MAPS_Q_SHARED
+constexpr bool MAPS_Q_SHARED = true;
+#else
+constexpr bool MAPS_Q_SHARED = false;
+#endif
 // Whether a warp keeps its Q fragments in registers across key tiles: everywhere but the general copy at D = 128,
-// whose 32 registers of them, beside its reductions, brought it to 168 and made ptxas spill; it reads them from
-// shared memory every k-step.
+// whose 32 registers of them, beside its reductions, brought it to 168 and made ptxas spill, and the maps copy at
+// D = 64 of the A/B build; those read them from shared memory every k-step (4 ldmatrix a row block and key tile).
 template <int D, probs_pass PASS> constexpr bool probs_q_in_registers() {
-    return PASS != probs_pass::general || D == 64;
+    if (PASS == probs_pass::maps) return D == 128 || !MAPS_Q_SHARED;
+    return PASS == probs_pass::pooled || D == 64;
 }
 
 // Whether copy PASS pools through row bins in shared memory: into partials, in the general copy (the pooled copy sums
@@ -667,16 +675,17 @@ template <int D, probs_pass PASS> constexpr bool scores_by_wgmma() {
 
 // Blocks an SM each copy is compiled for, so that growing past their registers spills, which fails the build, rather
 // than silently losing a block: the maps copy (two row blocks) 3 at D = 64 (168 registers; 50-58 KB a block; held to
-// 128 registers for 4 it spilled 64 bytes) and 2 at D = 128 (85-94 KB); the pooling at D = 64 by wgmma 5 (96
-// registers; 27 KB; held to 96 registers the mma.sync code spilled); else 3 (168). The device passes read this, and
-// the launch's key split (key_chunks_for); nothing is sized by it.
-template <int D, probs_pass PASS> constexpr int probs_blocks_per_sm() {
-    if (PASS == probs_pass::maps) return D == 128 ? 2 : 3;
+// 128 registers for 4 it spilled 64 bytes; with Q from shared memory, the A/B build, 16-bit maps take 4 in 128
+// registers and 50 KB) and 2 at D = 128 (85-94 KB); the pooling at D = 64 by wgmma 5 (96 registers; 27 KB; held to
+// 96 registers the mma.sync code spilled); else 3 (168). The device passes read this, and the launch's key split
+// (key_chunks_for); nothing is sized by it.
+template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm() {
+    if (PASS == probs_pass::maps) return D == 128 ? 2 : !probs_q_in_registers<D, PASS>() && sizeof(O) == 2 ? 4 : 3;
     return D == 64 && PASS == probs_pass::pooled && scores_by_wgmma<D, PASS>() ? 5 : 3;
 }
 
 template <typename T, int D, typename O, probs_pass PASS>
-__global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, PASS>())
+__global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     attention_probs_kernel(const attention_probs_params params) {
     const attention_probs_params p = restricted_to<PASS>(params);
     constexpr int RB = probs_row_blocks<PASS>(), TILE = mma_tile_elements<T, D>();
@@ -724,6 +733,22 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, PASS>())
 #pragma unroll
     for (int mb = 0; mb < RB; mb++) row_lse2(lse2[mb], lse, r0 + mb * TILE_M, T_len, warp, lane);
     float pool_run[2] = {0.0f, 0.0f}; // pool_key_tiles: this lane's sums of the current key bin so far
+
+    // Square maps and rows of causal attention hold zeros past each row block's diagonal tile, written by the chunk
+    // with the query tile's last key tile before its key tiles (which write none of them): nothing of this is then
+    // live across the key loop (it took the maps copy with Q in shared memory one spill past 128 registers).
+    if (kt_stop == kt_end) {
+#pragma unroll
+        for (int mb = 0; mb < RB; mb++) {
+            const int zeros_from = kt_end_of(mb) * TILE_N, i0 = r0 + mb * TILE_M + warp * 16;
+            const int i1 = min(i0 + 16, T_len);
+            if (zeros_from >= T_len) continue;
+            if (probs && p.layout == AV_PROBS_SQUARE) zero_rows_from(probs, 0, i0, i1, zeros_from, T_len, lane);
+            if (rows)
+                zero_rows_from(rows, p.rows_begin, max(i0, p.rows_begin), min(i1, p.rows_end), zeros_from, T_len,
+                               lane);
+        }
+    }
 
     constexpr bool WGMMA = scores_by_wgmma<D, PASS>();
 #pragma unroll
@@ -775,17 +800,8 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, PASS>())
             }
         }
     }
-    if (kt_stop < kt_end) return; // the chunk with the query tile's last key tile writes what lies past it
+    if (kt_stop < kt_end) return; // the chunk with the query tile's last key tile writes the bins past it
     if (pooled && !p.pool_partial) zero_pooled_past(pooled, pool, r0, nr, kt_end * TILE_N, p.n_bins);
-    // Square maps and rows of causal attention hold zeros past each row block's diagonal tile.
-#pragma unroll
-    for (int mb = 0; mb < RB; mb++) {
-        const int zeros_from = kt_end_of(mb) * TILE_N, i0 = r0 + mb * TILE_M + warp * 16, i1 = min(i0 + 16, T_len);
-        if (zeros_from >= T_len) continue;
-        if (probs && p.layout == AV_PROBS_SQUARE) zero_rows_from(probs, 0, i0, i1, zeros_from, T_len, lane);
-        if (rows)
-            zero_rows_from(rows, p.rows_begin, max(i0, p.rows_begin), min(i1, p.rows_end), zeros_from, T_len, lane);
-    }
 }
 
 // Keys [0, processed_keys_end(qt)) are the ones query tile qt processed; its partials beyond were never written.
@@ -922,7 +938,7 @@ __global__ void __launch_bounds__(THREADS, 3) head_reduce_kernel(const attention
 // against 8 (3); at 8192 none (128 against 126), nor Llama's 32 heads from 2048 on. Column sums and partials carry
 // their sums from tile to tile: one chunk.
 constexpr int KEY_CHUNKS = 4, MIN_CHUNK_TILES = 8;
-template <int D, probs_pass PASS> int key_chunks_for(const attention_probs_params &p, int sms) {
+template <int D, typename O, probs_pass PASS> int key_chunks_for(const attention_probs_params &p, int sms) {
     if (PASS == probs_pass::pooled) return p.pool_partial ? 1 : KEY_CHUNKS;
     if (PASS != probs_pass::maps) return 1;
     constexpr int RB = probs_row_blocks<PASS>();
@@ -932,7 +948,7 @@ template <int D, probs_pass PASS> int key_chunks_for(const attention_probs_param
     int64_t work = 0;
     for (int qt = tiles.first; qt < tiles.first + tiles.count; qt++) work += key_tiles(qt);
     work *= (int64_t)p.n_slots * p.batch;
-    const int64_t slots = (int64_t)sms * probs_blocks_per_sm<D, PASS>();
+    const int64_t slots = (int64_t)sms * probs_blocks_per_sm<D, O, PASS>();
     const int64_t outlasts = key_tiles(tiles.first + tiles.count - 1) * slots / work; // heaviest / mean, rounded down
     const int most = n_key_tiles / MIN_CHUNK_TILES < KEY_CHUNKS ? n_key_tiles / MIN_CHUNK_TILES : KEY_CHUNKS;
     return (int)(outlasts < 1 || most < 1 ? 1 : outlasts > most ? most : outlasts);
@@ -949,7 +965,7 @@ static cudaError_t launch_per_head(const attention_probs_params *params, cudaStr
     if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
     if (err != cudaSuccess) return err;
     attention_probs_params p = *params;
-    p.key_chunks = key_chunks_for<D, PASS>(p, sms);
+    p.key_chunks = key_chunks_for<D, O, PASS>(p, sms);
     int smem =
         probs_smem_layout<T, D, O>(RB, p.probs || p.rows, stages_tile(p), p.pooled, pools_through_row_bins<PASS>(p))
             .bytes;

@@ -6,14 +6,16 @@ R=${R:-$(cd "$HERE/../../.." && pwd)}; EMU=${EMU:-$R/build/emulator-attention}
 mkdir -p $EMU && cd $EMU
 INC="-I$R/include -I$R/host -I$R/tests -I/usr/local/cuda/include"
 python3 $HERE/transform.py $R $EMU/src
-# Three builds of the kernels: as for sm_90a (H100/H200: S = Q K^T by wgmma in the pooling copy at D = 64), the same
-# with S by wgmma in every probability kernel copy (AV_WGMMA_SCORES_ALL: the A/B build bench/device_check.sh times),
-# and as the compute_90 PTX that other GPUs compile (mma.sync throughout). ARCHS picks some (mutate.sh: one).
-ARCHS=${ARCHS:-sm90a wgmma_all generic}
+# Four builds of the kernels: as for sm_90a (H100/H200: S = Q K^T by wgmma in the pooling copy at D = 64), the same
+# with one option of the A/B builds that bench/device_check.sh times each (AV_WGMMA_SCORES_ALL: S by wgmma in every
+# probability kernel copy; AV_PROBS_MAPS_Q_SHARED: the maps copy at D = 64 with Q from shared memory), and as the
+# compute_90 PTX that other GPUs compile (mma.sync throughout). ARCHS picks some (mutate.sh: one).
+ARCHS=${ARCHS:-sm90a wgmma_all maps_q_shared generic}
 for arch in $ARCHS; do
   mkdir -p $arch; flags=""
   [ $arch = sm90a ] && flags="-D__CUDA_ARCH_FEAT_SM90_ALL"
   [ $arch = wgmma_all ] && flags="-D__CUDA_ARCH_FEAT_SM90_ALL -DAV_WGMMA_SCORES_ALL"
+  [ $arch = maps_q_shared ] && flags="-D__CUDA_ARCH_FEAT_SM90_ALL -DAV_PROBS_MAPS_Q_SHARED"
   for f in attention_fwd attention_probs attnviz_kernels; do
     g++ -std=c++20 -O2 -g -ffp-contract=off $flags -include $HERE/emu_device.h -I$EMU/src -I$HERE $INC \
       -I$R/kernels -c src/$f.cu.cpp -o $arch/$f.o &

@@ -101,3 +101,5 @@ mutate $F 's|load_tile_async<T, D, TILE_N>(ks + ((kt + 1) % 2)|load_tile_async<T
   "forward: the next K tile loads into the buffer in use"
 mutate $F 's/constexpr int SMEM = forward_smem_bytes<T, D, pipelined<D>() ? 2 : 1>();/constexpr int SMEM = forward_smem_bytes<T, D, 1>();/' \
   'forward*' 0 "forward launch: shared memory for one V buffer where D = 64 uses two"
+mutate $A 's/load_query_kstep<T, D>(a\[mb\], q_warp + mb \* BLOCK_STRIDE, ks, lane);/load_query_kstep<T, D>(a[mb], q_warp, ks, lane);/' \
+  'maps_by*' 0 "Q from shared memory (the maps_q_shared A/B build): the second row block reads the first one's Q" maps_q_shared
