@@ -5,8 +5,8 @@
 #   2. compute-sanitizer memcheck on small `attnviz run --device cuda` runs (tests/data/gpt2-tiny), racecheck on the
 #      small attention kernel tests;
 #   3. bench/gpu_kernels.sh (attention kernels vs PyTorch SDPA, the copy and GEMM ceilings), the same benchmark at
-#      n = 8192 from builds with one compile-time alternative each (the A/B: by default the dump's maps copy at D = 64
-#      with Q from shared memory, 4 blocks an SM), and
+#      n = 8192 from builds with one compile-time alternative each (the A/B: by default the dump's maps copy with Q
+#      from shared memory, 4 blocks an SM at D = 64 and 3 at D = 128), and
 #      Nsight Compute on one launch of each attention kernel (ncu, when installed; its report is in logs.tar.gz);
 #   4. bench/gpu_e2e.py, end to end: GPT-2-small shape (random weights, weights/gen_gpt2_small.py), 1024 tokens,
 #      every layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention
@@ -206,8 +206,9 @@ configure() {
 configure_and_build() { configure "$build" && cmake --build "$build" -j"$jobs"; }
 
 # The A/B builds: the same kernels with one CMake option each, benchmarked at n = 8192 beside the main build's numbers,
-# rows tagged "build": NAME. maps_q_shared (AV_PROBS_MAPS_Q_SHARED): the maps copy at D = 64, the dump's, reads Q from
-# shared memory and fits 4 blocks an SM where the default holds Q in registers at 3 (probs_q_in_registers);
+# rows tagged "build": NAME. maps_q_shared (AV_PROBS_MAPS_Q_SHARED): the maps copy, the dump's, reads Q from shared
+# memory and its 16-bit maps fit 4 blocks an SM at D = 64 and 3 at D = 128 (one K buffer), where the default holds Q
+# in registers at 3 and 2 (probs_q_in_registers, probs_blocks_per_sm, probs_k_buffers);
 # wgmma_all (AV_WGMMA_SCORES_ALL): S by wgmma in every probability kernel copy, not only the pooling at D = 64
 # (scores_by_wgmma).
 ab_option() {
@@ -289,7 +290,7 @@ racecheck() {
 }
 
 # Nsight Compute on one launch of each attention kernel at the Llama-3-8B shape, n = 8192, and of the dump at GPT-2's
-# (head dim 64, where the maps_q_shared A/B acts) (bench --quick runs GPT-2 then Llama at that n; per model 49
+# (head dim 64) (bench --quick runs GPT-2 then Llama at that n; per model 49
 # forward launches and 69 of the probability kernel, the last 23 of those the fp16 packed dump): where the time goes,
 # for the next round of tuning. Reports in ncu_profile.log.
 ncu_profile() {

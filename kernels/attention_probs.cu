@@ -560,10 +560,10 @@ struct probs_smem {
     int stage, tile, bins, bytes; // byte offsets of the optional parts, and the total
 };
 template <typename T, int D, typename O>
-__host__ __device__ constexpr probs_smem probs_smem_layout(int row_blocks, bool write, bool staged, bool pooled,
-                                                           bool row_bins) {
+__host__ __device__ constexpr probs_smem probs_smem_layout(int row_blocks, int k_buffers, bool write, bool staged,
+                                                           bool pooled, bool row_bins) {
     probs_smem l{};
-    int at = (row_blocks + 2) * mma_tile_elements<T, D>() * (int)sizeof(T); // Q's row blocks and two K tiles
+    int at = (row_blocks + k_buffers) * mma_tile_elements<T, D>() * (int)sizeof(T); // Q's row blocks, K's buffers
     l.stage = at;
     at += write ? WARPS * 16 * STAGE_STRIDE * (int)sizeof(O) + row_blocks * CARRY_BYTES : 0;
     l.tile = at;
@@ -630,18 +630,19 @@ __host__ __device__ __forceinline__ key_split key_split_of(const attention_probs
 // n = 8192 on the H200, the forward, which does twice the products with two row blocks, 0.370 (bench/RESULTS.md,
 // eighth session). The other copies keep one: their column sums, partials and bins are laid out by query tile.
 template <probs_pass PASS> constexpr int probs_row_blocks() { return PASS == probs_pass::maps ? 2 : 1; }
-// AV_PROBS_MAPS_Q_SHARED (CMake option of that name): the maps copy at D = 64 reads Q from shared memory, so that its
-// 16-bit maps fit 4 blocks an SM (probs_blocks_per_sm), the A/B build of bench/device_check.sh.
+// AV_PROBS_MAPS_Q_SHARED (CMake option of that name): the maps copy reads Q from shared memory, so that its 16-bit
+// maps fit 4 blocks an SM at D = 64 and 3 at D = 128 (probs_blocks_per_sm, probs_k_buffers), the A/B build of
+// bench/device_check.sh.
 #ifdef AV_PROBS_MAPS_Q_SHARED
 constexpr bool MAPS_Q_SHARED = true;
 #else
 constexpr bool MAPS_Q_SHARED = false;
 #endif
 // Whether a warp keeps its Q fragments in registers across key tiles: everywhere but the general copy at D = 128,
-// whose 32 registers of them, beside its reductions, brought it to 168 and made ptxas spill, and the maps copy at
-// D = 64 of the A/B build; those read them from shared memory every k-step (4 ldmatrix a row block and key tile).
+// whose 32 registers of them, beside its reductions, brought it to 168 and made ptxas spill, and the maps copy of the
+// A/B build; those read them from shared memory every k-step (D / 16 ldmatrix a row block and key tile).
 template <int D, probs_pass PASS> constexpr bool probs_q_in_registers() {
-    if (PASS == probs_pass::maps) return D == 128 || !MAPS_Q_SHARED;
+    if (PASS == probs_pass::maps) return !MAPS_Q_SHARED;
     return PASS == probs_pass::pooled || D == 64;
 }
 
@@ -675,23 +676,30 @@ template <int D, probs_pass PASS> constexpr bool scores_by_wgmma() {
 
 // Blocks an SM each copy is compiled for, so that growing past their registers spills, which fails the build, rather
 // than silently losing a block: the maps copy (two row blocks) 3 at D = 64 (168 registers; 50-58 KB a block; held to
-// 128 registers for 4 it spilled 64 bytes; with Q from shared memory, the A/B build, 16-bit maps take 4 in 128
-// registers and 50 KB) and 2 at D = 128 (85-94 KB); the pooling at D = 64 by wgmma 5 (96 registers; 27 KB; held to
-// 96 registers the mma.sync code spilled); else 3 (168). The device passes read this, and the launch's key split
-// (key_chunks_for); nothing is sized by it.
+// 128 registers for 4 it spilled 64 bytes) and 2 at D = 128 (81-94 KB); in the A/B build, with Q from shared memory,
+// its 16-bit maps 4 at D = 64 (128 registers, 50 KB) and 3 at D = 128 (168 registers; one K buffer, 64 KB); the
+// pooling at D = 64 by wgmma 5 (96 registers; 27 KB; held to 96 registers the mma.sync code spilled); else 3 (168).
+// The device passes read this, and the launch's key split (key_chunks_for); nothing is sized by it.
 template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm() {
-    if (PASS == probs_pass::maps) return D == 128 ? 2 : !probs_q_in_registers<D, PASS>() && sizeof(O) == 2 ? 4 : 3;
+    if (PASS == probs_pass::maps && !probs_q_in_registers<D, PASS>() && sizeof(O) == 2) return D == 128 ? 3 : 4;
+    if (PASS == probs_pass::maps) return D == 128 ? 2 : 3;
     return D == 64 && PASS == probs_pass::pooled && scores_by_wgmma<D, PASS>() ? 5 : 3;
+}
+// K tile buffers: two, the next tile loading while this one computes, but one in the maps copy at D = 128 of the A/B
+// build (16-bit maps), whose 3 blocks an SM need it under 75 KB (64 KB; 81 with two): the next tile loads once every
+// warp has its S, during P and the writes.
+template <int D, typename O, probs_pass PASS> constexpr int probs_k_buffers() {
+    return D == 128 && probs_blocks_per_sm<D, O, PASS>() == 3 && PASS == probs_pass::maps ? 1 : 2;
 }
 
 template <typename T, int D, typename O, probs_pass PASS>
 __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     attention_probs_kernel(const attention_probs_params params) {
     const attention_probs_params p = restricted_to<PASS>(params);
-    constexpr int RB = probs_row_blocks<PASS>(), TILE = mma_tile_elements<T, D>();
+    constexpr int RB = probs_row_blocks<PASS>(), KB = probs_k_buffers<D, O, PASS>(), TILE = mma_tile_elements<T, D>();
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw); // RB x (TILE_M, D) in the layout of the path (WGMMA, below)
-    T *ks = qs + RB * TILE;                  // 2 x (TILE_N, D)
+    T *ks = qs + RB * TILE;                  // KB x (TILE_N, D)
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const tile_range tiles = launched_tiles(p, RB * TILE_M);
@@ -711,7 +719,7 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     const int pool = min(p.pool, T_len);
     const bool pool_from_fragments = pool_fits_fragments(pool), staged = stages_tile(p);
     const probs_smem layout =
-        probs_smem_layout<T, D, O>(RB, p.probs || p.rows, staged, p.pooled, pools_through_row_bins<PASS>(p));
+        probs_smem_layout<T, D, O>(RB, KB, p.probs || p.rows, staged, p.pooled, pools_through_row_bins<PASS>(p));
     O *stage = reinterpret_cast<O *>(smem_raw + layout.stage) + warp * 16 * STAGE_STRIDE; // (16, STAGE_STRIDE)
     // (2 outputs, RB, WARPS, 16): this warp's carries of probs and of rows for row block mb
     uint4 *carries = reinterpret_cast<uint4 *>(smem_raw + layout.stage + WARPS * 16 * STAGE_STRIDE * sizeof(O)) +
@@ -754,20 +762,25 @@ __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
 #pragma unroll
     for (int mb = 0; mb < RB; mb++)
         load_mma_tile_async<T, D, WGMMA>(qs + mb * TILE, q, p.q_row, r0 + mb * TILE_M, T_len);
-    load_mma_tile_async<T, D, WGMMA>(ks + (kt_first % 2) * TILE, k, p.k_row, kt_first * TILE_N, T_len);
+    load_mma_tile_async<T, D, WGMMA>(ks + (kt_first % KB) * TILE, k, p.k_row, kt_first * TILE_N, T_len);
     cp_async_commit();
     query_operand<T, D, WGMMA, RB, TILE, probs_q_in_registers<D, PASS>()> q_operand;
     for (int kt = kt_first; kt < kt_stop; kt++) {
         const int c0 = kt * TILE_N, nc = min(TILE_N, T_len - c0);
         mma_tiles_wait<WGMMA, 0>();
         __syncthreads(); // K of tile kt is in; every warp is done with tile kt - 1 (its K buffer, pt, row_bins)
-        if (kt + 1 < kt_stop) {
+        if (KB == 2 && kt + 1 < kt_stop) {
             load_mma_tile_async<T, D, WGMMA>(ks + ((kt + 1) % 2) * TILE, k, p.k_row, c0 + TILE_N, T_len);
             cp_async_commit();
         }
         if (kt == kt_first) q_operand.load(qs, warp, lane);
         float s[RB][TILE_N / 8][4];
-        tile_scores(s, q_operand, ks + (kt % 2) * TILE, lane);
+        tile_scores(s, q_operand, ks + (kt % KB) * TILE, lane);
+        if (KB == 1 && kt + 1 < kt_stop) {
+            __syncthreads(); // every warp has its S: the one K buffer is free
+            load_mma_tile_async<T, D, WGMMA>(ks, k, p.k_row, c0 + TILE_N, T_len);
+            cp_async_commit();
+        }
 #pragma unroll
         for (int mb = 0; mb < RB; mb++) { // a row block past its diagonal (the first, causal, last tile) has no P
             if (RB > 1 && kt >= kt_end_of(mb)) continue;
@@ -956,10 +969,10 @@ template <int D, typename O, probs_pass PASS> int key_chunks_for(const attention
 
 template <typename T, int D, typename O, probs_pass PASS>
 static cudaError_t launch_per_head(const attention_probs_params *params, cudaStream_t stream) {
-    constexpr int RB = probs_row_blocks<PASS>();
+    constexpr int RB = probs_row_blocks<PASS>(), KB = probs_k_buffers<D, O, PASS>();
     cudaError_t err = cudaFuncSetAttribute(attention_probs_kernel<T, D, O, PASS>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           probs_smem_layout<T, D, O>(RB, true, true, true, true).bytes);
+                                           probs_smem_layout<T, D, O>(RB, KB, true, true, true, true).bytes);
     int device, sms;
     if (err == cudaSuccess) err = cudaGetDevice(&device);
     if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
@@ -967,7 +980,7 @@ static cudaError_t launch_per_head(const attention_probs_params *params, cudaStr
     attention_probs_params p = *params;
     p.key_chunks = key_chunks_for<D, O, PASS>(p, sms);
     int smem =
-        probs_smem_layout<T, D, O>(RB, p.probs || p.rows, stages_tile(p), p.pooled, pools_through_row_bins<PASS>(p))
+        probs_smem_layout<T, D, O>(RB, KB, p.probs || p.rows, stages_tile(p), p.pooled, pools_through_row_bins<PASS>(p))
             .bytes;
     dim3 grid;
     if (!heavy_first_grid(launched_tiles(p, RB * TILE_M).count * key_split_of(p).chunks, p.n_slots, p.batch, &grid))

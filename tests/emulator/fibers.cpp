@@ -14,7 +14,8 @@ struct fiber {
     ucontext_t ctx;
     char *stack;
     bool done;
-    int collective; // collectives passed: the slot parity and tag
+    bool at_barrier; // waits at a block barrier (EMU_SCHEDULE=warps)
+    int collective;  // collectives passed: the slot parity and tag
 };
 const size_t STACK = 256 * 1024;
 std::vector<fiber> fibers(1024);
@@ -49,6 +50,7 @@ void start_block(size_t smem) {
         copies[t].clear();
         open_group[t] = 0;
         f.done = false;
+        f.at_barrier = false;
         f.collective = 0;
         getcontext(&f.ctx);
         f.ctx.uc_stack.ss_sp = f.stack;
@@ -57,19 +59,54 @@ void start_block(size_t smem) {
         makecontext(&f.ctx, fiber_main, 0);
     }
 }
-// Every live fiber runs to its next barrier, pass after pass (the kernels' barriers are block-uniform).
-void run_block() {
+// EMU_SCHEDULE: 0 lockstep (unset), 1 warps in ascending order, -1 descending.
+int warp_schedule() {
+    static const char *s = getenv("EMU_SCHEDULE");
+    static int w = !s || !*s || !strcmp(s, "lockstep") ? 0
+                   : !strcmp(s, "warps")                  ? 1
+                   : !strcmp(s, "warps_reverse")          ? -1
+                                                          : 2;
+    if (w == 2) emu_die("EMU_SCHEDULE is lockstep, warps or warps_reverse");
+    return w;
+}
+// Runs fiber t to its next switch; false when it is done.
+bool resume(int t) {
+    current = t;
+    set_thread(t);
+    swapcontext(&scheduler, &fibers[t].ctx);
+    return !fibers[t].done;
+}
+// Lockstep: every live fiber runs to its next switch, pass after pass (the kernels' barriers are block-uniform).
+void run_block_lockstep() {
     for (;;) {
         int alive = 0;
-        for (int t = 0; t < n_threads; t++) {
-            if (fibers[t].done) continue;
-            current = t;
-            set_thread(t);
-            swapcontext(&scheduler, &fibers[t].ctx);
-            alive++;
-        }
+        for (int t = 0; t < n_threads; t++)
+            if (!fibers[t].done) alive += resume(t);
         if (!alive) break;
     }
+}
+// Warp by warp (in ascending order, or descending for order < 0): a warp's lanes run in lockstep until each is done
+// or waits at a block barrier, then the next warp's; then every warp again from there.
+void run_block_by_warps(int order) {
+    const int last = (n_threads - 1) / 32 * 32;
+    for (bool alive = true; alive;) {
+        alive = false;
+        for (int i = 0; i <= last; i += 32) {
+            const int w0 = order > 0 ? i : last - i;
+            for (bool meeting = true; meeting;) {
+                meeting = false;
+                for (int t = w0; t < n_threads && t < w0 + 32; t++) {
+                    if (fibers[t].done || fibers[t].at_barrier) continue;
+                    if (resume(t)) alive = true, meeting |= !fibers[t].at_barrier;
+                }
+            }
+        }
+        for (int t = 0; t < n_threads; t++) fibers[t].at_barrier = false;
+    }
+}
+void run_block() {
+    if (warp_schedule()) run_block_by_warps(warp_schedule());
+    else run_block_lockstep();
 }
 } // namespace
 
@@ -96,6 +133,11 @@ void emu_run_blocks(dim3 grid, dim3 block, size_t smem, const std::function<void
 }
 
 void emu_barrier() {
+    fibers[current].at_barrier = true;
+    swapcontext(&fibers[current].ctx, &scheduler);
+    set_thread(current);
+}
+void emu_warp_meet() {
     swapcontext(&fibers[current].ctx, &scheduler);
     set_thread(current);
 }

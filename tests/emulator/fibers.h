@@ -1,6 +1,9 @@
 // The execution model both emulators share (backend/ and attention/): a grid runs one block at a time, the block's
-// threads as ucontext fibers that switch at every barrier. A warp collective posts each lane's value in a per-warp
-// slot, meets the block at a barrier, and reads the peers' slots; the slots are double buffered by the collective's
+// threads as ucontext fibers that switch at every barrier and warp meeting. By default every thread runs to its next
+// switch in turn, so the block's warps move in lockstep; with EMU_SCHEDULE=warps each warp runs alone, its lanes in
+// lockstep, from one block barrier to the next, warp after warp, so that one warp's writes to shared memory between
+// two barriers come before another's reads (a race that lockstep hides shows). A warp collective posts each lane's
+// value in a per-warp slot, meets the warp, and reads the peers' slots; the slots are double buffered by the collective's
 // number and tagged with it, so a lane that exited or diverged (did not post for the same collective) is caught.
 // Each block gets its dynamic shared memory (0xff bytes: NaN in every dtype, so a value used before it is written
 // shows), and its cp.async copies land at once or, with EMU_DEFERRED set and not 0, only at the
@@ -31,11 +34,10 @@ void emu_run_blocks(dim3 grid, dim3 block, size_t smem, const std::function<void
 int emu_sm_count();
 [[noreturn]] void emu_die(const char *what); // message with the running block and thread, then abort
 
-void emu_barrier();                      // __syncthreads, and the meeting point of every collective
+void emu_barrier();                      // __syncthreads
+void emu_warp_meet();                    // __syncwarp, and the meeting point of every collective
 #define __syncthreads() emu_barrier()
-// __syncwarp meets the whole block, stricter than the hardware, which the attention kernels allow: every one they
-// make is reached by all warps of the block alike.
-#define __syncwarp() emu_barrier()
+#define __syncwarp() emu_warp_meet()
 static inline int min(int a, int b) { return a < b ? a : b; } // the device's integer min and max
 static inline int max(int a, int b) { return a > b ? a : b; }
 uint64_t *emu_post_slot();               // this lane's slot for its current collective (16 words; 15 is the tag)
@@ -51,7 +53,7 @@ int emu_warp();
 template <typename T> void emu_post(const T &v) {
     static_assert(sizeof(T) <= 8 * 15 && std::is_trivially_copyable<T>::value, "fits a slot");
     memcpy(emu_post_slot(), &v, sizeof v);
-    emu_barrier();
+    emu_warp_meet();
 }
 template <typename T> T emu_peer(int lane) {
     T r;

@@ -8,7 +8,7 @@ INC="-I$R/include -I$R/host -I$R/tests -I/usr/local/cuda/include"
 python3 $HERE/transform.py $R $EMU/src
 # Four builds of the kernels: as for sm_90a (H100/H200: S = Q K^T by wgmma in the pooling copy at D = 64), the same
 # with one option of the A/B builds that bench/device_check.sh times each (AV_WGMMA_SCORES_ALL: S by wgmma in every
-# probability kernel copy; AV_PROBS_MAPS_Q_SHARED: the maps copy at D = 64 with Q from shared memory), and as the
+# probability kernel copy; AV_PROBS_MAPS_Q_SHARED: the maps copy with Q from shared memory), and as the
 # compute_90 PTX that other GPUs compile (mma.sync throughout). ARCHS picks some (mutate.sh: one).
 ARCHS=${ARCHS:-sm90a wgmma_all maps_q_shared generic}
 for arch in $ARCHS; do

@@ -4,7 +4,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd); R=${R:-$(cd "$HERE/../../.." && pwd)}
 M=${M:-/tmp/attnviz-attention-mutants}; EMU=${EMU:-/tmp/attnviz-attention-mutants-emu}
 [ -d $M/kernels ] || { mkdir -p $M && (cd $R && tar cf - --exclude='./build*' --exclude=./.git --exclude=./weights .) | tar xf - -C $M; }
-mutate() { # file, sed expression, test filter, EMU_DEFERRED, label, build (default sm90a)
+mutate() { # file, sed expression, test filter, EMU_DEFERRED, label, build (default sm90a); EMU_SCHEDULE passes through
   cp $R/$1 $M/$1; sed -i "$2" $M/$1
   if cmp -s $R/$1 $M/$1; then echo "MUTATION NOT APPLIED: $5"; return; fi
   R=$M EMU=$EMU ARCHS=${6:-sm90a} bash $HERE/build.sh > $EMU.build.log 2>&1 || { echo "build failed: $5"; cp $R/$1 $M/$1; return; }
@@ -103,3 +103,6 @@ mutate $F 's/constexpr int SMEM = forward_smem_bytes<T, D, pipelined<D>() ? 2 : 
   'forward*' 0 "forward launch: shared memory for one V buffer where D = 64 uses two"
 mutate $A 's/load_query_kstep<T, D>(a\[mb\], q_warp + mb \* BLOCK_STRIDE, ks, lane);/load_query_kstep<T, D>(a[mb], q_warp, ks, lane);/' \
   'maps_by*' 0 "Q from shared memory (the maps_q_shared A/B build): the second row block reads the first one's Q" maps_q_shared
+EMU_SCHEDULE=warps mutate $P 's|            __syncthreads(); // every warp has its S: the one K buffer is free|            // (no barrier)|' \
+  'maps_by*' 0 "one K buffer (the maps_q_shared A/B build, D = 128): the next K tile loads over one a warp still reads; warp by warp" \
+  maps_q_shared
