@@ -72,7 +72,7 @@ mutate $A 's|c \* CORE_STRIDE + r % 8 \* 16|c * 128 + r % 8 * 16|' 'rows_colsums
   "interleaved tile load: a row's chunks packed, where the descriptors skip 16 bytes after each"
 mutate $A 's|ROWS_PER_PASS / 8 \* group_bytes<D>()|ROWS_PER_PASS / 16 * group_bytes<D>()|' 'rows_colsums*' 0 \
   "interleaved tile load: a pass's rows land half as many row groups further"
-mutate $P 's|ks + (kt_first % 2) \* TILE, k, p.k_row, kt_first \* TILE_N|ks, k, p.k_row, kt_first * TILE_N|' \
+mutate $P 's|ks + (kt_first % KB) \* TILE, k, p.k_row, kt_first \* TILE_N|ks, k, p.k_row, kt_first * TILE_N|' \
   'rows_colsums*' 0 "key chunks: a chunk starting on an odd tile loads its first K into the other buffer"
 mutate $P 's|const int kt_first = where.qt % split.chunks \* split.tiles,|const int kt_first = where.qt % split.chunks * split.tiles + (where.qt % split.chunks > 0),|' \
   'rows_colsums*' 0 "key chunks: every chunk but the first skips its first key tile"
