@@ -290,9 +290,9 @@ racecheck() {
 }
 
 # Nsight Compute on one launch of each attention kernel at the Llama-3-8B shape, n = 8192, and of the dump at GPT-2's
-# (head dim 64) (bench --quick runs GPT-2 then Llama at that n; per model 49
-# forward launches and 69 of the probability kernel, the last 23 of those the fp16 packed dump): where the time goes,
-# for the next round of tuning. Reports in ncu_profile.log.
+# (head dim 64): where the time goes, for the next round of tuning. bench --quick runs GPT-2 then Llama at that n, per
+# model 49 forward launches and 69 of the probability kernel, the last 23 of those the fp16 packed dump. Reports in
+# ncu_profile.log.
 ncu_profile() {
     local bin=$work/bench_attention rc=0
     [ -x "$bin" ] || { echo "ncu_profile: $bin missing (gpu_kernels did not build it)"; return 1; }
@@ -333,7 +333,8 @@ prepare_benchmark() {
 
 # --- the run --------------------------------------------------------------------------------------------------------
 
-export -f say configure configure_and_build ab_option ab_build memcheck racecheck ncu_profile write_prompt prepare_benchmark
+export -f say configure configure_and_build ab_option ab_build memcheck racecheck ncu_profile write_prompt \
+    prepare_benchmark
 export checkpoint prompt
 rm -rf "$logs" && mkdir -p "$logs" "$OUT"
 # What an earlier run left in $OUT must not pass for this run's (the device tool empties it; a local run may not).

@@ -132,14 +132,13 @@ void emu_run_blocks(dim3 grid, dim3 block, size_t smem, const std::function<void
             }
 }
 
-void emu_barrier() {
-    fibers[current].at_barrier = true;
-    swapcontext(&fibers[current].ctx, &scheduler);
-    set_thread(current);
-}
 void emu_warp_meet() {
     swapcontext(&fibers[current].ctx, &scheduler);
     set_thread(current);
+}
+void emu_barrier() {
+    fibers[current].at_barrier = true; // the warp-by-warp schedule leaves it there until every warp has come
+    emu_warp_meet();
 }
 uint64_t *emu_post_slot() {
     uint64_t *s = slots[fibers[current].collective & 1][current / 32 % 32][current % 32];

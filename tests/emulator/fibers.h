@@ -3,8 +3,9 @@
 // switch in turn, so the block's warps move in lockstep; with EMU_SCHEDULE=warps each warp runs alone, its lanes in
 // lockstep, from one block barrier to the next, warp after warp, so that one warp's writes to shared memory between
 // two barriers come before another's reads (a race that lockstep hides shows). A warp collective posts each lane's
-// value in a per-warp slot, meets the warp, and reads the peers' slots; the slots are double buffered by the collective's
-// number and tagged with it, so a lane that exited or diverged (did not post for the same collective) is caught.
+// value in a per-warp slot, meets the warp, and reads the peers' slots; the slots are double buffered by the
+// collective's number and tagged with it, so a lane that exited or diverged (did not post for the same collective) is
+// caught.
 // Each block gets its dynamic shared memory (0xff bytes: NaN in every dtype, so a value used before it is written
 // shows), and its cp.async copies land at once or, with EMU_DEFERRED set and not 0, only at the
 // cp.async.wait_group that covers them.
