@@ -5,6 +5,7 @@
 // (bytes read + written) and a large bf16 cuBLAS GEMM rate.
 //   forward         vs the plain path (cuBLAS S = Q K^T, a softmax kernel, cuBLAS P V); floor: flops / GEMM rate
 //   probs_packed    exact fp16 packed-causal dump of every P; floor: bytes written / copy bandwidth
+//   write_ceiling   the dump's bytes written by cudaMemsetAsync alone: the write rate with nothing computed
 //   pooled_512      pooled 512 x 512 maps of every head: the pooling pass alone (LSE from an earlier forward) and
 //                   forward + pass; baseline the forward alone, so ratio = forward / this (target: pass alone
 //                   >= 1 / 1.5, i.e. at most 1.5x the forward)
@@ -328,6 +329,11 @@ int main(int argc, char **argv) {
                 double bytes = entries * 2.0;
                 emit("probs_packed_fp16", shape, "fp16", dump_t, "GB/s", bytes / (dump_t.median * 1e6),
                      bytes / (dump_t.max * 1e6), bytes / (dump_t.min * 1e6), copy_gbs, copy_gbs);
+                // The same bytes written with nothing computed: how fast this card writes a buffer of this size
+                // (the copy above also reads, and a dump the size of L2 partly stays there).
+                timing write_t = time_ms([&](int rep) { CUDA_CHECK(cudaMemsetAsync(dump, rep & 0xff, entries * 2)); });
+                emit("write_ceiling_fp16", shape, "fp16", write_t, "GB/s", bytes / (write_t.median * 1e6),
+                     bytes / (write_t.max * 1e6), bytes / (write_t.min * 1e6), copy_gbs, copy_gbs);
                 cudaFree(dump);
             } else {
                 cudaGetLastError();

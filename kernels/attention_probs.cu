@@ -691,12 +691,26 @@ template <int D, typename O, probs_pass PASS> constexpr int probs_blocks_per_sm(
 template <int D, typename O, probs_pass PASS> constexpr int probs_k_buffers() {
     return D == 128 && probs_blocks_per_sm<D, O, PASS>() == 3 && PASS == probs_pass::maps ? 1 : 2;
 }
+// Whether the blocks an SM that copy PASS is compiled for also fit the SM's shared memory (228 KB on sm_90, 1 KB of
+// it reserved a block) with what the requests it is chosen for take: the maps copy its staging rows and carries, the
+// pooled copy its bin sums (the general copy, for any request, gets what fits). Otherwise the registers held to that
+// many blocks would buy nothing.
+constexpr int SM_SHARED_BYTES = 228 * 1024, SHARED_RESERVED_PER_BLOCK = 1024;
+template <typename T, int D, typename O, probs_pass PASS> constexpr bool probs_blocks_fit_shared_memory() {
+    if (PASS == probs_pass::general) return true;
+    const bool maps = PASS == probs_pass::maps;
+    const int bytes = probs_smem_layout<T, D, O>(probs_row_blocks<PASS>(), probs_k_buffers<D, O, PASS>(), maps, false,
+                                                 !maps, false)
+                          .bytes;
+    return probs_blocks_per_sm<D, O, PASS>() * (bytes + SHARED_RESERVED_PER_BLOCK) <= SM_SHARED_BYTES;
+}
 
 template <typename T, int D, typename O, probs_pass PASS>
 __global__ void __launch_bounds__(THREADS, probs_blocks_per_sm<D, O, PASS>())
     attention_probs_kernel(const attention_probs_params params) {
     const attention_probs_params p = restricted_to<PASS>(params);
     constexpr int RB = probs_row_blocks<PASS>(), KB = probs_k_buffers<D, O, PASS>(), TILE = mma_tile_elements<T, D>();
+    static_assert(probs_blocks_fit_shared_memory<T, D, O, PASS>(), "fewer blocks an SM fit than compiled for");
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *qs = reinterpret_cast<T *>(smem_raw); // RB x (TILE_M, D) in the layout of the path (WGMMA, below)
     T *ks = qs + RB * TILE;                  // KB x (TILE_N, D)
