@@ -6,7 +6,8 @@
 //   forward         vs the plain path (cuBLAS S = Q K^T, a softmax kernel, cuBLAS P V); floor: flops / GEMM rate
 //   probs_packed    exact fp16 packed-causal dump of every P; floor: bytes written / copy bandwidth
 //   write_ceiling   the dump's bytes written by cudaMemsetAsync alone: the write rate with nothing computed
-//   write_tile_order  the dump's writes alone, in its order and at its blocks an SM (write_tile_order)
+//   write_tile_order  the dump's writes alone, in its order and at its blocks an SM (write_tile_order); and
+//                   the same in steps of 256 keys (write_tile_order_256)
 //   pooled_512      pooled 512 x 512 maps of every head: the pooling pass alone (LSE from an earlier forward) and
 //                   forward + pass; baseline the forward alone, so ratio = forward / this (target: pass alone
 //                   >= 1 / 1.5, i.e. at most 1.5x the forward)
@@ -144,32 +145,33 @@ __global__ void softmax_rows(const float *s, __nv_bfloat16 *p, int n, float scal
 }
 
 // The dump's writes alone, in its order and at its occupancy, with 1.0 for every P: a block (heaviest first: query
-// tiles from the last, heads fastest) takes 128 query rows, a warp 16 rows of each 64-row half, and walks the key
-// tiles in ascending order, writing each row's segment of the tile as the 16-byte chunks whose last element (or the
-// row's) lies in it, 8 lanes a row; a chunk that the row only partly covers (its ends) element by element. So every
-// element once, whole chunks by one store, as kernels/attention_probs.cu's writer (its short-prompt key split
-// aside). The unused dynamic shared memory holds the blocks an SM to the dump's.
-__host__ __device__ inline void segment_chunks(int64_t i, int kt, int64_t *c_lo, int64_t *c_hi) {
-    const int64_t base = i * (i + 1) / 2, row_end = base + i + 1;
-    const int64_t from = base + 64LL * kt, seg_end = base + (64LL * (kt + 1) < i + 1 ? 64LL * (kt + 1) : i + 1);
+// tiles from the last, heads fastest) takes 128 query rows, a warp 16 rows of each 64-row half, and walks the keys in
+// ascending steps of `width` (the dump's: its key tile, 64), writing each row's segment of the step as the 16-byte
+// chunks whose last element (or the row's) lies in it, 8 lanes a row; a chunk that the row only partly covers (its
+// ends) element by element. So every element once, whole chunks by one store, as kernels/attention_probs.cu's writer
+// (its short-prompt key split aside). Wider steps write longer runs of each row at a time. The unused dynamic shared
+// memory holds the blocks an SM to the dump's.
+__host__ __device__ inline void segment_chunks(int64_t i, int kt, int width, int64_t *c_lo, int64_t *c_hi) {
+    const int64_t base = i * (i + 1) / 2, row_end = base + i + 1, to = (int64_t)width * (kt + 1);
+    const int64_t from = base + (int64_t)width * kt, seg_end = base + (to < i + 1 ? to : i + 1);
     *c_lo = from / 8;
     *c_hi = seg_end == row_end ? (row_end - 1) / 8 + 1 : seg_end / 8;
 }
-__global__ void write_tile_order(__half *packed, int n, int heads) {
+__global__ void write_tile_order(__half *packed, int n, int heads, int width) {
     const int n_qt = (n + 127) / 128, h = blockIdx.x % heads, qt = n_qt - 1 - blockIdx.x / heads;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     __half *head = packed + (int64_t)h * n * (n + 1) / 2;
     const __half one = __float2half(1.0f);
     const uint4 ones = make_uint4(0x3c003c00u, 0x3c003c00u, 0x3c003c00u, 0x3c003c00u);
-    const int kt_end = (min(n, qt * 128 + 128) - 1) / 64 + 1;
+    const int kt_end = (min(n, qt * 128 + 128) - 1) / width + 1;
     for (int kt = 0; kt < kt_end; kt++)
         for (int half_tile = 0; half_tile < 2; half_tile++)
             for (int pass = 0; pass < 4; pass++) {
                 const int64_t i = qt * 128 + half_tile * 64 + warp * 16 + pass * 4 + lane / 8;
-                if (i >= n || 64LL * kt > i) continue;
+                if (i >= n || (int64_t)width * kt > i) continue;
                 const int64_t base = i * (i + 1) / 2, row_end = base + i + 1;
                 int64_t c_lo, c_hi;
-                segment_chunks(i, kt, &c_lo, &c_hi);
+                segment_chunks(i, kt, width, &c_lo, &c_hi);
                 for (int64_t c = c_lo + lane % 8; c < c_hi; c += 8) {
                     const int64_t e0 = 8 * c > base ? 8 * c : base, e1 = 8 * c + 8 < row_end ? 8 * c + 8 : row_end;
                     if (e1 - e0 == 8)
@@ -182,7 +184,7 @@ __global__ void write_tile_order(__half *packed, int n, int heads) {
 
 // Times write_tile_order over the dump of `heads` heads of n tokens at blocks_per_sm blocks an SM, after checking on
 // a ragged case that it writes every element once.
-static timing time_write_tile_order(__half *dump, int n, int heads, int blocks_per_sm) {
+static timing time_write_tile_order(__half *dump, int n, int heads, int width, int blocks_per_sm) {
     int device, sm_bytes, reserved;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&sm_bytes, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
@@ -192,16 +194,16 @@ static timing time_write_tile_order(__half *dump, int n, int heads, int blocks_p
     const int check_n = 301, check_heads = 2;
     const size_t check_entries = (size_t)check_heads * check_n * (check_n + 1) / 2;
     CUDA_CHECK(cudaMemset(dump, 0xff, check_entries * 2));
-    write_tile_order<<<(check_n + 127) / 128 * check_heads, 128, smem>>>(dump, check_n, check_heads);
+    write_tile_order<<<(check_n + 127) / 128 * check_heads, 128, smem>>>(dump, check_n, check_heads, width);
     CUDA_CHECK(cudaGetLastError());
     std::vector<uint16_t> check(check_entries);
     CUDA_CHECK(cudaMemcpy(check.data(), dump, check_entries * 2, cudaMemcpyDeviceToHost));
     for (size_t e = 0; e < check_entries; e++)
         if (check[e] != 0x3c00) {
-            fprintf(stderr, "write_tile_order: entry %zu of the n = %d check not written\n", e, check_n);
+            fprintf(stderr, "write_tile_order: entry %zu of the n = %d check not written once\n", e, check_n);
             exit(1);
         }
-    return time_ms([&](int) { write_tile_order<<<(n + 127) / 128 * heads, 128, smem>>>(dump, n, heads); });
+    return time_ms([&](int) { write_tile_order<<<(n + 127) / 128 * heads, 128, smem>>>(dump, n, heads, width); });
 }
 
 struct problem {
@@ -398,10 +400,15 @@ int main(int argc, char **argv) {
                 emit("write_ceiling_fp16", shape, "fp16", write_t, "GB/s", bytes / (write_t.median * 1e6),
                      bytes / (write_t.max * 1e6), bytes / (write_t.min * 1e6), copy_gbs, copy_gbs);
                 // The dump's writes alone in its order, at the blocks an SM of its default build's maps copy
-                // (probs_blocks_per_sm in kernels/attention_probs.cu: 3 at d 64, 2 at d 128).
-                timing order_t = time_write_tile_order(static_cast<__half *>(dump), n, p.heads, d == 64 ? 3 : 2);
-                emit("write_tile_order_fp16", shape, "fp16", order_t, "GB/s", bytes / (order_t.median * 1e6),
-                     bytes / (order_t.max * 1e6), bytes / (order_t.min * 1e6), copy_gbs, copy_gbs);
+                // (probs_blocks_per_sm in kernels/attention_probs.cu: 3 at d 64, 2 at d 128); then in steps of
+                // four key tiles, 512 bytes of a row at a time.
+                for (int width : {64, 256}) {
+                    timing order_t =
+                        time_write_tile_order(static_cast<__half *>(dump), n, p.heads, width, d == 64 ? 3 : 2);
+                    emit(width == 64 ? "write_tile_order_fp16" : "write_tile_order_256_fp16", shape, "fp16", order_t,
+                         "GB/s", bytes / (order_t.median * 1e6), bytes / (order_t.max * 1e6),
+                         bytes / (order_t.min * 1e6), copy_gbs, copy_gbs);
+                }
                 cudaFree(dump);
             } else {
                 cudaGetLastError();

@@ -34,14 +34,16 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 by = {(r["name"], r["shape"]): r for r in rows}
 # The dump against its parts timed alone: its bytes written by memset (the write ceiling), the same writes in its
-# order at its blocks an SM (write_tile_order), and S and P with next to nothing written (the pooled pass). Overlap,
-# of the ordered writes and S, P: 1 when the dump takes as long as the slower part, 0 when as long as both.
-def overlap_note(dump, memset, ordered, scores):
-    if not memset or not ordered or not scores:
+# order at its blocks an SM (write_tile_order; and in steps of 256 keys), and S and P with next to nothing written
+# (the pooled pass). Overlap, of the ordered writes and S, P: 1 when the dump takes as long as the slower part, 0 when
+# as long as both.
+def overlap_note(dump, memset, ordered, ordered_256, scores):
+    if not memset or not ordered or not ordered_256 or not scores:
         return ""
     d, w, s = dump["median_ms"], ordered["median_ms"], scores["median_ms"]
-    return (f"; memset {memset['median']:.0f} GB/s, its writes alone {ordered['median']:.0f} GB/s: {d:.3f} ms "
-            f"against writes {w:.3f} and S, P {s:.3f}, overlap {(w + s - d) / min(w, s):.2f}")
+    return (f"; memset {memset['median']:.0f} GB/s, its writes alone {ordered['median']:.0f} GB/s "
+            f"({ordered_256['median']:.0f} in 256-key steps): {d:.3f} ms against writes {w:.3f} and S, P {s:.3f}, "
+            f"overlap {(w + s - d) / min(w, s):.2f}")
 for (name, shape), r in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
     if name == "forward":
         sdpa = by.get(("sdpa_flash_forward", shape))
@@ -49,7 +51,8 @@ for (name, shape), r in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         print(f"{'forward':32s} {shape:30s} {r['median']:8.3f} ms  {vs} (>= 1.0x); plain {r['ratio']:.2f}x; "
               f"{r['pct_of_floor']:.0f}% of GEMM floor")
     elif name == "probs_packed_fp16":
-        parts = (by.get((part, shape)) for part in ("write_ceiling_fp16", "write_tile_order_fp16", "pooled_512_pass"))
+        parts = (by.get((part, shape)) for part in ("write_ceiling_fp16", "write_tile_order_fp16",
+                                                    "write_tile_order_256_fp16", "pooled_512_pass"))
         print(f"{name:32s} {shape:30s} {r['median']:8.1f} GB/s {r['pct_of_floor']:.0f}% of copy (>= 80%)"
               f"{overlap_note(r, *parts)}")
     elif name == "pooled_512_pass":
