@@ -151,9 +151,10 @@ __global__ void softmax_rows(const float *s, __nv_bfloat16 *p, int n, float scal
 // ends) element by element. So every element once, whole chunks by one store, as kernels/attention_probs.cu's writer
 // (its short-prompt key split aside). Wider steps write longer runs of each row at a time. The unused dynamic shared
 // memory holds the blocks an SM to the dump's.
-__host__ __device__ inline void segment_chunks(int64_t i, int kt, int width, int64_t *c_lo, int64_t *c_hi) {
-    const int64_t base = i * (i + 1) / 2, row_end = base + i + 1, to = (int64_t)width * (kt + 1);
-    const int64_t from = base + (int64_t)width * kt, seg_end = base + (to < i + 1 ? to : i + 1);
+// Chunks [c_lo, c_hi) of the row at [base, row_end) that step kt writes.
+__host__ __device__ inline void segment_chunks(int64_t base, int64_t row_end, int kt, int width, int64_t *c_lo,
+                                               int64_t *c_hi) {
+    const int64_t from = base + (int64_t)width * kt, seg_end = from + width < row_end ? from + width : row_end;
     *c_lo = from / 8;
     *c_hi = seg_end == row_end ? (row_end - 1) / 8 + 1 : seg_end / 8;
 }
@@ -171,7 +172,7 @@ __global__ void write_tile_order(__half *packed, int n, int heads, int width) {
                 if (i >= n || (int64_t)width * kt > i) continue;
                 const int64_t base = i * (i + 1) / 2, row_end = base + i + 1;
                 int64_t c_lo, c_hi;
-                segment_chunks(i, kt, width, &c_lo, &c_hi);
+                segment_chunks(base, row_end, kt, width, &c_lo, &c_hi);
                 for (int64_t c = c_lo + lane % 8; c < c_hi; c += 8) {
                     const int64_t e0 = 8 * c > base ? 8 * c : base, e1 = 8 * c + 8 < row_end ? 8 * c + 8 : row_end;
                     if (e1 - e0 == 8)
@@ -182,8 +183,31 @@ __global__ void write_tile_order(__half *packed, int n, int heads, int width) {
             }
 }
 
-// Times write_tile_order over the dump of `heads` heads of n tokens at blocks_per_sm blocks an SM, after checking on
-// a ragged case that it writes every element once.
+static const int WRITE_WIDTHS[] = {64, 256}; // write_tile_order's steps: the dump's key tile, and four of them
+
+// Exits unless write_tile_order writes every element of a ragged case once, in each of its steps.
+static void check_write_tile_order() {
+    const int n = 301, heads = 2;
+    const size_t entries = (size_t)heads * n * (n + 1) / 2;
+    __half *dump;
+    CUDA_CHECK(cudaMalloc(&dump, entries * 2));
+    std::vector<uint16_t> written(entries);
+    for (int width : WRITE_WIDTHS) {
+        CUDA_CHECK(cudaMemset(dump, 0xff, entries * 2));
+        write_tile_order<<<(n + 127) / 128 * heads, 128>>>(dump, n, heads, width);
+        CUDA_CHECK(cudaGetLastError());
+        CUDA_CHECK(cudaMemcpy(written.data(), dump, entries * 2, cudaMemcpyDeviceToHost));
+        for (size_t e = 0; e < entries; e++)
+            if (written[e] != 0x3c00) {
+                fprintf(stderr, "write_tile_order: entry %zu of n = %d in steps of %d not written once\n", e, n,
+                        width);
+                exit(1);
+            }
+    }
+    cudaFree(dump);
+}
+
+// Times write_tile_order over the dump of `heads` heads of n tokens at blocks_per_sm blocks an SM.
 static timing time_write_tile_order(__half *dump, int n, int heads, int width, int blocks_per_sm) {
     int device, sm_bytes, reserved;
     CUDA_CHECK(cudaGetDevice(&device));
@@ -191,18 +215,6 @@ static timing time_write_tile_order(__half *dump, int n, int heads, int width, i
     CUDA_CHECK(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
     const int smem = sm_bytes / blocks_per_sm - reserved;
     CUDA_CHECK(cudaFuncSetAttribute(write_tile_order, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    const int check_n = 301, check_heads = 2;
-    const size_t check_entries = (size_t)check_heads * check_n * (check_n + 1) / 2;
-    CUDA_CHECK(cudaMemset(dump, 0xff, check_entries * 2));
-    write_tile_order<<<(check_n + 127) / 128 * check_heads, 128, smem>>>(dump, check_n, check_heads, width);
-    CUDA_CHECK(cudaGetLastError());
-    std::vector<uint16_t> check(check_entries);
-    CUDA_CHECK(cudaMemcpy(check.data(), dump, check_entries * 2, cudaMemcpyDeviceToHost));
-    for (size_t e = 0; e < check_entries; e++)
-        if (check[e] != 0x3c00) {
-            fprintf(stderr, "write_tile_order: entry %zu of the n = %d check not written once\n", e, check_n);
-            exit(1);
-        }
     return time_ms([&](int) { write_tile_order<<<(n + 127) / 128 * heads, 128, smem>>>(dump, n, heads, width); });
 }
 
@@ -314,6 +326,7 @@ int main(int argc, char **argv) {
     cublasHandle_t handle;
     CUBLAS_CHECK(cublasCreate(&handle));
     double copy_gbs = copy_bandwidth_gbs(), peak_tflops = gemm_tflops(handle);
+    check_write_tile_order();
 
     // The attention shapes of GPT-2 small and Llama-3-8B (grouped-query), causal, one sequence.
     // GPT-2's shape also at n = 65536, where the 512 x 512 pooled map's pool (128) spans whole tiles.
@@ -402,7 +415,7 @@ int main(int argc, char **argv) {
                 // The dump's writes alone in its order, at the blocks an SM of its default build's maps copy
                 // (probs_blocks_per_sm in kernels/attention_probs.cu: 3 at d 64, 2 at d 128); then in steps of
                 // four key tiles, 512 bytes of a row at a time.
-                for (int width : {64, 256}) {
+                for (int width : WRITE_WIDTHS) {
                     timing order_t =
                         time_write_tile_order(static_cast<__half *>(dump), n, p.heads, width, d == 64 ? 3 : 2);
                     emit(width == 64 ? "write_tile_order_fp16" : "write_tile_order_256_fp16", shape, "fp16", order_t,
