@@ -220,7 +220,23 @@ av_status model_emit_capture(av_backend *be, const forward_request *req, const f
     return be->emit_probs(be, probs, l, req->plan->n_slots, T, req->sink, req->sink_user);
 }
 
+// The embedding tables are read at ids[t] and at row t: both must be inside them, whatever the tokenizer produced
+// (its vocabulary may be larger than the model's embedding table).
+static av_status check_ids_and_length(const av_model *model, const forward_request *req) {
+    const model_config *cfg = &model->cfg;
+    if (req->T < 1) return av_fail(AV_ERROR_PROMPT, "%s: the prompt has no tokens", model->name);
+    if (req->T > cfg->n_positions)
+        return av_fail(AV_ERROR_PROMPT, "%s: the prompt has %d tokens, more than %s %d", model->name, req->T,
+                       cfg->arch == AV_ARCH_BERT ? "max_position_embeddings" : "n_positions", cfg->n_positions);
+    for (int t = 0; t < req->T; t++)
+        if (req->ids[t] < 0 || req->ids[t] >= cfg->vocab_size)
+            return av_fail(AV_ERROR_PROMPT, "%s: token %d has id %d outside the vocabulary (vocab_size %d)",
+                           model->name, t, req->ids[t], cfg->vocab_size);
+    return AV_SUCCESS;
+}
+
 av_status model_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req) {
+    AV_TRY(check_ids_and_length(model, req));
     switch (model->cfg.arch) {
     case AV_ARCH_GPT2: return gpt2_forward(model, be, w, req);
     case AV_ARCH_BERT: return bert_forward(model, be, w, req);

@@ -158,23 +158,15 @@ static av_status bert_run(const model_config *cfg, av_backend *be, const model_w
     return AV_SUCCESS;
 }
 
-// The embedding tables are read at ids[t] and at row t: both must be inside them.
-static av_status bert_check_request(const model_config *cfg, const char *name, const forward_request *req) {
-    if (req->T < 1) return av_fail(AV_ERROR_PROMPT, "%s: the prompt has no tokens", name);
-    if (req->T > cfg->n_positions)
-        return av_fail(AV_ERROR_PROMPT, "%s: the prompt has %d tokens, more than max_position_embeddings %d", name,
-                       req->T, cfg->n_positions);
-    for (int t = 0; t < req->T; t++)
-        if (req->ids[t] < 0 || req->ids[t] >= cfg->vocab_size)
-            return av_fail(AV_ERROR_PROMPT, "%s: token %d has id %d outside the vocabulary (vocab_size %d)", name, t,
-                           req->ids[t], cfg->vocab_size);
+// model_forward has checked the ids and the length.
+static av_status bert_check_request(const char *name, const forward_request *req) {
     if (req->logits)
         return av_fail(AV_ERROR_INVALID_ARGUMENT, "%s: a BERT encoder has no language-model head for logits", name);
     return AV_SUCCESS;
 }
 
 av_status bert_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req) {
-    AV_TRY(bert_check_request(&model->cfg, model->name, req));
+    AV_TRY(bert_check_request(model->name, req));
     void *block = NULL;
     bert_buffers b;
     AV_TRY(bert_alloc(be, &model->cfg, req, &block, &b));

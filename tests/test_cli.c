@@ -221,16 +221,22 @@ Test(cli_bad_input, truncated_safetensors) {
     run_expect_failure(m, "--prompt hi", "model.safetensors");
 }
 
-// The config promises a third layer the sharded checkpoint does not have.
-Test(cli_bad_input, missing_tensor) {
-    char *m = fixture_copy("gpt2-tiny-sharded"), path[4400];
-    snprintf(path, sizeof path, "%s/config.json", m);
-    cJSON *config = read_json(path);
-    cJSON_ReplaceItemInObject(config, "n_layer", cJSON_CreateNumber(4));
-    char *json = cJSON_Print(config);
+// Sets KEY of the JSON object in MODEL_DIR/FILE to VALUE.
+static void set_json_number(const char *model_dir, const char *file, const char *key, double value) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", model_dir, file);
+    cJSON *object = read_json(path);
+    cJSON_ReplaceItemInObject(object, key, cJSON_CreateNumber(value));
+    char *json = cJSON_PrintUnformatted(object);
     write_bytes(path, json, strlen(json));
     free(json);
-    cJSON_Delete(config);
+    cJSON_Delete(object);
+}
+
+// The config promises a third layer the sharded checkpoint does not have.
+Test(cli_bad_input, missing_tensor) {
+    char *m = fixture_copy("gpt2-tiny-sharded");
+    set_json_number(m, "config.json", "n_layer", 4);
     run_expect_failure(m, "--prompt hi", "h.3.ln_1.weight");
 }
 
@@ -239,6 +245,13 @@ Test(cli_bad_input, missing_tokenizer_files) {
     snprintf(path, sizeof path, "%s/vocab.json", m);
     cr_assert_eq(unlink(path), 0);
     run_expect_failure(m, "--prompt hi", "vocab.json");
+}
+
+// A tokenizer whose vocabulary outgrows the model's embedding table: "<|endoftext|>" at id 5000 of 1157.
+Test(cli_bad_input, token_id_beyond_the_embedding_table) {
+    char *m = fixture_copy("gpt2-tiny");
+    set_json_number(m, "vocab.json", "<|endoftext|>", 5000);
+    run_expect_failure(m, "--prompt 'hi<|endoftext|>'", "id 5000 outside the vocabulary (vocab_size 1157)");
 }
 
 Test(cli_bad_input, empty_prompt) { run_expect_failure(FIXTURE("gpt2-tiny"), "--prompt ''", "empty prompt"); }

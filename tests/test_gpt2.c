@@ -157,23 +157,39 @@ static av_status keep_subset(void *user, int layer, const float *probs, int n_sl
     return AV_SUCCESS;
 }
 
-Test(gpt2, selected_layers_and_heads_are_the_only_ones_kept) {
+// gpt2-tiny loaded, with its parameters on the CPU backend.
+typedef struct cpu_model {
     av_model *model;
-    cr_assert_eq(av_model_load(&model, FIXTURE("gpt2-tiny")), AV_SUCCESS, "%s", av_last_error());
     av_backend *be;
-    cr_assert_eq(backend_cpu_create(&be), AV_SUCCESS);
     model_weights w;
-    cr_assert_eq(model_weights_upload(model, be, &w), AV_SUCCESS);
+} cpu_model;
+
+static cpu_model cpu_model_load(void) {
+    cpu_model m;
+    cr_assert_eq(av_model_load(&m.model, FIXTURE("gpt2-tiny")), AV_SUCCESS, "%s", av_last_error());
+    cr_assert_eq(backend_cpu_create(&m.be), AV_SUCCESS);
+    cr_assert_eq(model_weights_upload(m.model, m.be, &m.w), AV_SUCCESS);
+    return m;
+}
+
+static void cpu_model_free(cpu_model *m) {
+    model_weights_free(&m->w);
+    m->be->destroy(m->be);
+    av_model_destroy(m->model);
+}
+
+Test(gpt2, selected_layers_and_heads_are_the_only_ones_kept) {
+    cpu_model m = cpu_model_load();
     capture_plan plan;
-    cr_assert_eq(capture_plan_parse(&plan, &model->cfg, "1", "1,3"), AV_SUCCESS);
+    cr_assert_eq(capture_plan_parse(&plan, &m.model->cfg, "1", "1,3"), AV_SUCCESS);
     cr_assert_eq(plan.n_layers, 1);
     cr_assert_eq(plan.n_slots, 2);
     expected_run e = load_expected("gpt2-tiny", 0);
-    int T = e.T, NH = model->cfg.n_head;
+    int T = e.T, NH = m.model->cfg.n_head;
     int32_t *ids = ids_of(&e);
     int layers_seen = 0;
     forward_request req = {.ids = ids, .T = T, .plan = &plan, .sink = keep_subset, .sink_user = &layers_seen};
-    cr_assert_eq(model_forward(model, be, &w, &req), AV_SUCCESS, "%s", av_last_error());
+    cr_assert_eq(model_forward(m.model, m.be, &m.w, &req), AV_SUCCESS, "%s", av_last_error());
     cr_assert_eq(layers_seen, 1);
     const float *want = (const float *)e.attn.data;
     size_t TT = (size_t)T * T;
@@ -183,9 +199,7 @@ Test(gpt2, selected_layers_and_heads_are_the_only_ones_kept) {
     free(ids);
     free_expected(&e);
     capture_plan_free(&plan);
-    model_weights_free(&w);
-    be->destroy(be);
-    av_model_destroy(model);
+    cpu_model_free(&m);
 }
 
 Test(gpt2, capture_lists_out_of_range_or_malformed_are_refused) {
@@ -202,4 +216,19 @@ Test(gpt2, capture_lists_out_of_range_or_malformed_are_refused) {
     cr_assert_eq(plan.head_slot[5], 0);
     cr_assert_eq(plan.head_slot[4], -1);
     capture_plan_free(&plan);
+}
+
+// The embedding table is read at every id: one outside it (a tokenizer larger than the model) fails the forward
+// pass before anything runs, naming the token and the id.
+Test(gpt2, ids_outside_the_vocabulary_fail_in_forward) {
+    cpu_model m = cpu_model_load();
+    int V = m.model->cfg.vocab_size;
+    const int32_t bad[][3] = {{1, V, 2}, {-1, 1, 2}};
+    const char *want[] = {"token 1 has id 1157 outside", "token 0 has id -1 outside"};
+    for (int i = 0; i < 2; i++) {
+        forward_request req = {.ids = bad[i], .T = 3};
+        cr_assert_eq(model_forward(m.model, m.be, &m.w, &req), AV_ERROR_PROMPT, "case %d ran", i);
+        cr_assert(strstr(av_last_error(), want[i]), "%s", av_last_error());
+    }
+    cpu_model_free(&m);
 }
