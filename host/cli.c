@@ -43,6 +43,8 @@ static const char *const run_usage =
     "                         pool:B    B x B block-pooled maps (rows still sum to 1): layer_XX_pool.npy\n"
     "                         headmean  mean and max over the captured heads: layer_XX_headmean.npy, _headmax.npy\n"
     "  --packed-causal      write full P of a causal model as its packed lower triangle (half the bytes)\n"
+    "  --viewer SIZE|off    viewer.html, the interactive page of full P, holds at most SIZE bytes of maps\n"
+    "                       (default 64M: the head means of every layer first, then heads in order)\n"
     "  --max-memory SIZE    refuse runs needing more than SIZE bytes (suffixes K, M, G); default: what is free\n"
     "  --threads N          CPU threads (default: OpenMP's default, all cores)\n"
     "  --help               this text\n";
@@ -128,7 +130,7 @@ static int check_prompt_choice(const prompt_source *p, const char *usage) {
 }
 
 static int command_run(int argc, char **argv) {
-    enum { OPT_PROMPT_FILE = 256, OPT_ATTN_DTYPE, OPT_MAX_MEMORY, OPT_CAPTURE, OPT_PACKED, OPT_ATTENTION };
+    enum { OPT_PROMPT_FILE = 256, OPT_ATTN_DTYPE, OPT_MAX_MEMORY, OPT_CAPTURE, OPT_PACKED, OPT_ATTENTION, OPT_VIEWER };
     static const struct option options[] = {
         {"model", required_argument, NULL, 'm'},       {"prompt", required_argument, NULL, 'p'},
         {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
@@ -138,7 +140,7 @@ static int command_run(int argc, char **argv) {
         {"png", required_argument, NULL, 'g'},         {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
         {"threads", required_argument, NULL, 'j'},     {"capture", required_argument, NULL, OPT_CAPTURE},
         {"packed-causal", no_argument, NULL, OPT_PACKED}, {"attention", required_argument, NULL, OPT_ATTENTION},
-        {"help", no_argument, NULL, 'h'},
+        {"viewer", required_argument, NULL, OPT_VIEWER}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     av_run_options opt;
     av_run_options_default(&opt);
@@ -162,6 +164,10 @@ static int command_run(int argc, char **argv) {
         case OPT_ATTENTION: opt.attention = optarg; break;
         case OPT_MAX_MEMORY:
             if (!parse_size(optarg, &opt.max_memory)) return usage_error(run_usage, "--max-memory: expected a size");
+            break;
+        case OPT_VIEWER:
+            if (!strcmp(optarg, "off")) opt.viewer_bytes = 0;
+            else if (!parse_size(optarg, &opt.viewer_bytes)) return usage_error(run_usage, "--viewer: expected a size or off");
             break;
         case 'j': {
             int threads = atoi(optarg);

@@ -72,16 +72,22 @@ static size_t scratch_floats(const capture_kinds *k, int n_slots, int T) {
     return floats;
 }
 
-size_t layer_writer_bytes(const capture_kinds *k, int n_slots, int T, png_mode png) {
-    bool mean = k->headmean || png != PNG_NONE;
+// The head mean is kept for headmean, for the mean maps, and for the viewer.
+static bool keeps_mean(const capture_kinds *k, png_mode png, bool viewer) {
+    return k->headmean || png != PNG_NONE || viewer;
+}
+
+size_t layer_writer_bytes(const capture_kinds *k, int n_slots, int T, png_mode png, bool viewer) {
+    bool mean = keeps_mean(k, png, viewer);
     return (scratch_floats(k, n_slots, T) + (mean ? (size_t)T * T : 0)) * sizeof(float);
 }
 
 av_status layer_writer_init(layer_writer *w, const av_model *model, const token_list *tokens,
-                            const capture_plan *plan, const capture_kinds *kinds, png_mode png, const char *dir) {
+                            const capture_plan *plan, const capture_kinds *kinds, png_mode png, viewer_file *viewer,
+                            const char *dir) {
     int T = tokens->n, NS = plan->n_slots ? plan->n_slots : 1;
     *w = (layer_writer){.model = model, .tokens = tokens, .plan = plan, .kinds = *kinds, .dir = dir, .png = png,
-                        .causal = model->cfg.arch == AV_ARCH_GPT2};
+                        .causal = model->cfg.arch == AV_ARCH_GPT2, .viewer = viewer};
     w->files = cJSON_CreateArray();
     w->slot_head = av_malloc((size_t)NS * sizeof(int), "slot table");
     w->head_labels = av_calloc((size_t)NS, sizeof(char *), "head labels");
@@ -92,7 +98,7 @@ av_status layer_writer_init(layer_writer *w, const av_model *model, const token_
         if (!(w->head_labels[s] = av_malloc(16, "head label"))) return AV_ERROR_OUT_OF_MEMORY;
         snprintf(w->head_labels[s], 16, "head %d", w->slot_head[s]);
     }
-    if (kinds->headmean || png != PNG_NONE) {
+    if (keeps_mean(kinds, png, viewer != NULL)) {
         if (!(w->mean = av_malloc((size_t)T * T * sizeof(float), "head mean"))) return AV_ERROR_OUT_OF_MEMORY;
     }
     size_t floats = scratch_floats(kinds, NS, T);
@@ -311,7 +317,16 @@ av_status layer_writer_write(void *user, int layer, const float *probs, int n_sl
         reduce_head_mean_max(w->mean, w->scratch, probs, n_slots, (size_t)T * T);
         AV_TRY(write_head_mean_max(w, layer, w->scratch, n_slots, T));
     }
-    if (w->kinds.full) AV_TRY(write_full(w, layer, probs, n_slots, T, w->kinds.headmean));
+    if (w->kinds.full) {
+        bool mean_ready = w->kinds.headmean;
+        if (!mean_ready && w->viewer) {
+            reduce_head_mean_max(w->mean, NULL, probs, n_slots, (size_t)T * T);
+            mean_ready = true;
+        }
+        AV_TRY(write_full(w, layer, probs, n_slots, T, mean_ready));
+        if (w->viewer)
+            AV_TRY(viewer_add_layer(w->viewer, layer, probs, w->slot_head, n_slots, n_slots > 1 ? w->mean : NULL));
+    }
     if (w->kinds.rows) {
         reduce_last_rows(w->scratch, probs, n_slots, T, clipped_rows(&w->kinds, T));
         AV_TRY(write_rows(w, layer, w->scratch, n_slots, T));

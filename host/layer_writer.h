@@ -4,6 +4,7 @@
 #define AV_LAYER_WRITER_H
 
 #include "model.h"
+#include "viewer.h"
 
 #include <cjson/cJSON.h>
 
@@ -33,10 +34,13 @@ typedef struct layer_writer {
     float *scratch;          // the largest reduction of one layer
     char **head_labels;      // (n_slots) "head 3" row labels of the column-sum map
     const char **bin_labels; // (bins) first token of each pool bin
+    viewer_file *viewer;     // full P's layers also go to viewer.html, or NULL
 } layer_writer;
 
+// VIEWER (or NULL) receives every layer of full P, with the head mean.
 av_status layer_writer_init(layer_writer *w, const av_model *model, const token_list *tokens,
-                            const capture_plan *plan, const capture_kinds *kinds, png_mode png, const char *dir);
+                            const capture_plan *plan, const capture_kinds *kinds, png_mode png, viewer_file *viewer,
+                            const char *dir);
 void layer_writer_free(layer_writer *w);
 // The av_probs_sink: USER is a layer_writer.
 av_status layer_writer_write(void *user, int layer, const float *probs, int n_slots, int T);
@@ -46,8 +50,8 @@ av_status layer_writer_write(void *user, int layer, const float *probs, int n_sl
 av_status layer_writer_write_reduced(void *user, int layer, const float *reduced, int n_slots, int T);
 // The reductions KINDS ask for at T tokens, clipped to T as the host path clips them.
 av_reduction_request capture_kinds_reductions(const capture_kinds *kinds, int T);
-// Host bytes the writer needs beyond P itself.
-size_t layer_writer_bytes(const capture_kinds *kinds, int n_slots, int T, png_mode png);
+// Host bytes the writer needs beyond P itself (VIEWER: one is written).
+size_t layer_writer_bytes(const capture_kinds *kinds, int n_slots, int T, png_mode png, bool viewer);
 // meta.json's description of the kinds written.
 cJSON *capture_kinds_json(const capture_kinds *kinds, int T);
 

@@ -22,7 +22,8 @@ void av_run_options_default(av_run_options *o) {
                           .packed_causal = 0,
                           .max_memory = 0,
                           .top_k = 5,
-                          .attention = "auto"};
+                          .attention = "auto",
+                          .viewer_bytes = (size_t)64 << 20};
 }
 
 static double now_ms(void) {
@@ -74,8 +75,8 @@ static double gib(size_t bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
 // Refuses, before anything large is allocated, a run whose buffers would not fit. DEVICE_REDUCTIONS: no P per layer
 // on the backend; only the compact reductions (counted by extra_bytes) stream through the pinned double buffer.
 static av_status check_memory(av_backend *be, const av_model *m, const capture_plan *plan,
-                              const capture_kinds *kinds, png_mode png, int T, int logits_rows, size_t max_memory,
-                              bool device_reductions) {
+                              const capture_kinds *kinds, png_mode png, bool viewer, int T, int logits_rows,
+                              size_t max_memory, bool device_reductions) {
     const model_config *c = &m->cfg;
     av_reduction_request reductions = capture_kinds_reductions(kinds, T);
     size_t layer = device_reductions ? 0 : capture_plan_layer_bytes(plan, T);
@@ -85,7 +86,7 @@ static av_status check_memory(av_backend *be, const av_model *m, const capture_p
     model_parameter_bytes(m, &params, &matrices);
     size_t need = model_forward_bytes(c, T, device_reductions ? 0 : plan->n_slots, logits_rows) +
                   be->extra_bytes(be, T, c->n_embd, c->n_head, c->n_inner, params, matrices);
-    size_t host_need = layer_writer_bytes(kinds, plan->n_slots, T, png); // reductions and head means
+    size_t host_need = layer_writer_bytes(kinds, plan->n_slots, T, png, viewer); // reductions and head means
     if (strcmp(be->name, "cpu")) host_need += 2 * streamed;               // the pinned double buffer
     else need += host_need;
     size_t avail = max_memory;
@@ -215,6 +216,8 @@ typedef struct run_state {
     bool weights_ready;
     char *tmp;
     layer_writer writer;
+    viewer_file viewer;
+    bool viewer_on; // full P is captured and options->viewer_bytes is not 0
     float *logits; // (V) last position, causal LMs only
     double ms_tokenize, ms_forward;
 } run_state;
@@ -280,8 +283,8 @@ static av_status run_forward(run_state *s) {
     AV_TRY(backend_create(&s->be, s->options->device, &s->backend));
     AV_TRY(s->be->attention_kernel(s->be, cfg->n_embd, cfg->n_head, &s->attention_kernel));
     AV_TRY(choose_reductions(s));
-    AV_TRY(check_memory(s->be, s->model, &s->plan, &s->kinds, s->png, T, next_token, s->options->max_memory,
-                        s->device_reductions));
+    AV_TRY(check_memory(s->be, s->model, &s->plan, &s->kinds, s->png, s->viewer_on, T, next_token,
+                        s->options->max_memory, s->device_reductions));
     if (next_token && !(s->logits = av_malloc((size_t)cfg->vocab_size * sizeof(float), "logits")))
         return AV_ERROR_OUT_OF_MEMORY;
     AV_TRY(model_weights_upload(s->model, s->be, &s->weights));
@@ -308,10 +311,18 @@ static av_status run_steps(run_state *s, const char *prompt, size_t len, const c
                                s->model->cfg.arch == AV_ARCH_GPT2));
     static const char *const subdirs[] = {"attention", "heatmaps", NULL};
     AV_TRY(output_dir_begin(out_dir, subdirs, &s->tmp));
-    AV_TRY(layer_writer_init(&s->writer, s->model, &s->tokens, &s->plan, &s->kinds, s->png, s->tmp));
+    s->viewer_on = s->kinds.full && s->plan.n_slots > 0 && s->options->viewer_bytes > 0;
+    if (s->viewer_on)
+        AV_TRY(viewer_begin(&s->viewer, s->tmp, s->model, prompt, len, &s->tokens, &s->plan, s->options->viewer_bytes));
+    AV_TRY(layer_writer_init(&s->writer, s->model, &s->tokens, &s->plan, &s->kinds, s->png,
+                             s->viewer_on ? &s->viewer : NULL, s->tmp));
     t0 = now_ms();
     AV_TRY(run_forward(s));
     s->ms_forward = now_ms() - t0;
+    if (s->viewer_on) {
+        AV_TRY(viewer_end(&s->viewer, s->writer.files));
+        cJSON_AddItemToArray(s->writer.files, cJSON_CreateString("viewer.html"));
+    }
     AV_TRY(write_meta(s, prompt, len));
     return output_dir_commit(s->tmp, out_dir);
 }
@@ -324,6 +335,7 @@ av_status av_run(av_model *model, const char *prompt, size_t len, const av_run_o
     if (s.weights_ready) model_weights_free(&s.weights);
     if (s.be) s.be->destroy(s.be);
     layer_writer_free(&s.writer);
+    viewer_free(&s.viewer);
     free(s.logits);
     free(s.tmp);
     capture_plan_free(&s.plan);

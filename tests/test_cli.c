@@ -57,9 +57,9 @@ Test(cli, run_writes_meta_npy_and_heatmaps_matching_hugging_face) {
     cr_assert_str_eq(cJSON_GetObjectItem(meta, "device")->valuestring, "cpu");
     cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(meta, "model"), "n_layer")->valueint, 2);
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(meta, "next_token")), 5);
-    // Every file listed exists: 2 npy + 2 x (4 heads + mean) PNGs + meta.json.
+    // Every file listed exists: 2 npy + 2 x (4 heads + mean) PNGs + viewer.html + meta.json.
     cJSON *files = cJSON_GetObjectItem(meta, "files");
-    cr_assert_eq(cJSON_GetArraySize(files), 2 + 10 + 1);
+    cr_assert_eq(cJSON_GetArraySize(files), 2 + 10 + 1 + 1);
     cJSON *f;
     cJSON_ArrayForEach(f, files) {
         snprintf(path, sizeof path, "%s/%s", out, f->valuestring);

@@ -90,7 +90,7 @@ static void check_case(const av_model *model, const token_list *tokens, const wr
         char cmd[8500];
         snprintf(cmd, sizeof cmd, "mkdir -p '%s/attention' '%s/heatmaps'", sub, sub);
         cr_assert_eq(run_command(cmd, NULL), 0);
-        AV_OK(layer_writer_init(d ? &host : &dev, model, tokens, &plan, &kinds, png, d ? host_dir : dev_dir));
+        AV_OK(layer_writer_init(d ? &host : &dev, model, tokens, &plan, &kinds, png, NULL, d ? host_dir : dev_dir));
     }
     av_reduction_request request = capture_kinds_reductions(&kinds, T);
     for (int layer = 0; layer < 2; layer++) {

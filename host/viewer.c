@@ -1,0 +1,181 @@
+#include "viewer.h"
+
+#include "half.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------- writing helpers
+
+// JSON inside <script>: every '<' as \u003c, so that no text of the prompt ("</script>", "<!--") can end or bend
+// the script element. '<' never occurs in JSON outside strings.
+static bool put_script_json(FILE *f, const cJSON *item) {
+    char *json = cJSON_PrintUnformatted(item);
+    if (!json) return false;
+    bool ok = true;
+    for (const char *c = json; *c && ok; c++) ok = *c == '<' ? fputs("\\u003c", f) >= 0 : fputc(*c, f) != EOF;
+    free(json);
+    return ok;
+}
+
+static const char base64_digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// Base64 of a byte stream, three bytes at a time.
+typedef struct base64_stream {
+    FILE *f;
+    unsigned char group[3];
+    int n;
+} base64_stream;
+
+static void base64_flush(base64_stream *b) {
+    if (b->n == 0) return;
+    unsigned bits = (unsigned)b->group[0] << 16 | (unsigned)(b->n > 1 ? b->group[1] : 0) << 8 |
+                    (unsigned)(b->n > 2 ? b->group[2] : 0);
+    char out[4];
+    for (int k = 0; k < 4; k++) out[k] = k <= b->n ? base64_digits[(bits >> (18 - 6 * k)) & 63] : '=';
+    fwrite(out, 1, 4, b->f);
+    b->n = 0;
+}
+
+static void base64_put(base64_stream *b, unsigned char byte) {
+    b->group[b->n++] = byte;
+    if (b->n == 3) base64_flush(b);
+}
+
+size_t viewer_map_chars(int T, bool causal) {
+    size_t t = (size_t)T, elems = causal ? t * (t + 1) / 2 : t * t;
+    return 4 * ((2 * elems + 2) / 3);
+}
+
+// AV.map(layer, head, "...") with MAP (T, T) as float16, the lower triangle row by row when causal.
+static bool put_map(const viewer_file *v, int layer, int head, const float *map) {
+    fprintf(v->f, "<script>AV.map(%d, %d, '", layer, head);
+    base64_stream b = {.f = v->f};
+    for (int i = 0; i < v->T; i++) {
+        int cols = v->causal ? i + 1 : v->T;
+        for (int j = 0; j < cols; j++) {
+            uint16_t h = av_f32_to_f16(map[(size_t)i * v->T + j]);
+            base64_put(&b, (unsigned char)(h & 0xFF));
+            base64_put(&b, (unsigned char)(h >> 8));
+        }
+    }
+    base64_flush(&b);
+    return fputs("');</script>\n", v->f) >= 0;
+}
+
+// ---------------------------------------------------------------------------------------------- the page
+
+// The first character boundary at or after byte K of the prompt (valid UTF-8, LEN bytes).
+static int64_t char_boundary(const char *prompt, size_t len, int64_t k) {
+    while ((size_t)k < len && ((unsigned char)prompt[k] & 0xC0) == 0x80) k++;
+    return k;
+}
+
+// A token as the page shows it: the prompt's text before it that no token covers (WordPiece drops whitespace),
+// then its own text, from the first character that starts in it to the end of the character it ends in, so that a
+// character split among byte-level BPE tokens shows whole in the first. A token left with no text of its own
+// shows its label: a special token ("special"), a piece inside one character or sharing its bytes with the token
+// before, as WordPiece's jamo of one Hangul syllable do ("part"). *COVERED: where the text so far ends.
+static cJSON *token_json(const char *prompt, size_t len, const token_list *t, int i, int64_t *covered) {
+    cJSON *o = cJSON_CreateObject();
+    int64_t start = char_boundary(prompt, len, t->starts[i]), end = char_boundary(prompt, len, t->ends[i]);
+    if (start < *covered) start = *covered;
+    if (start > *covered) {
+        char *gap = strndup(prompt + *covered, (size_t)(start - *covered));
+        cJSON_AddStringToObject(o, "gap", gap ? gap : "");
+        free(gap);
+    }
+    char *text = end > start ? strndup(prompt + start, (size_t)(end - start)) : NULL;
+    cJSON_AddStringToObject(o, "text", text ? text : t->display[i]);
+    free(text);
+    cJSON_AddStringToObject(o, "label", t->display[i]);
+    if (end <= start) cJSON_AddTrueToObject(o, t->starts[i] == t->ends[i] ? "special" : "part");
+    if (end > *covered) *covered = end;
+    return o;
+}
+
+static cJSON *page_meta(const av_model *model, const char *prompt, size_t len, const token_list *tokens,
+                        const capture_plan *plan, bool causal, size_t budget) {
+    cJSON *meta = cJSON_CreateObject(), *layers = cJSON_CreateArray(), *heads = cJSON_CreateArray();
+    cJSON *list = cJSON_CreateArray();
+    cJSON_AddStringToObject(meta, "model", model->name);
+    cJSON_AddNumberToObject(meta, "n", tokens->n);
+    cJSON_AddBoolToObject(meta, "causal", causal);
+    cJSON_AddNumberToObject(meta, "budget_mib", (double)budget / (1024.0 * 1024.0));
+    for (int l = 0; l < model->cfg.n_layer; l++)
+        if (plan->layer_on[l]) cJSON_AddItemToArray(layers, cJSON_CreateNumber(l));
+    for (int h = 0; h < model->cfg.n_head; h++)
+        if (plan->head_slot[h] >= 0) cJSON_AddItemToArray(heads, cJSON_CreateNumber(h));
+    int64_t covered = 0;
+    for (int i = 0; i < tokens->n; i++) cJSON_AddItemToArray(list, token_json(prompt, len, tokens, i, &covered));
+    cJSON_AddItemToObject(meta, "layers", layers);
+    cJSON_AddItemToObject(meta, "heads", heads);
+    cJSON_AddItemToObject(meta, "tokens", list);
+    return meta;
+}
+
+static bool put_lines(FILE *f, const char *const *lines) {
+    for (; *lines; lines++)
+        if (fputs(*lines, f) < 0) return false;
+    return true;
+}
+
+static const char page_body[] =
+    "<header><h1>attnviz</h1><span id=\"info\"></span></header>\n"
+    "<div class=\"controls\"><select id=\"layer\"></select><select id=\"head\"></select>\n"
+    "<label><input type=\"radio\" name=\"dir\" value=\"from\" checked> attention from the token</label>\n"
+    "<label><input type=\"radio\" name=\"dir\" value=\"to\"> attention to the token</label></div>\n"
+    "<div class=\"main\"><div class=\"left\"><div id=\"text\" class=\"text\"></div><p class=\"note\">Shading: the square root "
+    "of each weight over the largest one shown. Weights are float16 here; the .npy files hold them exactly.</p></div>"
+    "<div id=\"detail\"></div></div>\n"
+    "<img id=\"map\" alt=\"heatmap of the selected layer and head\">\n";
+
+av_status viewer_begin(viewer_file *v, const char *dir, const av_model *model, const char *prompt, size_t len,
+                       const token_list *tokens, const capture_plan *plan, size_t budget) {
+    *v = (viewer_file){.T = tokens->n, .causal = model->cfg.arch == AV_ARCH_GPT2};
+    v->map_chars = viewer_map_chars(v->T, v->causal);
+    int maps = (int)(budget / v->map_chars < (size_t)1 << 30 ? budget / v->map_chars : (size_t)1 << 30);
+    int means = plan->n_slots > 1 ? plan->n_layers : 0;
+    v->means_left = means < maps ? means : maps;
+    int heads = plan->n_layers * plan->n_slots;
+    v->heads_left = heads < maps - v->means_left ? heads : maps - v->means_left;
+    char *path = av_path_join(dir, "viewer.html");
+    if (!path) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory");
+    v->f = fopen(path, "w");
+    cJSON *meta = v->f ? page_meta(model, prompt, len, tokens, plan, v->causal, budget) : NULL;
+    bool ok = v->f && meta &&
+              fputs("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>attnviz</title>\n"
+                    "<style>\n", v->f) >= 0 &&
+              put_lines(v->f, viewer_css) && fputs("</style>\n<script>\n", v->f) >= 0 && put_lines(v->f, viewer_js) &&
+              fprintf(v->f, "</script>\n</head><body>\n%s<script>AV.init(", page_body) > 0;
+    ok = ok && put_script_json(v->f, meta) && fputs(");</script>\n", v->f) >= 0;
+    cJSON_Delete(meta);
+    av_status st = ok ? AV_SUCCESS : av_fail(AV_ERROR_IO, "%s: cannot write", path);
+    free(path);
+    return st;
+}
+
+av_status viewer_add_layer(viewer_file *v, int layer, const float *probs, const int *slot_head, int NS, const float *mean) {
+    bool ok = true;
+    if (mean && v->means_left > 0) {
+        ok = put_map(v, layer, -1, mean);
+        v->means_left--;
+    }
+    size_t map = (size_t)v->T * v->T;
+    for (int s = 0; s < NS && ok && v->heads_left > 0; s++, v->heads_left--)
+        ok = put_map(v, layer, slot_head[s], probs + s * map);
+    return ok ? AV_SUCCESS : av_fail(AV_ERROR_IO, "viewer.html: cannot write layer %d", layer);
+}
+
+av_status viewer_end(viewer_file *v, const cJSON *files) {
+    bool ok = fputs("<script>AV.start(", v->f) >= 0 && put_script_json(v->f, files) &&
+              fputs(");</script>\n</body></html>\n", v->f) >= 0;
+    ok = fclose(v->f) == 0 && ok;
+    v->f = NULL;
+    return ok ? AV_SUCCESS : av_fail(AV_ERROR_IO, "viewer.html: cannot write");
+}
+
+void viewer_free(viewer_file *v) {
+    if (v->f) fclose(v->f);
+    v->f = NULL;
+}

@@ -1,0 +1,116 @@
+// viewer.html end to end: the CLI writes it beside the .npy files, and its script, run in node by
+// tests/viewer_check.js, shows every embedded map's rows and columns as the .npy files hold them (to float16),
+// the head means, the strongest weights in order, and the prompt's text; the budget decides which maps go in.
+#include "support.h"
+#include "viewer.h"
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// A prompt that would break a page that pasted it into HTML, with characters split among byte-level BPE tokens.
+static const char *const tricky_prompt = "Hello </script><script>alert(1)</script> world <!-- caf\xc3\xa9 \xf0\x9f\x98\x80!";
+
+// Runs `attnviz run --model MODEL --out DIR/out ARGS` (prompt included in ARGS); returns the exit code.
+static int run_cli(const char *dir, const char *model, const char *args, char **text) {
+    char command[8192];
+    snprintf(command, sizeof command, "'%s' run --model '%s' --out '%s/out' --device cpu %s", AV_CLI_PATH, model, dir,
+             args);
+    return run_command(command, text);
+}
+
+// tests/viewer_check.js on DIR/out: its output, after checking that it passed.
+static char *check_in_node(const char *dir) {
+    char command[8192], *text;
+    snprintf(command, sizeof command, "command -v node >/dev/null || { echo 'node not found (tests/run.sh installs "
+             "nodejs)'; exit 1; }; node '%s/tests/viewer_check.js' '%s/out'", AV_SOURCE_DIR, dir);
+    int code = run_command(command, &text);
+    cr_assert_eq(code, 0, "viewer_check.js failed: %s", text);
+    cr_assert(strstr(text, "tokens ok"), "%s", text);
+    return text;
+}
+
+static bool lists_file(const char *dir, const char *name) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/out/meta.json", dir);
+    cJSON *meta = read_json(path), *f;
+    bool found = false;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(meta, "files")) found |= !strcmp(f->valuestring, name);
+    cJSON_Delete(meta);
+    return found;
+}
+
+static void expect_viewer(const char *tag, const char *model, const char *args, const char *maps) {
+    char *dir = make_scratch_dir(tag), *text;
+    int code = run_cli(dir, model, args, &text);
+    cr_assert_eq(code, 0, "%s", text);
+    free(text);
+    cr_assert(lists_file(dir, "viewer.html"), "meta.json does not list viewer.html");
+    text = check_in_node(dir);
+    cr_assert(strstr(text, maps), "embedded %s, want %s", text, maps);
+    free(text);
+    remove_tree(dir);
+    free(dir);
+}
+
+Test(viewer, causal_model_every_map_and_the_prompt_survive_html) {
+    char args[512];
+    snprintf(args, sizeof args, "--prompt '%s'", tricky_prompt);
+    expect_viewer("viewer-gpt2", FIXTURE("gpt2-tiny"), args, "maps 0:-1 0:0 0:1 0:2 0:3 1:-1 1:0 1:1 1:2 1:3\n");
+}
+
+// Non-causal, special tokens, whitespace between WordPiece tokens, and a Hangul syllable whose jamo share its bytes.
+Test(viewer, encoder_with_special_tokens_and_gaps) {
+    expect_viewer("viewer-bert", FIXTURE("bert-tiny"),
+                  "--prompt 'The cat sat on the mat. \xed\x95\x9c\xea\xb5\xad </script>'",
+                  "maps 0:-1 0:0 0:1 0:2 0:3 1:-1 1:0 1:1 1:2 1:3\n");
+}
+
+// The budget takes every layer's head mean first, then heads in order: room for three maps of this prompt keeps
+// both means and layer 0's head 0. Without PNGs the mean is computed for the viewer alone.
+Test(viewer, budget_keeps_the_means_first) {
+    const char *prompt = "Hello world, once more";
+    char *dir = make_scratch_dir("viewer-tokens"), command[4096], *text;
+    snprintf(command, sizeof command, "'%s' tokenize --model '%s' --prompt '%s'", AV_CLI_PATH, FIXTURE("gpt2-tiny"),
+             prompt);
+    cr_assert_eq(run_command(command, &text), 0, "%s", text);
+    cJSON *ids = cJSON_Parse(text);
+    int T = cJSON_GetArraySize(ids);
+    cJSON_Delete(ids);
+    free(text);
+    remove_tree(dir);
+    free(dir);
+    char args[512];
+    size_t map = viewer_map_chars(T, true);
+    snprintf(args, sizeof args, "--prompt '%s' --png none --viewer %zu", prompt, 3 * map + map / 2);
+    expect_viewer("viewer-budget", FIXTURE("gpt2-tiny"), args, "maps 0:-1 0:0 1:-1\n");
+}
+
+static void expect_no_viewer(const char *tag, const char *args) {
+    char *dir = make_scratch_dir(tag), *text, path[4200];
+    int code = run_cli(dir, FIXTURE("gpt2-tiny"), args, &text);
+    cr_assert_eq(code, 0, "%s", text);
+    free(text);
+    snprintf(path, sizeof path, "%s/out/viewer.html", dir);
+    cr_assert(!path_exists(path), "%s: viewer.html written", args);
+    cr_assert(!lists_file(dir, "viewer.html"), "%s: viewer.html listed", args);
+    remove_tree(dir);
+    free(dir);
+}
+
+Test(viewer, off_or_without_full_p_there_is_none) {
+    expect_no_viewer("viewer-off", "--prompt hi --viewer off");
+    expect_no_viewer("viewer-colsum", "--prompt hi --capture colsum");
+}
+
+Test(viewer, a_bad_budget_is_a_usage_error) {
+    char *dir = make_scratch_dir("viewer-bad"), *text;
+    int code = run_cli(dir, FIXTURE("gpt2-tiny"), "--prompt hi --viewer lots", &text);
+    cr_assert_eq(code, 2, "exit %d: %s", code, text);
+    cr_assert(strstr(text, "--viewer"), "%s", text);
+    free(text);
+    remove_tree(dir);
+    free(dir);
+}
