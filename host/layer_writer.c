@@ -5,6 +5,7 @@
 #include "render.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,8 +311,23 @@ static av_status write_head_mean_max(layer_writer *w, int layer, const float *ma
     return draw_mean(w, layer, &f, NS);
 }
 
+// Attention that is not a number (NaN or infinite) comes from the checkpoint's weights holding NaN or Inf, or from a
+// forward pass that overflowed; nothing of such a layer is written.
+#define NON_FINITE_CAUSE "the checkpoint's weights hold NaN or Inf, or the forward pass overflowed"
+
+// The index of the first of X's N values that is NaN or infinite, or N.
+static size_t first_non_finite(const float *x, size_t n) {
+    size_t i = 0;
+    while (i < n && isfinite(x[i])) i++;
+    return i;
+}
+
 av_status layer_writer_write(void *user, int layer, const float *probs, int n_slots, int T) {
     layer_writer *w = user;
+    size_t map = (size_t)T * T, bad = first_non_finite(probs, n_slots * map);
+    if (bad < n_slots * map)
+        return av_fail(AV_ERROR_FORMAT, "%s: layer %d head %d, query %zu: attention %f is not a number (" NON_FINITE_CAUSE
+                       ")", w->model->name, layer, w->slot_head[bad / map], bad % map / (size_t)T, (double)probs[bad]);
     // The head mean first: full P's mean map reuses it before the other kinds use w->mean for their own means.
     if (w->kinds.headmean) {
         reduce_head_mean_max(w->mean, w->scratch, probs, n_slots, (size_t)T * T);
@@ -355,6 +371,10 @@ av_status layer_writer_write_reduced(void *user, int layer, const float *reduced
     layer_writer *w = user;
     av_reduction_request request = capture_kinds_reductions(&w->kinds, T);
     av_reduction_layout at = av_reduction_layout_of(&request, n_slots, T);
+    size_t bad = first_non_finite(reduced, at.floats);
+    if (bad < at.floats)
+        return av_fail(AV_ERROR_FORMAT, "%s: layer %d: a reduction of the attention is %f, not a number (" NON_FINITE_CAUSE
+                       ")", w->model->name, layer, (double)reduced[bad]);
     if (w->kinds.headmean) {
         memcpy(w->mean, reduced + at.head_mean, (size_t)T * T * sizeof(float));
         AV_TRY(write_head_mean_max(w, layer, reduced + at.head_max, n_slots, T));

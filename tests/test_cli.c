@@ -1,9 +1,11 @@
 // The attnviz command line end to end: outputs, interop with numpy, and one test per kind of bad input.
 #include "backend.h"
 #include "render.h"
+#include "safetensors.h"
 #include "support.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,6 +254,22 @@ Test(cli_bad_input, token_id_beyond_the_embedding_table) {
     char *m = fixture_copy("gpt2-tiny");
     set_json_number(m, "vocab.json", "<|endoftext|>", 5000);
     run_expect_failure(m, "--prompt 'hi<|endoftext|>'", "id 5000 outside the vocabulary (vocab_size 1157)");
+}
+
+// A NaN in layer 1's attention weights: the run stops at layer 1 with one line naming the layer, and writes nothing.
+Test(cli_bad_input, nan_in_the_weights) {
+    char *m = fixture_copy("gpt2-tiny"), path[4400];
+    snprintf(path, sizeof path, "%s/model.safetensors", m);
+    st_checkpoint ck;
+    cr_assert_eq(st_file_open(&ck, path), AV_SUCCESS, "%s", av_last_error());
+    const st_tensor *t = st_find(&ck, "transformer.h.1.attn.c_attn.weight");
+    cr_assert_not_null(t);
+    long offset = (long)((const char *)t->data - (const char *)ck.files[0].base);
+    st_checkpoint_close(&ck);
+    float nan = NAN;
+    FILE *f = fopen(path, "r+b");
+    cr_assert(f && fseek(f, offset, SEEK_SET) == 0 && fwrite(&nan, sizeof nan, 1, f) == 1 && fclose(f) == 0);
+    run_expect_failure(m, "--prompt 'hello world'", "layer 1 head 0, query 0: attention nan is not a number");
 }
 
 Test(cli_bad_input, empty_prompt) { run_expect_failure(FIXTURE("gpt2-tiny"), "--prompt ''", "empty prompt"); }
