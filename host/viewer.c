@@ -20,26 +20,36 @@ static bool put_script_json(FILE *f, const cJSON *item) {
 
 static const char base64_digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-// Base64 of a byte stream, three bytes at a time.
+// Base64 of a byte stream, three bytes at a time, written out in blocks.
 typedef struct base64_stream {
     FILE *f;
     unsigned char group[3];
     int n;
+    size_t used;
+    char out[1 << 16];
 } base64_stream;
 
-static void base64_flush(base64_stream *b) {
-    if (b->n == 0) return;
+static void base64_write_out(base64_stream *b) {
+    fwrite(b->out, 1, b->used, b->f);
+    b->used = 0;
+}
+
+static void base64_flush_group(base64_stream *b) {
     unsigned bits = (unsigned)b->group[0] << 16 | (unsigned)(b->n > 1 ? b->group[1] : 0) << 8 |
                     (unsigned)(b->n > 2 ? b->group[2] : 0);
-    char out[4];
-    for (int k = 0; k < 4; k++) out[k] = k <= b->n ? base64_digits[(bits >> (18 - 6 * k)) & 63] : '=';
-    fwrite(out, 1, 4, b->f);
+    for (int k = 0; k < 4; k++) b->out[b->used++] = k <= b->n ? base64_digits[(bits >> (18 - 6 * k)) & 63] : '=';
     b->n = 0;
+    if (b->used + 4 > sizeof b->out) base64_write_out(b);
 }
 
 static void base64_put(base64_stream *b, unsigned char byte) {
     b->group[b->n++] = byte;
-    if (b->n == 3) base64_flush(b);
+    if (b->n == 3) base64_flush_group(b);
+}
+
+static void base64_finish(base64_stream *b) {
+    if (b->n) base64_flush_group(b);
+    base64_write_out(b);
 }
 
 size_t viewer_map_chars(int T, bool causal) {
@@ -50,7 +60,10 @@ size_t viewer_map_chars(int T, bool causal) {
 // AV.map(layer, head, "...") with MAP (T, T) as float16, the lower triangle row by row when causal.
 static bool put_map(const viewer_file *v, int layer, int head, const float *map) {
     fprintf(v->f, "<script>AV.map(%d, %d, '", layer, head);
-    base64_stream b = {.f = v->f};
+    base64_stream b; // 64 KB on the stack; its block is not cleared, only filled
+    b.f = v->f;
+    b.n = 0;
+    b.used = 0;
     for (int i = 0; i < v->T; i++) {
         int cols = v->causal ? i + 1 : v->T;
         for (int j = 0; j < cols; j++) {
@@ -59,7 +72,7 @@ static bool put_map(const viewer_file *v, int layer, int head, const float *map)
             base64_put(&b, (unsigned char)(h >> 8));
         }
     }
-    base64_flush(&b);
+    base64_finish(&b);
     return fputs("');</script>\n", v->f) >= 0;
 }
 
