@@ -43,8 +43,8 @@ static const char *const run_usage =
     "                         pool:B    B x B block-pooled maps (rows still sum to 1): layer_XX_pool.npy\n"
     "                         headmean  mean and max over the captured heads: layer_XX_headmean.npy, _headmax.npy\n"
     "  --packed-causal      write full P of a causal model as its packed lower triangle (half the bytes)\n"
-    "  --viewer SIZE|off    viewer.html, the interactive page of full P, holds at most SIZE bytes of maps\n"
-    "                       (default 64M: the head means of every layer first, then heads in order)\n"
+    "  --viewer SIZE|off    viewer.html, the interactive page, holds at most SIZE bytes of attention (default 64M:\n"
+    "                       column means, last rows, every layer's head mean, then heads in order, as they fit)\n"
     "  --max-memory SIZE    refuse runs needing more than SIZE bytes (suffixes K, M, G); default: what is free\n"
     "  --threads N          CPU threads (default: OpenMP's default, all cores)\n"
     "  --help               this text\n";
@@ -167,7 +167,8 @@ static int command_run(int argc, char **argv) {
             break;
         case OPT_VIEWER:
             if (!strcmp(optarg, "off")) opt.viewer_bytes = 0;
-            else if (!parse_size(optarg, &opt.viewer_bytes)) return usage_error(run_usage, "--viewer: expected a size or off");
+            else if (!parse_size(optarg, &opt.viewer_bytes))
+                return usage_error(run_usage, "--viewer: expected a size or off");
             break;
         case 'j': {
             int threads = atoi(optarg);

@@ -73,9 +73,9 @@ static size_t scratch_floats(const capture_kinds *k, int n_slots, int T) {
     return floats;
 }
 
-// The head mean is kept for headmean, for the mean maps, and for the viewer.
+// The head mean is kept for headmean, for the mean maps, and for the viewer's mean of full P.
 static bool keeps_mean(const capture_kinds *k, png_mode png, bool viewer) {
-    return k->headmean || png != PNG_NONE || viewer;
+    return k->headmean || png != PNG_NONE || (viewer && k->full);
 }
 
 size_t layer_writer_bytes(const capture_kinds *k, int n_slots, int T, png_mode png, bool viewer) {
@@ -257,6 +257,7 @@ static av_status write_rows(layer_writer *w, int layer, const float *rows, int N
     layer_npy_name(rel, sizeof rel, layer, "_rows");
     int64_t shape[3] = {NS, W, T};
     AV_TRY(write_npy(w, rel, rows, 3, shape));
+    if (w->viewer) AV_TRY(viewer_add_rows(w->viewer, layer, rows, w->slot_head, NS));
     snprintf(what, sizeof what, "  last %d row%s", W, W == 1 ? "" : "s");
     map_family f = {.maps = rows, .rows = W, .cols = T, .row_labels = token_labels(w) + (T - W),
                     .col_labels = token_labels(w), .mask_upper = w->causal, .mask_row_offset = T - W,
@@ -273,6 +274,7 @@ static av_status write_column_sums(layer_writer *w, int layer, const float *cols
     AV_TRY(write_npy(w, rel, colsum, 2, shape));
     layer_npy_name(rel, sizeof rel, layer, "_colmean");
     AV_TRY(write_npy(w, rel, colmean, 2, shape));
+    if (w->viewer) AV_TRY(viewer_add_colmean(w->viewer, layer, colmean, w->slot_head, NS));
     if (w->png == PNG_NONE) return AV_SUCCESS;
     // One map per layer: heads down, keys across, each key's mean attention received (comparable across keys).
     map_family f = {.maps = colmean, .rows = NS, .cols = T, .row_labels = (const char *const *)w->head_labels,
@@ -306,6 +308,7 @@ static av_status write_head_mean_max(layer_writer *w, int layer, const float *ma
     AV_TRY(write_npy(w, rel, w->mean, 2, shape));
     layer_npy_name(rel, sizeof rel, layer, "_headmax");
     AV_TRY(write_npy(w, rel, max, 2, shape));
+    if (w->viewer && !w->kinds.full) AV_TRY(viewer_add_maps(w->viewer, layer, NULL, w->slot_head, NS, w->mean));
     if (w->kinds.full || w->png == PNG_NONE) return AV_SUCCESS;
     map_family f = full_family(w, NULL, T); // draw_mean reads w->mean, not the maps
     return draw_mean(w, layer, &f, NS);
@@ -326,8 +329,9 @@ av_status layer_writer_write(void *user, int layer, const float *probs, int n_sl
     layer_writer *w = user;
     size_t map = (size_t)T * T, bad = first_non_finite(probs, n_slots * map);
     if (bad < n_slots * map)
-        return av_fail(AV_ERROR_FORMAT, "%s: layer %d head %d, query %zu: attention %f is not a number (" NON_FINITE_CAUSE
-                       ")", w->model->name, layer, w->slot_head[bad / map], bad % map / (size_t)T, (double)probs[bad]);
+        return av_fail(AV_ERROR_FORMAT,
+                       "%s: layer %d head %d, query %zu: attention %f is not a number (" NON_FINITE_CAUSE ")",
+                       w->model->name, layer, w->slot_head[bad / map], bad % map / (size_t)T, (double)probs[bad]);
     // The head mean first: full P's mean map reuses it before the other kinds use w->mean for their own means.
     if (w->kinds.headmean) {
         reduce_head_mean_max(w->mean, w->scratch, probs, n_slots, (size_t)T * T);
@@ -341,7 +345,7 @@ av_status layer_writer_write(void *user, int layer, const float *probs, int n_sl
         }
         AV_TRY(write_full(w, layer, probs, n_slots, T, mean_ready));
         if (w->viewer)
-            AV_TRY(viewer_add_layer(w->viewer, layer, probs, w->slot_head, n_slots, n_slots > 1 ? w->mean : NULL));
+            AV_TRY(viewer_add_maps(w->viewer, layer, probs, w->slot_head, n_slots, n_slots > 1 ? w->mean : NULL));
     }
     if (w->kinds.rows) {
         reduce_last_rows(w->scratch, probs, n_slots, T, clipped_rows(&w->kinds, T));
@@ -373,8 +377,9 @@ av_status layer_writer_write_reduced(void *user, int layer, const float *reduced
     av_reduction_layout at = av_reduction_layout_of(&request, n_slots, T);
     size_t bad = first_non_finite(reduced, at.floats);
     if (bad < at.floats)
-        return av_fail(AV_ERROR_FORMAT, "%s: layer %d: a reduction of the attention is %f, not a number (" NON_FINITE_CAUSE
-                       ")", w->model->name, layer, (double)reduced[bad]);
+        return av_fail(AV_ERROR_FORMAT,
+                       "%s: layer %d: a reduction of the attention is %f, not a number (" NON_FINITE_CAUSE ")",
+                       w->model->name, layer, (double)reduced[bad]);
     if (w->kinds.headmean) {
         memcpy(w->mean, reduced + at.head_mean, (size_t)T * T * sizeof(float));
         AV_TRY(write_head_mean_max(w, layer, reduced + at.head_max, n_slots, T));

@@ -34,10 +34,10 @@ typedef struct layer_writer {
     float *scratch;          // the largest reduction of one layer
     char **head_labels;      // (n_slots) "head 3" row labels of the column-sum map
     const char **bin_labels; // (bins) first token of each pool bin
-    viewer_file *viewer;     // full P's layers also go to viewer.html, or NULL
+    viewer_file *viewer;     // what viewer.html shows also goes there, or NULL
 } layer_writer;
 
-// VIEWER (or NULL) receives every layer of full P, with the head mean.
+// VIEWER (or NULL) receives every layer of what it shows: full P and its head mean, rows, column means, head means.
 av_status layer_writer_init(layer_writer *w, const av_model *model, const token_list *tokens,
                             const capture_plan *plan, const capture_kinds *kinds, png_mode png, viewer_file *viewer,
                             const char *dir);

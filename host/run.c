@@ -217,7 +217,7 @@ typedef struct run_state {
     char *tmp;
     layer_writer writer;
     viewer_file viewer;
-    bool viewer_on; // full P is captured and options->viewer_bytes is not 0
+    bool viewer_on; // something is captured and options->viewer_bytes is not 0
     float *logits; // (V) last position, causal LMs only
     double ms_tokenize, ms_forward;
 } run_state;
@@ -311,9 +311,16 @@ static av_status run_steps(run_state *s, const char *prompt, size_t len, const c
                                s->model->cfg.arch == AV_ARCH_GPT2));
     static const char *const subdirs[] = {"attention", "heatmaps", NULL};
     AV_TRY(output_dir_begin(out_dir, subdirs, &s->tmp));
-    s->viewer_on = s->kinds.full && s->plan.n_slots > 0 && s->options->viewer_bytes > 0;
-    if (s->viewer_on)
-        AV_TRY(viewer_begin(&s->viewer, s->tmp, s->model, prompt, len, &s->tokens, &s->plan, s->options->viewer_bytes));
+    s->viewer_on = s->plan.n_slots > 0 && s->options->viewer_bytes > 0;
+    if (s->viewer_on) {
+        const capture_kinds *k = &s->kinds;
+        viewer_content content = {.full = k->full,
+                                  .rows = capture_kinds_reductions(k, s->tokens.n).rows,
+                                  .colmean = k->colsum,
+                                  .headmean = k->headmean && !k->full};
+        AV_TRY(viewer_begin(&s->viewer, s->tmp, s->model, prompt, len, &s->tokens, &s->plan, &content,
+                            s->options->viewer_bytes));
+    }
     AV_TRY(layer_writer_init(&s->writer, s->model, &s->tokens, &s->plan, &s->kinds, s->png,
                              s->viewer_on ? &s->viewer : NULL, s->tmp));
     t0 = now_ms();

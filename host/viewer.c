@@ -52,28 +52,37 @@ static void base64_finish(base64_stream *b) {
     base64_write_out(b);
 }
 
+static size_t base64_chars(size_t elems) { return 4 * ((2 * elems + 2) / 3); }
+
 size_t viewer_map_chars(int T, bool causal) {
-    size_t t = (size_t)T, elems = causal ? t * (t + 1) / 2 : t * t;
-    return 4 * ((2 * elems + 2) / 3);
+    size_t t = (size_t)T;
+    return base64_chars(causal ? t * (t + 1) / 2 : t * t);
 }
 
-// AV.map(layer, head, "...") with MAP (T, T) as float16, the lower triangle row by row when causal.
-static bool put_map(const viewer_file *v, int layer, int head, const float *map) {
-    fprintf(v->f, "<script>AV.map(%d, %d, '", layer, head);
+// <script>CALL, '...');</script> with X (ROWS, COLS) as float16 base64, only the lower triangle (row i: columns
+// 0..i) when LOWER.
+static bool put_f16(const viewer_file *v, const char *call, const float *x, int rows, int cols, bool lower) {
+    fprintf(v->f, "<script>%s, '", call);
     base64_stream b; // 64 KB on the stack; its block is not cleared, only filled
     b.f = v->f;
     b.n = 0;
     b.used = 0;
-    for (int i = 0; i < v->T; i++) {
-        int cols = v->causal ? i + 1 : v->T;
-        for (int j = 0; j < cols; j++) {
-            uint16_t h = av_f32_to_f16(map[(size_t)i * v->T + j]);
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < (lower ? i + 1 : cols); j++) {
+            uint16_t h = av_f32_to_f16(x[(size_t)i * cols + j]);
             base64_put(&b, (unsigned char)(h & 0xFF));
             base64_put(&b, (unsigned char)(h >> 8));
         }
     }
     base64_finish(&b);
     return fputs("');</script>\n", v->f) >= 0;
+}
+
+// AV.map(layer, head, ...): MAP (T, T), the packed triangle when causal; head -1 is the mean of the heads.
+static bool put_map(const viewer_file *v, int layer, int head, const float *map) {
+    char call[64];
+    snprintf(call, sizeof call, "AV.map(%d, %d", layer, head);
+    return put_f16(v, call, map, v->T, v->T, v->causal);
 }
 
 // ---------------------------------------------------------------------------------------------- the page
@@ -107,8 +116,17 @@ static cJSON *token_json(const char *prompt, size_t len, const token_list *t, in
     return o;
 }
 
+static cJSON *kinds_json(const viewer_content *c) {
+    cJSON *kinds = cJSON_CreateObject();
+    cJSON_AddBoolToObject(kinds, "full", c->full);
+    cJSON_AddNumberToObject(kinds, "rows", c->rows);
+    cJSON_AddBoolToObject(kinds, "colsum", c->colmean);
+    cJSON_AddBoolToObject(kinds, "headmean", c->headmean);
+    return kinds;
+}
+
 static cJSON *page_meta(const av_model *model, const char *prompt, size_t len, const token_list *tokens,
-                        const capture_plan *plan, bool causal, size_t budget) {
+                        const capture_plan *plan, const viewer_content *content, bool causal, size_t budget) {
     cJSON *meta = cJSON_CreateObject(), *layers = cJSON_CreateArray(), *heads = cJSON_CreateArray();
     cJSON *list = cJSON_CreateArray();
     cJSON_AddStringToObject(meta, "model", model->name);
@@ -121,6 +139,7 @@ static cJSON *page_meta(const av_model *model, const char *prompt, size_t len, c
         if (plan->head_slot[h] >= 0) cJSON_AddItemToArray(heads, cJSON_CreateNumber(h));
     int64_t covered = 0;
     for (int i = 0; i < tokens->n; i++) cJSON_AddItemToArray(list, token_json(prompt, len, tokens, i, &covered));
+    cJSON_AddItemToObject(meta, "kinds", kinds_json(content));
     cJSON_AddItemToObject(meta, "layers", layers);
     cJSON_AddItemToObject(meta, "heads", heads);
     cJSON_AddItemToObject(meta, "tokens", list);
@@ -137,25 +156,45 @@ static const char page_body[] =
     "<header><h1>attnviz</h1><span id=\"info\"></span></header>\n"
     "<div class=\"controls\"><select id=\"layer\"></select><select id=\"head\"></select>\n"
     "<label><input type=\"radio\" name=\"dir\" value=\"from\" checked> attention from the token</label>\n"
-    "<label><input type=\"radio\" name=\"dir\" value=\"to\"> attention to the token</label></div>\n"
-    "<div class=\"main\"><div class=\"left\"><div id=\"text\" class=\"text\"></div><p class=\"note\">Shading: the square root "
-    "of each weight over the largest one shown. Weights are float16 here; the .npy files hold them exactly.</p></div>"
+    "<label><input type=\"radio\" name=\"dir\" value=\"to\"> attention to the token</label>\n"
+    "<label><input type=\"radio\" name=\"dir\" value=\"received\"> attention received</label></div>\n"
+    "<div class=\"main\"><div class=\"left\"><div id=\"text\" class=\"text\"></div>\n"
+    "<p class=\"note\">Shading: the square root of each weight over the largest one shown. Weights are float16 here; "
+    "the .npy files hold them exactly.</p></div>"
     "<div id=\"detail\"></div></div>\n"
     "<img id=\"map\" alt=\"heatmap of the selected layer and head\">\n";
 
+// Takes CHARS from *LEFT when they fit.
+static bool take(size_t *left, size_t chars) {
+    if (chars > *left) return false;
+    *left -= chars;
+    return true;
+}
+
+// The budget goes to the small kinds first, whole: column means, then rows, then maps one by one, every layer's
+// head mean before any head.
+static void plan_budget(viewer_file *v, const capture_plan *plan, const viewer_content *c, size_t budget) {
+    size_t left = budget, layers = (size_t)plan->n_layers, NS = (size_t)plan->n_slots, t = (size_t)v->T;
+    v->colmean_ok = c->colmean && take(&left, layers * NS * base64_chars(t));
+    v->rows = c->rows;
+    v->rows_ok = c->rows && take(&left, layers * NS * base64_chars((size_t)c->rows * t));
+    size_t maps = left / v->map_chars;
+    int means = (c->full && NS > 1) || c->headmean ? plan->n_layers : 0;
+    v->means_left = (size_t)means < maps ? means : (int)maps;
+    size_t heads = c->full ? layers * NS : 0, rest = maps - (size_t)v->means_left;
+    v->heads_left = (int)(heads < rest ? heads : rest);
+}
+
 av_status viewer_begin(viewer_file *v, const char *dir, const av_model *model, const char *prompt, size_t len,
-                       const token_list *tokens, const capture_plan *plan, size_t budget) {
+                       const token_list *tokens, const capture_plan *plan, const viewer_content *content,
+                       size_t budget) {
     *v = (viewer_file){.T = tokens->n, .causal = model->cfg.arch == AV_ARCH_GPT2};
     v->map_chars = viewer_map_chars(v->T, v->causal);
-    int maps = (int)(budget / v->map_chars < (size_t)1 << 30 ? budget / v->map_chars : (size_t)1 << 30);
-    int means = plan->n_slots > 1 ? plan->n_layers : 0;
-    v->means_left = means < maps ? means : maps;
-    int heads = plan->n_layers * plan->n_slots;
-    v->heads_left = heads < maps - v->means_left ? heads : maps - v->means_left;
+    plan_budget(v, plan, content, budget);
     char *path = av_path_join(dir, "viewer.html");
     if (!path) return av_fail(AV_ERROR_OUT_OF_MEMORY, "out of memory");
     v->f = fopen(path, "w");
-    cJSON *meta = v->f ? page_meta(model, prompt, len, tokens, plan, v->causal, budget) : NULL;
+    cJSON *meta = v->f ? page_meta(model, prompt, len, tokens, plan, content, v->causal, budget) : NULL;
     bool ok = v->f && meta &&
               fputs("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>attnviz</title>\n"
                     "<style>\n", v->f) >= 0 &&
@@ -168,16 +207,40 @@ av_status viewer_begin(viewer_file *v, const char *dir, const av_model *model, c
     return st;
 }
 
-av_status viewer_add_layer(viewer_file *v, int layer, const float *probs, const int *slot_head, int NS, const float *mean) {
+static av_status write_failed(int layer) {
+    return av_fail(AV_ERROR_IO, "viewer.html: cannot write layer %d", layer);
+}
+
+av_status viewer_add_maps(viewer_file *v, int layer, const float *probs, const int *slot_head, int NS,
+                          const float *mean) {
     bool ok = true;
     if (mean && v->means_left > 0) {
-        ok = put_map(v, layer, -1, mean);
+        // One head: its mean is itself, and the page has no mean to choose.
+        ok = put_map(v, layer, NS == 1 ? slot_head[0] : -1, mean);
         v->means_left--;
     }
     size_t map = (size_t)v->T * v->T;
-    for (int s = 0; s < NS && ok && v->heads_left > 0; s++, v->heads_left--)
+    for (int s = 0; probs && s < NS && ok && v->heads_left > 0; s++, v->heads_left--)
         ok = put_map(v, layer, slot_head[s], probs + s * map);
-    return ok ? AV_SUCCESS : av_fail(AV_ERROR_IO, "viewer.html: cannot write layer %d", layer);
+    return ok ? AV_SUCCESS : write_failed(layer);
+}
+
+av_status viewer_add_rows(viewer_file *v, int layer, const float *rows, const int *slot_head, int NS) {
+    char call[64];
+    for (int s = 0; v->rows_ok && s < NS; s++) {
+        snprintf(call, sizeof call, "AV.rows(%d, %d, %d", layer, slot_head[s], v->T - v->rows);
+        if (!put_f16(v, call, rows + (size_t)s * v->rows * v->T, v->rows, v->T, false)) return write_failed(layer);
+    }
+    return AV_SUCCESS;
+}
+
+av_status viewer_add_colmean(viewer_file *v, int layer, const float *colmean, const int *slot_head, int NS) {
+    char call[64];
+    for (int s = 0; v->colmean_ok && s < NS; s++) {
+        snprintf(call, sizeof call, "AV.colmean(%d, %d", layer, slot_head[s]);
+        if (!put_f16(v, call, colmean + (size_t)s * v->T, 1, v->T, false)) return write_failed(layer);
+    }
+    return AV_SUCCESS;
 }
 
 av_status viewer_end(viewer_file *v, const cJSON *files) {

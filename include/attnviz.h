@@ -57,14 +57,14 @@ typedef struct av_run_options {
     int top_k;              // next-token predictions recorded in meta.json (causal LMs); 0 for none
     const char *attention;  // "auto" or NULL (flash kernels when the run allows: cuda, bf16, head size 64 or 128),
                             // "plain" (scores, softmax, P.V), "flash" (an error when the run does not allow it)
-    size_t viewer_bytes;    // viewer.html (with full P captured): at most this many bytes of maps; 0: no viewer
+    size_t viewer_bytes;    // viewer.html holds at most this many bytes of attention; 0: no viewer.html
 } av_run_options;
 
 void av_run_options_default(av_run_options *options);
 
 // Tokenizes PROMPT (UTF-8, LEN bytes), runs MODEL, and writes OUT_DIR:
 //   meta.json, attention/layer_XX.npy (float32, (n_heads_captured, n, n)), heatmaps/layer_XX_head_YY.png and
-//   heatmaps/layer_XX_mean.png, viewer.html (an interactive page of full P), plus the files of the other --capture
+//   heatmaps/layer_XX_mean.png, viewer.html (an interactive page), plus the files of the other --capture
 //   kinds (see the README). Everything is written under a temporary name and renamed into place at the end, so a
 //   failed run leaves no OUT_DIR behind. An existing OUT_DIR is replaced only when it is empty or an earlier attnviz
 //   output (it holds meta.json).

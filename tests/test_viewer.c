@@ -1,6 +1,7 @@
 // viewer.html end to end: the CLI writes it beside the .npy files, and its script, run in node by
-// tests/viewer_check.js, shows every embedded map's rows and columns as the .npy files hold them (to float16),
-// the head means, the strongest weights in order, and the prompt's text; the budget decides which maps go in.
+// tests/viewer_check.js, shows every embedded map's rows and columns as the .npy files hold them (to float16), the
+// head means, the last rows and column means of runs without full P, the strongest weights in order, and the
+// prompt's text; the budget decides which maps go in.
 #include "support.h"
 #include "viewer.h"
 
@@ -11,7 +12,8 @@
 #include <string.h>
 
 // A prompt that would break a page that pasted it into HTML, with characters split among byte-level BPE tokens.
-static const char *const tricky_prompt = "Hello </script><script>alert(1)</script> world <!-- caf\xc3\xa9 \xf0\x9f\x98\x80!";
+static const char *const tricky_prompt =
+    "Hello </script><script>alert(1)</script> world <!-- caf\xc3\xa9 \xf0\x9f\x98\x80!";
 
 // Runs `attnviz run --model MODEL --out DIR/out ARGS` (prompt included in ARGS); returns the exit code.
 static int run_cli(const char *dir, const char *model, const char *args, char **text) {
@@ -100,9 +102,17 @@ static void expect_no_viewer(const char *tag, const char *args) {
     free(dir);
 }
 
-Test(viewer, off_or_without_full_p_there_is_none) {
-    expect_no_viewer("viewer-off", "--prompt hi --viewer off");
-    expect_no_viewer("viewer-colsum", "--prompt hi --capture colsum");
+Test(viewer, off_there_is_none) { expect_no_viewer("viewer-off", "--prompt hi --viewer off"); }
+
+// Without full P the page shows what was captured: the last rows (from those tokens), every key's column mean
+// (received), the head mean (from and to every token), full P as the packed triangle.
+Test(viewer, what_the_other_kinds_hold) {
+    expect_viewer("viewer-rows", FIXTURE("gpt2-tiny"),
+                  "--prompt 'Hello world, once more and again' --capture rows:3,colsum", "maps \n");
+    expect_viewer("viewer-headmean", FIXTURE("bert-tiny"),
+                  "--prompt 'The cat sat on the mat.' --capture headmean,colsum", "maps 0:-1 1:-1\n");
+    expect_viewer("viewer-packed", FIXTURE("gpt2-tiny"), "--prompt 'The cat sat on the mat.' --packed-causal --heads 1",
+                  "maps 0:1 1:1\n");
 }
 
 Test(viewer, a_bad_budget_is_a_usage_error) {

@@ -41,43 +41,68 @@ const AV = vm.runInContext('AV', context);
 
 const n = meta.n_tokens, causal = meta.model.model_type === 'gpt2';
 const layers = meta.captured.layers, heads = meta.captured.heads;
+const kind = (name) => meta.captured.kinds.find((k) => k.kind === name);
 // float16 keeps 11 significant bits; below 2^-14 its step is 2^-24.
 const within = (got, want) => Math.abs(got - want) <= Math.abs(want) * Math.pow(2, -11) + Math.pow(2, -25);
 let maxErr = 0, checked = 0;
 function compare(what, got, want) {
-  for (let j = 0; j < n; j++) {
+  if (!got) fail(what + ': the page has nothing');
+  for (let j = 0; j < want.length; j++) {
     maxErr = Math.max(maxErr, Math.abs(got[j] - want[j]));
     if (!within(got[j], want[j])) fail(what + ' entry ' + j + ': ' + got[j] + ', want ' + want[j]);
   }
   checked++;
 }
+const range = (count, f) => Array.from({length: count}, (_, i) => f(i));
+const mean = (f) => (i, j) => heads.reduce((acc, h, s) => acc + f(s, i, j), 0) / heads.length;
+const npyOf = (layer, suffix) => loadNpy(path.join(out, 'attention', 'layer_' + String(layer).padStart(2, '0') +
+                                                   suffix + '.npy'));
 for (const layer of layers) {
-  const p = loadNpy(path.join(out, 'attention', 'layer_' + String(layer).padStart(2, '0') + '.npy'));
-  const at = (s, i, j) => p.data[(s * n + i) * n + j];
-  const mean = (i, j) => heads.reduce((acc, h, s) => acc + at(s, i, j), 0) / heads.length;
-  const maps = heads.map((h, s) => [h, (i, j) => at(s, i, j)]);
-  if (heads.length > 1) maps.push([-1, mean]);
+  const maps = [];  // [head, entry(i, j)]: what the page's rows and columns must hold
+  if (kind('full')) {
+    const p = npyOf(layer, ''), packed = kind('full').layout === 'packed_causal', tri = n * (n + 1) / 2;
+    const at = packed ? (s, i, j) => (j > i ? 0 : p.data[s * tri + i * (i + 1) / 2 + j])
+                      : (s, i, j) => p.data[(s * n + i) * n + j];
+    heads.forEach((h, s) => maps.push([h, (i, j) => at(s, i, j)]));
+    if (heads.length > 1) maps.push([-1, mean(at)]);
+  } else if (kind('headmean')) {
+    const m = npyOf(layer, '_headmean');
+    maps.push([heads.length > 1 ? -1 : heads[0], (i, j) => m.data[i * n + j]]);
+  }
   for (const [head, entry] of maps) {
     if (!AV.has(layer, head)) continue;
     for (let t = 0; t < n; t++) {
-      const row = Array.from({length: n}, (_, j) => entry(t, j));
-      const col = Array.from({length: n}, (_, i) => entry(i, t));
-      compare('layer ' + layer + ' head ' + head + ' from ' + t, AV.values(layer, head, t, 'from'), row);
-      compare('layer ' + layer + ' head ' + head + ' to ' + t, AV.values(layer, head, t, 'to'), col);
-      const order = AV.top(AV.values(layer, head, t, 'from'), 5);
-      for (let k = 1; k < order.length; k++) {
-        const v = AV.values(layer, head, t, 'from');
-        if (v[order[k]] > v[order[k - 1]]) fail('top weights out of order at layer ' + layer + ' token ' + t);
-      }
+      const from = AV.values(layer, head, t, 'from');
+      compare('layer ' + layer + ' head ' + head + ' from ' + t, from, range(n, (j) => entry(t, j)));
+      compare('layer ' + layer + ' head ' + head + ' to ' + t, AV.values(layer, head, t, 'to'),
+              range(n, (i) => entry(i, t)));
+      const order = AV.top(from, 5);
+      for (let k = 1; k < order.length; k++)
+        if (from[order[k]] > from[order[k - 1]]) fail('top weights out of order at layer ' + layer + ' token ' + t);
     }
   }
+  if (kind('rows') && !kind('full')) {
+    const r = npyOf(layer, '_rows'), W = kind('rows').count, at = (s, i, j) => r.data[(s * W + i) * n + j];
+    for (const [head, entry] of [...heads.map((h, s) => [h, (i, j) => at(s, i, j)]), [-1, mean(at)]])
+      for (let i = 0; i < W; i++)
+        compare('layer ' + layer + ' head ' + head + ' row ' + (n - W + i), AV.values(layer, head, n - W + i, 'from'),
+                range(n, (j) => entry(i, j)));
+    if (AV.values(layer, heads[0], n - W - 1, 'from') !== null && n > W) fail('a row before the captured ones');
+  }
+  if (kind('colsum')) {
+    const c = npyOf(layer, '_colmean'), at = (s, i, j) => c.data[s * n + j];
+    for (const [head, entry] of [...heads.map((h, s) => [h, (i, j) => at(s, i, j)]), [-1, mean(at)]])
+      compare('layer ' + layer + ' head ' + head + ' received', AV.values(layer, head, 0, 'received'),
+              range(n, (j) => entry(0, j)));
+  }
 }
-if (causal) {
+if (causal && kind('full') && AV.has(layers[0], heads[0])) {
   const v = AV.values(layers[0], heads[0], 0, 'from');
   for (let j = 1; j < n; j++) if (v[j] !== 0) fail('a causal row has weight past its token');
 }
 const embedded = [];
-for (const layer of layers) for (const head of [-1, ...heads]) if (AV.has(layer, head)) embedded.push(layer + ':' + head);
+for (const layer of layers)
+  for (const head of [-1, ...heads]) if (AV.has(layer, head)) embedded.push(layer + ':' + head);
 console.log('maps ' + embedded.join(' '));
 console.log('checked ' + checked + ' rows and columns, max |error| ' + maxErr.toExponential(2));
 
