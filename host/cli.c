@@ -27,7 +27,8 @@ static const char *const run_usage =
     "options:\n"
     "  --model DIR          checkpoint: config.json, model.safetensors (or sharded index), tokenizer files\n"
     "  --prompt TEXT        the prompt (UTF-8)\n"
-    "  --prompt-file FILE   read the prompt from FILE, byte for byte (a final newline is part of the prompt)\n"
+    "  --prompt-file FILE   read the prompt from FILE, byte for byte (a final newline is part of the prompt);\n"
+    "                       - reads standard input\n"
     "  --out DIR            output directory\n"
     "  --layers LIST        layers to capture: all (default) or e.g. 0,3,5-7\n"
     "  --heads LIST         heads to capture in each captured layer: all (default) or a list\n"
@@ -52,7 +53,8 @@ static const char *const run_usage =
 static const char *const tokenize_usage =
     "usage: attnviz tokenize --model DIR (--prompt TEXT | --prompt-file FILE) [--tokens]\n"
     "\n"
-    "Prints the token ids of the prompt as one JSON array on stdout. DIR needs only the tokenizer files\n"
+    "Prints the token ids of the prompt as one JSON array on stdout (--prompt-file - reads standard input). DIR\n"
+    "needs only the tokenizer files\n"
     "(vocab.json + merges.txt, tokenizer.json, or vocab.txt).\n"
     "\n"
     "options:\n"
@@ -100,7 +102,33 @@ typedef struct prompt_source {
 } prompt_source;
 
 // The prompt's bytes (malloc'ed) from --prompt or --prompt-file.
+// All of standard input (a pipe or a file), malloc'ed and NUL-terminated.
+static av_status read_stdin(char **text, size_t *len) {
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = av_malloc(cap + 1, "prompt"), *grown;
+    if (!buf) return AV_ERROR_OUT_OF_MEMORY;
+    while ((got = fread(buf + n, 1, cap - n, stdin)) > 0) {
+        n += got;
+        if (n < cap) continue;
+        if (!(grown = realloc(buf, 2 * cap + 1))) {
+            free(buf);
+            return av_fail(AV_ERROR_OUT_OF_MEMORY, "standard input: out of memory at %zu bytes", n);
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    if (ferror(stdin)) {
+        free(buf);
+        return av_fail(AV_ERROR_IO, "standard input: read error");
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return AV_SUCCESS;
+}
+
 static av_status read_prompt(const prompt_source *p, char **text, size_t *len) {
+    if (p->file && !strcmp(p->file, "-")) return read_stdin(text, len);
     if (p->file) return av_read_file(p->file, text, len);
     *len = strlen(p->text);
     *text = av_malloc(*len + 1, "prompt");

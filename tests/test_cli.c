@@ -272,6 +272,34 @@ Test(cli_bad_input, nan_in_the_weights) {
     run_expect_failure(m, "--prompt 'hello world'", "layer 1 head 0, query 0: attention nan is not a number");
 }
 
+// --prompt-file - reads standard input to its end, byte for byte: the same tokens (with their byte offsets) as the
+// file itself, for a prompt with a newline and one of 70,000 bytes (past the first 64 KB read).
+static void expect_stdin_like_file(const char *name, const char *data, size_t len) {
+    char *dir = make_scratch_dir("cli-stdin"), path[4400], command[9000], *from_file, *from_stdin;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    write_bytes(path, data, len);
+    snprintf(command, sizeof command, "'%s' tokenize --model '%s' --tokens --prompt-file '%s'", AV_CLI_PATH,
+             FIXTURE("gpt2-tiny"), path);
+    cr_assert_eq(run_command(command, &from_file), 0, "%s", from_file);
+    snprintf(command, sizeof command, "cat '%s' | '%s' tokenize --model '%s' --tokens --prompt-file -", path,
+             AV_CLI_PATH, FIXTURE("gpt2-tiny"));
+    cr_assert_eq(run_command(command, &from_stdin), 0, "%s", from_stdin);
+    cr_assert_str_eq(from_stdin, from_file);
+    free(from_file);
+    free(from_stdin);
+    remove_tree(dir);
+    free(dir);
+}
+
+Test(cli, prompt_from_standard_input) {
+    expect_stdin_like_file("short.txt", "one two\nthree ", 14);
+    size_t len = 70000;
+    char *text = malloc(len);
+    for (size_t i = 0; i < len; i++) text[i] = i % 7 == 6 ? ' ' : (char)('a' + i % 5);
+    expect_stdin_like_file("long.txt", text, len);
+    free(text);
+}
+
 Test(cli_bad_input, empty_prompt) { run_expect_failure(FIXTURE("gpt2-tiny"), "--prompt ''", "empty prompt"); }
 
 Test(cli_bad_input, prompt_longer_than_n_positions) {
