@@ -198,7 +198,7 @@ class Arms:
         shutil.rmtree(self.out_dir, ignore_errors=True)
         cmd = [self.args.attnviz, "run", "--model", self.args.model, "--prompt-file", self.prompt, "--out",
                self.out_dir, "--layers", "all", "--heads", "all", "--device", "cpu", "--png", png,
-               "--threads", str(self.args.threads)]
+               "--viewer", "off", "--threads", str(self.args.threads)]
         wall, rss, _ = run_measured(cmd, thread_env(self.args.threads, extra_env),
                                     os.path.join(self.log_dir, f"{tag}-T{self.T}.log"))
         written, n_npy = dump_bytes(self.out_dir)
@@ -296,7 +296,7 @@ def records_for(res, ceilings, common, model_bytes):
                  baseline_in_process_median=hf_inproc["median"],
                  ratio_in_process=hf_inproc["median"] / ours_wall["median"], baseline_phases=hf_phase_medians,
                  floor=fl["floor_s"], pct_of_floor=100 * fl["floor_s"] / ours_wall["median"], floor_detail=fl,
-                 ours_cmd="attnviz run --device cpu --layers all --heads all --png none --threads N",
+                 ours_cmd="attnviz run --device cpu --layers all --heads all --png none --viewer off --threads N",
                  npy_bytes=npy_bytes,
                  ours_timing_ms={k: statistics.median(r["timing_ms"].get(k, float("nan")) for r in res["ours"])
                                  for k in res["ours"][0]["timing_ms"]},

@@ -3,7 +3,7 @@
 
 GPT-2-small shape (random weights, weights/gen_gpt2_small.py), a prompt of exactly --tokens tokens (1024), all
 12 x 12 = 144 attention maps. Four arms, alternated round by round, one process per run, >= 5 runs each:
-  attnviz fp32, attnviz bf16   `attnviz run --device cuda --dtype fp32|bf16 --png none`: wall time of the process
+  attnviz fp32, attnviz bf16   `attnviz run --device cuda --dtype fp32|bf16 --png none --viewer off`: wall time of the process
                                (CUDA start, load, upload, tokenize, forward, every map copied back and written as .npy)
   HF fp32, HF bf16             bench/hf_baseline.py --device cuda: the process (python start, import torch and
                                transformers, load, move to the GPU, tokenize, one forward pass returning the 12
@@ -236,7 +236,8 @@ class Runner:
         out_dir = os.path.join(self.args.scratch, f"out-{dtype}")
         shutil.rmtree(out_dir, ignore_errors=True)
         cmd = [self.args.attnviz, "run", "--model", self.model, "--prompt-file", self.prompt, "--out", out_dir,
-               "--layers", "all", "--heads", "all", "--device", self.args.device, "--png", "none"]
+               "--layers", "all", "--heads", "all", "--device", self.args.device, "--png", "none",
+               "--viewer", "off"]
         if self.args.device == "cuda":
             cmd += ["--dtype", dtype]
         wall, peak, _ = run_sampled(cmd, dict(os.environ), self._log_path(f"ours-{dtype}"), self.mem)
