@@ -116,6 +116,13 @@ static cJSON *token_json(const char *prompt, size_t len, const token_list *t, in
     return o;
 }
 
+cJSON *viewer_tokens_json(const char *prompt, size_t len, const token_list *tokens) {
+    cJSON *list = cJSON_CreateArray();
+    int64_t covered = 0;
+    for (int i = 0; i < tokens->n; i++) cJSON_AddItemToArray(list, token_json(prompt, len, tokens, i, &covered));
+    return list;
+}
+
 static cJSON *kinds_json(const viewer_content *c) {
     cJSON *kinds = cJSON_CreateObject();
     cJSON_AddBoolToObject(kinds, "full", c->full);
@@ -128,7 +135,6 @@ static cJSON *kinds_json(const viewer_content *c) {
 static cJSON *page_meta(const av_model *model, const char *prompt, size_t len, const token_list *tokens,
                         const capture_plan *plan, const viewer_content *content, bool causal, size_t budget) {
     cJSON *meta = cJSON_CreateObject(), *layers = cJSON_CreateArray(), *heads = cJSON_CreateArray();
-    cJSON *list = cJSON_CreateArray();
     cJSON_AddStringToObject(meta, "model", model->name);
     cJSON_AddNumberToObject(meta, "n", tokens->n);
     cJSON_AddBoolToObject(meta, "causal", causal);
@@ -137,12 +143,10 @@ static cJSON *page_meta(const av_model *model, const char *prompt, size_t len, c
         if (plan->layer_on[l]) cJSON_AddItemToArray(layers, cJSON_CreateNumber(l));
     for (int h = 0; h < model->cfg.n_head; h++)
         if (plan->head_slot[h] >= 0) cJSON_AddItemToArray(heads, cJSON_CreateNumber(h));
-    int64_t covered = 0;
-    for (int i = 0; i < tokens->n; i++) cJSON_AddItemToArray(list, token_json(prompt, len, tokens, i, &covered));
     cJSON_AddItemToObject(meta, "kinds", kinds_json(content));
     cJSON_AddItemToObject(meta, "layers", layers);
     cJSON_AddItemToObject(meta, "heads", heads);
-    cJSON_AddItemToObject(meta, "tokens", list);
+    cJSON_AddItemToObject(meta, "tokens", viewer_tokens_json(prompt, len, tokens));
     return meta;
 }
 

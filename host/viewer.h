@@ -34,6 +34,9 @@ typedef struct viewer_file {
     int means_left, heads_left; // maps the budget still allows
 } viewer_file;
 
+// The page's tokens: {gap, text, label, special | part} for each of TOKENS of PROMPT (LEN bytes of UTF-8); the gaps
+// and texts of the tokens that are neither special nor part give the prompt back up to the last token's end.
+cJSON *viewer_tokens_json(const char *prompt, size_t len, const token_list *tokens);
 // Base64 characters of one map of T tokens (the packed triangle when CAUSAL) in float16.
 size_t viewer_map_chars(int T, bool causal);
 // Starts DIR/viewer.html for MODEL's run on TOKENS of PROMPT (LEN bytes of UTF-8), capturing PLAN, to show CONTENT

@@ -4,13 +4,17 @@
 //   - invalid UTF-8 fails with AV_ERROR_PROMPT, valid UTF-8 encodes;
 //   - GPT-2: the tokens' byte spans tile the prompt in order, and decoding the ids gives the prompt back, byte
 //     for byte (byte-level BPE loses nothing);
+//   - the viewer's tokens (gaps and texts) give the prompt back up to the last token's end, as valid UTF-8 JSON;
 //   - WordPiece: [CLS] first and [SEP] last with empty spans, every other span inside the prompt, non-empty and in
 //     order; pieces of one character share its span (a Hangul syllable, split into jamo by accent stripping's NFD,
 //     becomes two or three tokens over the same three bytes, as in Hugging Face's offsets).
 #include "fuzz_support.h"
 
 #include "tokenizer.h"
+#include "viewer.h"
 
+#include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +57,34 @@ static void check_wordpiece(const token_list *list, size_t len) {
     }
 }
 
+static int64_t last_end(const token_list *list) {
+    int64_t end = 0;
+    for (int i = 0; i < list->n; i++)
+        if (list->ends[i] > end) end = list->ends[i];
+    return end;
+}
+
+static void check_viewer_tokens(const token_list *list, const char *text, size_t len) {
+    cJSON *tokens = viewer_tokens_json(text, len, list), *t;
+    char *json = cJSON_PrintUnformatted(tokens);
+    fuzz_require(json && utf8_validate(json, strlen(json)) == AV_SUCCESS, "the viewer's tokens are UTF-8 JSON");
+    free(json);
+    size_t at = 0;
+    bool same = true;
+    cJSON_ArrayForEach(t, tokens) {
+        const cJSON *gap = cJSON_GetObjectItem(t, "gap"), *own = cJSON_GetObjectItem(t, "text");
+        const char *pieces[2] = {gap ? gap->valuestring : "", own->valuestring};
+        bool shown = !cJSON_GetObjectItem(t, "special") && !cJSON_GetObjectItem(t, "part");
+        for (int k = 0; k < (shown ? 2 : 1); k++) {
+            size_t n = strlen(pieces[k]);
+            same = same && at + n <= len && memcmp(text + at, pieces[k], n) == 0;
+            at += n;
+        }
+    }
+    fuzz_require(same && at == (size_t)last_end(list), "the viewer's gaps and texts give the prompt back");
+    cJSON_Delete(tokens);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static tokenizer *gpt2, *wordpiece;
     if (size == 0) return 0;
@@ -72,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (len > 0) {
         if (use_gpt2) check_gpt2(tok, &list, text, len);
         else check_wordpiece(&list, len);
+        if (memchr(text, 0, len) == NULL) check_viewer_tokens(&list, text, len);
     }
     token_list_free(&list);
     return 0;
