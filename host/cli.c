@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@ static const char *const run_usage =
     "  attention/layer_XX.npy             float32 (heads captured, n, n) attention probabilities per layer\n"
     "  heatmaps/layer_XX_head_YY.png      one heatmap per captured (layer, head)\n"
     "  heatmaps/layer_XX_mean.png         the mean over the captured heads of each layer\n"
+    "  viewer.html                        an interactive page of it all: open it in a browser\n"
     "The directory appears only when the run is complete; an existing one is replaced only if it is empty or an\n"
     "earlier attnviz output.\n"
     "\n"
@@ -141,13 +144,14 @@ static bool parse_size(const char *s, size_t *out) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || v < 0) return false;
+    if (errno || end == s || !isfinite(v) || v < 0) return false;
     double scale = 1;
     if (*end == 'K' || *end == 'k') scale = 1024.0;
     else if (*end == 'M' || *end == 'm') scale = 1024.0 * 1024;
     else if (*end == 'G' || *end == 'g') scale = 1024.0 * 1024 * 1024;
     else if (*end) return false;
     if (scale != 1 && end[1]) return false;
+    if (v * scale >= (double)SIZE_MAX) return false;
     *out = (size_t)(v * scale);
     return *out > 0;
 }

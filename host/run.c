@@ -62,6 +62,10 @@ static av_status parse_backend_options(const av_run_options *o, backend_options 
 
 static av_status tokenize_prompt(const av_model *m, const char *prompt, size_t len, token_list *tokens) {
     if (len == 0) return av_fail(AV_ERROR_PROMPT, "empty prompt");
+    // meta.json and viewer.html hold the prompt as text, which a NUL byte would cut short.
+    const char *nul = memchr(prompt, '\0', len);
+    if (nul)
+        return av_fail(AV_ERROR_PROMPT, "the prompt holds a NUL byte at offset %td (attnviz takes text)", nul - prompt);
     AV_TRY(tokenizer_encode(m->tok, prompt, len, tokens));
     if (tokens->n == 0) return av_fail(AV_ERROR_PROMPT, "the prompt has no tokens");
     if (tokens->n > m->cfg.n_positions)

@@ -250,6 +250,7 @@ av_status viewer_add_colmean(viewer_file *v, int layer, const float *colmean, co
 av_status viewer_end(viewer_file *v, const cJSON *files) {
     bool ok = fputs("<script>AV.start(", v->f) >= 0 && put_script_json(v->f, files) &&
               fputs(");</script>\n</body></html>\n", v->f) >= 0;
+    ok = ok && !ferror(v->f); // the maps' block writes are checked here, once
     ok = fclose(v->f) == 0 && ok;
     v->f = NULL;
     return ok ? AV_SUCCESS : av_fail(AV_ERROR_IO, "viewer.html: cannot write");

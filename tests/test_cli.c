@@ -313,6 +313,15 @@ Test(cli_bad_input, prompt_longer_than_n_positions) {
     run_expect_failure(FIXTURE("gpt2-tiny"), args, "longer than the 128 positions");
 }
 
+// meta.json and viewer.html hold the prompt as text: a NUL byte would cut it short there, so it is refused.
+Test(cli_bad_input, nul_byte_in_prompt_file) {
+    char path[4400], args[4500];
+    snprintf(path, sizeof path, "%s/nul.txt", scratch);
+    write_bytes(path, "Hi\0there", 8);
+    snprintf(args, sizeof args, "--prompt-file %s", path);
+    run_expect_failure(FIXTURE("gpt2-tiny"), args, "NUL byte at offset 2");
+}
+
 Test(cli_bad_input, invalid_utf8_prompt_file) {
     char path[4400], args[4500];
     snprintf(path, sizeof path, "%s/bad.txt", scratch);

@@ -113,14 +113,29 @@ Test(viewer, what_the_other_kinds_hold) {
                   "--prompt 'The cat sat on the mat.' --capture headmean,colsum", "maps 0:-1 1:-1\n");
     expect_viewer("viewer-packed", FIXTURE("gpt2-tiny"), "--prompt 'The cat sat on the mat.' --packed-causal --heads 1",
                   "maps 0:1 1:1\n");
+    expect_viewer("viewer-subset", FIXTURE("gpt2-tiny"), "--prompt 'The cat sat on the mat.' --layers 1 --heads 2,3",
+                  "maps 1:-1 1:2 1:3\nleft out: none\n");
+}
+
+// 10 tokens, 2 layers of 4 heads: the column means take 8 x 28 characters, the last 3 rows 8 x 80, so 300 bytes
+// keep the column means and leave the rows out.
+Test(viewer, budget_takes_column_means_before_rows) {
+    expect_viewer("viewer-budget-rows", FIXTURE("gpt2-tiny"),
+                  "--prompt 'Hello world, once more and again' --capture rows:3,colsum --viewer 300",
+                  "maps \nleft out: rows\n");
 }
 
 Test(viewer, a_bad_budget_is_a_usage_error) {
     char *dir = make_scratch_dir("viewer-bad"), *text;
-    int code = run_cli(dir, FIXTURE("gpt2-tiny"), "--prompt hi --viewer lots", &text);
-    cr_assert_eq(code, 2, "exit %d: %s", code, text);
-    cr_assert(strstr(text, "--viewer"), "%s", text);
-    free(text);
+    static const char *const bad[] = {"lots", "nan", "inf", "1e30", "-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char args[128];
+        snprintf(args, sizeof args, "--prompt hi --viewer %s", bad[i]);
+        int code = run_cli(dir, FIXTURE("gpt2-tiny"), args, &text);
+        cr_assert_eq(code, 2, "--viewer %s: exit %d: %s", bad[i], code, text);
+        cr_assert(strstr(text, "--viewer: expected a size or off"), "%s", text);
+        free(text);
+    }
     remove_tree(dir);
     free(dir);
 }

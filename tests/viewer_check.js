@@ -1,6 +1,9 @@
-// Runs the scripts of a viewer.html in node (no document: the page part is skipped) and checks what the page would
-// show against the run's .npy files: every embedded map's rows ("from") and columns ("to") to float16 precision,
-// the mean of the heads, the order of the strongest weights, and the tokens' text against the prompt.
+// Runs the scripts of a viewer.html in node and checks what the page would show against the run's .npy files:
+// every embedded map's rows ("from") and columns ("to") to float16 precision, the mean of the heads, the last rows
+// and column means of runs without full P, the order of the strongest weights, and the tokens' text against the
+// prompt. Then runs them again with a small stand-in for the browser's document and drives the page as a user
+// would (every layer, head and direction, pointing at tokens, pinning one): nothing may throw, and what it lists
+// must be what the functions above return.
 // Usage: node tests/viewer_check.js OUT_DIR
 // Prints one line per check and exits 1 on the first failure.
 'use strict';
@@ -47,6 +50,7 @@ const within = (got, want) => Math.abs(got - want) <= Math.abs(want) * Math.pow(
 let maxErr = 0, checked = 0;
 function compare(what, got, want) {
   if (!got) fail(what + ': the page has nothing');
+  if (got.length !== want.length) fail(what + ': ' + got.length + ' values, want ' + want.length);
   for (let j = 0; j < want.length; j++) {
     maxErr = Math.max(maxErr, Math.abs(got[j] - want[j]));
     if (!within(got[j], want[j])) fail(what + ' entry ' + j + ': ' + got[j] + ', want ' + want[j]);
@@ -57,6 +61,7 @@ const range = (count, f) => Array.from({length: count}, (_, i) => f(i));
 const mean = (f) => (i, j) => heads.reduce((acc, h, s) => acc + f(s, i, j), 0) / heads.length;
 const npyOf = (layer, suffix) => loadNpy(path.join(out, 'attention', 'layer_' + String(layer).padStart(2, '0') +
                                                    suffix + '.npy'));
+const absent = new Set(); // captured kinds the budget left out of the page
 for (const layer of layers) {
   const maps = [];  // [head, entry(i, j)]: what the page's rows and columns must hold
   if (kind('full')) {
@@ -81,7 +86,9 @@ for (const layer of layers) {
         if (from[order[k]] > from[order[k - 1]]) fail('top weights out of order at layer ' + layer + ' token ' + t);
     }
   }
-  if (kind('rows') && !kind('full')) {
+  if (kind('rows') && !kind('full') && AV.values(layer, heads[0], n - 1, 'from') === null) {
+    absent.add('rows');
+  } else if (kind('rows') && !kind('full')) {
     const r = npyOf(layer, '_rows'), W = kind('rows').count, at = (s, i, j) => r.data[(s * W + i) * n + j];
     for (const [head, entry] of [...heads.map((h, s) => [h, (i, j) => at(s, i, j)]), [-1, mean(at)]])
       for (let i = 0; i < W; i++)
@@ -89,7 +96,9 @@ for (const layer of layers) {
                 range(n, (j) => entry(i, j)));
     if (AV.values(layer, heads[0], n - W - 1, 'from') !== null && n > W) fail('a row before the captured ones');
   }
-  if (kind('colsum')) {
+  if (kind('colsum') && AV.values(layer, heads[0], 0, 'received') === null) {
+    absent.add('colmean');
+  } else if (kind('colsum')) {
     const c = npyOf(layer, '_colmean'), at = (s, i, j) => c.data[s * n + j];
     for (const [head, entry] of [...heads.map((h, s) => [h, (i, j) => at(s, i, j)]), [-1, mean(at)]])
       compare('layer ' + layer + ' head ' + head + ' received', AV.values(layer, head, 0, 'received'),
@@ -104,6 +113,7 @@ const embedded = [];
 for (const layer of layers)
   for (const head of [-1, ...heads]) if (AV.has(layer, head)) embedded.push(layer + ':' + head);
 console.log('maps ' + embedded.join(' '));
+console.log('left out: ' + ([...absent].join(' ') || 'none'));
 console.log('checked ' + checked + ' rows and columns, max |error| ' + maxErr.toExponential(2));
 
 // The tokens' text, with the gaps between them, gives the prompt back (special tokens aside).
@@ -111,3 +121,87 @@ const page = JSON.parse(scripts.find((s) => s.startsWith('AV.init(')).slice(8, -
 const text = page.tokens.map((t) => (t.gap || '') + (t.special || t.part ? '' : t.text)).join('');
 if (text !== meta.prompt.replace(/\s+$/, '')) fail('tokens give ' + JSON.stringify(text) + ', not the prompt');
 console.log('tokens ok');
+
+// ---- the page, driven through a stand-in document ----
+class Element {
+  constructor(tag, id) {
+    this.tagName = tag;
+    this.id = id;
+    this.children = [];
+    this.childNodes = [];
+    this.style = {};
+    this.className = '';
+    this.title = '';
+    this.value = '';
+    this.src = '';
+    this.text = '';
+    const classes = new Set();
+    this.classList = {toggle: (c, on) => (on ? classes.add(c) : classes.delete(c)), contains: (c) => classes.has(c)};
+  }
+  appendChild(child) {
+    this.childNodes.push(child);
+    if (child instanceof Element) this.children.push(child);
+    return child;
+  }
+  set textContent(t) {
+    this.text = String(t);
+    this.children = [];
+    this.childNodes = [];
+  }
+  get textContent() { return this.text + this.childNodes.map((c) => c.textContent).join(''); }
+}
+const byId = {};
+for (const [id, tag] of [['info', 'span'], ['layer', 'select'], ['head', 'select'], ['text', 'div'],
+                         ['detail', 'div'], ['map', 'img']]) byId[id] = new Element(tag, id);
+const radios = ['from', 'to', 'received'].map((v) => Object.assign(new Element('input'), {value: v}));
+const document = {
+  title: '',
+  getElementById: (id) => byId[id] || fail('the page asks for a missing element #' + id),
+  createElement: (tag) => new Element(tag),
+  createTextNode: (t) => ({textContent: t}),
+  querySelectorAll: (sel) => (sel === 'input[name=dir]' ? radios : fail('unexpected selector ' + sel)),
+};
+const browser = vm.createContext({atob, document});
+for (const s of scripts) vm.runInContext(s, browser);
+const P = vm.runInContext('AV', browser);
+const spans = byId.text.children, detail = byId.detail;
+if (spans.length !== n) fail('the page shows ' + spans.length + ' tokens, want ' + n);
+if (!detail.textContent) fail('the page opens with nothing beside the text');
+const fileSet = new Set(meta.files);
+let views = 0;
+function expectView(layer, head, dir, t) {
+  const vals = P.values(layer, head, t, dir), text = detail.textContent;
+  if (!vals) {
+    if (detail.childNodes.length) fail('a list without values at layer ' + layer + ' head ' + head + ' ' + dir);
+    return;
+  }
+  const best = P.top(vals, 1)[0];
+  if (vals[best] > 0 && !text.includes(' ' + best + ' ' + meta.tokens[best]))
+    fail('layer ' + layer + ' head ' + head + ' ' + dir + ' token ' + t + ': the list lacks the strongest, ' + best);
+  const shaded = spans.filter((sp) => sp.style.backgroundColor).length;
+  if (shaded === 0) fail('nothing shaded at layer ' + layer + ' head ' + head + ' ' + dir);
+  views++;
+}
+for (const layerOption of byId.layer.children) {
+  byId.layer.value = layerOption.value;
+  byId.layer.onchange();
+  for (const headOption of byId.head.children) {
+    byId.head.value = headOption.value;
+    byId.head.onchange();
+    for (const radio of radios) {
+      radio.onchange();
+      for (const t of [0, Math.floor(n / 2), n - 1]) {
+        spans[t].onmouseenter();
+        expectView(+layerOption.value, +headOption.value, radio.value, t);
+      }
+      if (byId.map.style.display !== 'none' && !fileSet.has(byId.map.src)) fail('the page shows ' + byId.map.src);
+    }
+  }
+}
+// Pinned: pointing elsewhere leaves the pinned token's view.
+radios[0].onchange();
+spans[0].onclick();
+spans[n - 1].onmouseenter();
+if (P.values(+byId.layer.value, +byId.head.value, 0, 'from') && !detail.textContent.includes('from token 0 '))
+  fail('pointing at another token moved the pinned one: ' + detail.textContent.slice(0, 80));
+console.log('page ok: ' + views + ' views with weights');
