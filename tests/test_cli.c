@@ -189,6 +189,13 @@ static char *fixture_copy(const char *name) {
     return dst;
 }
 
+// Copies fixture NAME and writes the path of its FILE into PATH (4400 bytes); returns the copy's directory.
+static char *fixture_copy_file(const char *name, const char *file, char *path) {
+    char *m = fixture_copy(name);
+    snprintf(path, 4400, "%s/%s", m, file);
+    return m;
+}
+
 static void run_expect_failure(const char *model, const char *prompt_args, const char *needle) {
     char *text;
     int code = cli(&text, "run --model %s %s --out %s --device cpu", model, prompt_args, out_dir);
@@ -202,23 +209,20 @@ Test(cli_bad_input, missing_model_directory) {
 }
 
 Test(cli_bad_input, malformed_config_json) {
-    char *m = fixture_copy("gpt2-tiny"), path[4400];
-    snprintf(path, sizeof path, "%s/config.json", m);
+    char path[4400], *m = fixture_copy_file("gpt2-tiny", "config.json", path);
     write_bytes(path, "{\"model_type\": \"gpt2\", ", 23);
     run_expect_failure(m, "--prompt hi", "config.json");
 }
 
 Test(cli_bad_input, unknown_model_type) {
-    char *m = fixture_copy("gpt2-tiny"), path[4400];
-    snprintf(path, sizeof path, "%s/config.json", m);
+    char path[4400], *m = fixture_copy_file("gpt2-tiny", "config.json", path);
     const char *json = "{\"model_type\": \"llama\", \"hidden_size\": 64}";
     write_bytes(path, json, strlen(json));
     run_expect_failure(m, "--prompt hi", "llama");
 }
 
 Test(cli_bad_input, truncated_safetensors) {
-    char *m = fixture_copy("gpt2-tiny"), path[4400];
-    snprintf(path, sizeof path, "%s/model.safetensors", m);
+    char path[4400], *m = fixture_copy_file("gpt2-tiny", "model.safetensors", path);
     cr_assert_eq(truncate(path, 5000), 0);
     run_expect_failure(m, "--prompt hi", "model.safetensors");
 }
@@ -235,31 +239,34 @@ static void set_json_number(const char *model_dir, const char *file, const char 
     cJSON_Delete(object);
 }
 
+// A copy of FIXTURE with KEY of its FILE (a JSON object) set to VALUE fails on PROMPT_ARGS with NEEDLE.
+static void expect_json_edit_refused(const char *fixture, const char *file, const char *key, double value,
+                                     const char *prompt_args, const char *needle) {
+    char *m = fixture_copy(fixture);
+    set_json_number(m, file, key, value);
+    run_expect_failure(m, prompt_args, needle);
+}
+
 // The config promises a third layer the sharded checkpoint does not have.
 Test(cli_bad_input, missing_tensor) {
-    char *m = fixture_copy("gpt2-tiny-sharded");
-    set_json_number(m, "config.json", "n_layer", 4);
-    run_expect_failure(m, "--prompt hi", "h.3.ln_1.weight");
+    expect_json_edit_refused("gpt2-tiny-sharded", "config.json", "n_layer", 4, "--prompt hi", "h.3.ln_1.weight");
 }
 
 Test(cli_bad_input, missing_tokenizer_files) {
-    char *m = fixture_copy("gpt2-tiny"), path[4400];
-    snprintf(path, sizeof path, "%s/vocab.json", m);
+    char path[4400], *m = fixture_copy_file("gpt2-tiny", "vocab.json", path);
     cr_assert_eq(unlink(path), 0);
     run_expect_failure(m, "--prompt hi", "vocab.json");
 }
 
 // A tokenizer whose vocabulary outgrows the model's embedding table: "<|endoftext|>" at id 5000 of 1157.
 Test(cli_bad_input, token_id_beyond_the_embedding_table) {
-    char *m = fixture_copy("gpt2-tiny");
-    set_json_number(m, "vocab.json", "<|endoftext|>", 5000);
-    run_expect_failure(m, "--prompt 'hi<|endoftext|>'", "id 5000 outside the vocabulary (vocab_size 1157)");
+    expect_json_edit_refused("gpt2-tiny", "vocab.json", "<|endoftext|>", 5000, "--prompt 'hi<|endoftext|>'",
+                             "id 5000 outside the vocabulary (vocab_size 1157)");
 }
 
 // A NaN in layer 1's attention weights: the run stops at layer 1 with one line naming the layer, and writes nothing.
 Test(cli_bad_input, nan_in_the_weights) {
-    char *m = fixture_copy("gpt2-tiny"), path[4400];
-    snprintf(path, sizeof path, "%s/model.safetensors", m);
+    char path[4400], *m = fixture_copy_file("gpt2-tiny", "model.safetensors", path);
     st_checkpoint ck;
     cr_assert_eq(st_file_open(&ck, path), AV_SUCCESS, "%s", av_last_error());
     const st_tensor *t = st_find(&ck, "transformer.h.1.attn.c_attn.weight");
@@ -302,33 +309,28 @@ Test(cli, prompt_from_standard_input) {
 
 Test(cli_bad_input, empty_prompt) { run_expect_failure(FIXTURE("gpt2-tiny"), "--prompt ''", "empty prompt"); }
 
+// A prompt file of LEN bytes of DATA is refused with NEEDLE.
+static void expect_prompt_file_refused(const char *name, const char *data, size_t len, const char *needle) {
+    char path[4400], args[4500];
+    snprintf(path, sizeof path, "%s/%s", scratch, name);
+    write_bytes(path, data, len);
+    snprintf(args, sizeof args, "--prompt-file %s", path);
+    run_expect_failure(FIXTURE("gpt2-tiny"), args, needle);
+}
+
 Test(cli_bad_input, prompt_longer_than_n_positions) {
     // gpt2-tiny has 128 positions; 200 single-letter words are 200+ tokens.
-    char path[4400], text[1200] = "";
+    char text[1200] = "";
     for (int i = 0; i < 200; i++) strcat(text, " q");
-    snprintf(path, sizeof path, "%s/long.txt", scratch);
-    write_bytes(path, text, strlen(text));
-    char args[4500];
-    snprintf(args, sizeof args, "--prompt-file %s", path);
-    run_expect_failure(FIXTURE("gpt2-tiny"), args, "longer than the 128 positions");
+    expect_prompt_file_refused("long.txt", text, strlen(text), "longer than the 128 positions");
 }
 
 // meta.json and viewer.html hold the prompt as text: a NUL byte would cut it short there, so it is refused.
 Test(cli_bad_input, nul_byte_in_prompt_file) {
-    char path[4400], args[4500];
-    snprintf(path, sizeof path, "%s/nul.txt", scratch);
-    write_bytes(path, "Hi\0there", 8);
-    snprintf(args, sizeof args, "--prompt-file %s", path);
-    run_expect_failure(FIXTURE("gpt2-tiny"), args, "NUL byte at offset 2");
+    expect_prompt_file_refused("nul.txt", "Hi\0there", 8, "NUL byte at offset 2");
 }
 
-Test(cli_bad_input, invalid_utf8_prompt_file) {
-    char path[4400], args[4500];
-    snprintf(path, sizeof path, "%s/bad.txt", scratch);
-    write_bytes(path, "ab\xff\xfe", 4);
-    snprintf(args, sizeof args, "--prompt-file %s", path);
-    run_expect_failure(FIXTURE("gpt2-tiny"), args, "UTF-8");
-}
+Test(cli_bad_input, invalid_utf8_prompt_file) { expect_prompt_file_refused("bad.txt", "ab\xff\xfe", 4, "UTF-8"); }
 
 Test(cli_bad_input, missing_prompt_file) {
     run_expect_failure(FIXTURE("gpt2-tiny"), "--prompt-file /nonexistent/prompt.txt", "/nonexistent/prompt.txt");
