@@ -1,6 +1,7 @@
 // The capture plan: which layers and heads keep their attention probabilities, decided before the run.
 #include "model.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,4 +66,14 @@ void capture_plan_free(capture_plan *plan) {
 
 size_t capture_plan_layer_bytes(const capture_plan *plan, int T) {
     return (size_t)plan->n_slots * (size_t)T * (size_t)T * sizeof(float);
+}
+
+void capture_plan_add_json(cJSON *object, const capture_plan *plan, const model_config *cfg) {
+    cJSON *layers = cJSON_CreateArray(), *heads = cJSON_CreateArray();
+    for (int l = 0; l < cfg->n_layer; l++)
+        if (plan->layer_on[l]) cJSON_AddItemToArray(layers, cJSON_CreateNumber(l));
+    for (int h = 0; h < cfg->n_head; h++)
+        if (plan->head_slot[h] >= 0) cJSON_AddItemToArray(heads, cJSON_CreateNumber(h));
+    cJSON_AddItemToObject(object, "layers", layers);
+    cJSON_AddItemToObject(object, "heads", heads);
 }

@@ -104,7 +104,6 @@ typedef struct prompt_source {
     const char *file;
 } prompt_source;
 
-// The prompt's bytes (malloc'ed) from --prompt or --prompt-file.
 // All of standard input (a pipe or a file), malloc'ed and NUL-terminated.
 static av_status read_stdin(char **text, size_t *len) {
     size_t cap = 1 << 16, n = 0, got;
@@ -130,6 +129,7 @@ static av_status read_stdin(char **text, size_t *len) {
     return AV_SUCCESS;
 }
 
+// The prompt's bytes (malloc'ed) from --prompt or --prompt-file (- for standard input).
 static av_status read_prompt(const prompt_source *p, char **text, size_t *len) {
     if (p->file && !strcmp(p->file, "-")) return read_stdin(text, len);
     if (p->file) return av_read_file(p->file, text, len);

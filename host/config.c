@@ -190,3 +190,5 @@ av_status config_load(model_config *cfg, const char *path) {
     free(text);
     return status;
 }
+
+bool config_is_causal(const model_config *cfg) { return cfg->arch == AV_ARCH_GPT2; }

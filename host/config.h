@@ -29,5 +29,7 @@ typedef struct model_config {
 // Parses and validates PATH (a config.json). Messages name the file and the key.
 av_status config_load(model_config *cfg, const char *path);
 av_status config_parse(model_config *cfg, const char *json, const char *path_for_messages);
+// Whether the architecture's attention is causal (GPT-2) or sees every token (BERT).
+bool config_is_causal(const model_config *cfg);
 
 #endif

@@ -88,7 +88,7 @@ av_status layer_writer_init(layer_writer *w, const av_model *model, const token_
                             const char *dir) {
     int T = tokens->n, NS = plan->n_slots ? plan->n_slots : 1;
     *w = (layer_writer){.model = model, .tokens = tokens, .plan = plan, .kinds = *kinds, .dir = dir, .png = png,
-                        .causal = model->cfg.arch == AV_ARCH_GPT2, .viewer = viewer};
+                        .causal = config_is_causal(&model->cfg), .viewer = viewer};
     w->files = cJSON_CreateArray();
     w->slot_head = av_malloc((size_t)NS * sizeof(int), "slot table");
     w->head_labels = av_calloc((size_t)NS, sizeof(char *), "head labels");
@@ -339,7 +339,7 @@ av_status layer_writer_write(void *user, int layer, const float *probs, int n_sl
     }
     if (w->kinds.full) {
         bool mean_ready = w->kinds.headmean;
-        if (!mean_ready && w->viewer) {
+        if (!mean_ready && w->viewer && n_slots > 1) { // the viewer's mean of one head is none
             reduce_head_mean_max(w->mean, NULL, probs, n_slots, (size_t)T * T);
             mean_ready = true;
         }

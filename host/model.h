@@ -106,5 +106,8 @@ av_status capture_plan_parse(capture_plan *plan, const model_config *cfg, const 
 void capture_plan_free(capture_plan *plan);
 // Host bytes of one captured layer: n_slots * T * T * sizeof(float).
 size_t capture_plan_layer_bytes(const capture_plan *plan, int T);
+// Adds "layers" and "heads", the indices PLAN captures of CFG's, to the JSON object OBJECT.
+struct cJSON;
+void capture_plan_add_json(struct cJSON *object, const capture_plan *plan, const model_config *cfg);
 
 #endif

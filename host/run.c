@@ -91,7 +91,7 @@ static av_status check_memory(av_backend *be, const av_model *m, const capture_p
     size_t need = model_forward_bytes(c, T, device_reductions ? 0 : plan->n_slots, logits_rows) +
                   be->extra_bytes(be, T, c->n_embd, c->n_head, c->n_inner, params, matrices);
     size_t host_need = layer_writer_bytes(kinds, plan->n_slots, T, png, viewer); // reductions and head means
-    if (strcmp(be->name, "cpu")) host_need += 2 * streamed;               // the pinned double buffer
+    if (strcmp(be->name, "cpu")) host_need += 2 * streamed;                       // the pinned double buffer
     else need += host_need;
     size_t avail = max_memory;
     if (!avail) AV_TRY(be->memory_available(be, &avail));
@@ -155,17 +155,11 @@ static cJSON *tokens_json(const token_list *t, cJSON *meta) {
 static cJSON *capture_json(const av_model *m, const capture_plan *plan, const capture_kinds *kinds,
                            const av_run_options *o, int T, bool device_reductions) {
     cJSON *j = cJSON_CreateObject();
-    cJSON *layers = cJSON_CreateArray(), *heads = cJSON_CreateArray();
-    for (int l = 0; l < m->cfg.n_layer; l++)
-        if (plan->layer_on[l]) cJSON_AddItemToArray(layers, cJSON_CreateNumber(l));
-    for (int h = 0; h < m->cfg.n_head; h++)
-        if (plan->head_slot[h] >= 0) cJSON_AddItemToArray(heads, cJSON_CreateNumber(h));
-    cJSON_AddItemToObject(j, "layers", layers);
-    cJSON_AddItemToObject(j, "heads", heads);
+    capture_plan_add_json(j, plan, &m->cfg);
     cJSON_AddItemToObject(j, "kinds", capture_kinds_json(kinds, T));
     if (kinds->rows || kinds->colsum || kinds->pool || kinds->headmean)
         cJSON_AddStringToObject(j, "reductions", device_reductions ? "device" : "host");
-    cJSON_AddBoolToObject(j, "causal", m->cfg.arch == AV_ARCH_GPT2);
+    cJSON_AddBoolToObject(j, "causal", config_is_causal(&m->cfg));
     cJSON_AddStringToObject(j, "array_dtype", "float32");
     cJSON_AddStringToObject(j, "device_dtype", o->attn_dtype);
     cJSON_AddStringToObject(j, "png", o->png);
@@ -312,7 +306,7 @@ static av_status run_steps(run_state *s, const char *prompt, size_t len, const c
     s->ms_tokenize = now_ms() - t0;
     AV_TRY(capture_plan_parse(&s->plan, &s->model->cfg, s->options->layers, s->options->heads));
     AV_TRY(capture_kinds_parse(&s->kinds, s->options->capture, s->options->packed_causal,
-                               s->model->cfg.arch == AV_ARCH_GPT2));
+                               config_is_causal(&s->model->cfg)));
     static const char *const subdirs[] = {"attention", "heatmaps", NULL};
     AV_TRY(output_dir_begin(out_dir, subdirs, &s->tmp));
     s->viewer_on = s->plan.n_slots > 0 && s->options->viewer_bytes > 0;

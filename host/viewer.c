@@ -134,18 +134,13 @@ static cJSON *kinds_json(const viewer_content *c) {
 
 static cJSON *page_meta(const av_model *model, const char *prompt, size_t len, const token_list *tokens,
                         const capture_plan *plan, const viewer_content *content, bool causal, size_t budget) {
-    cJSON *meta = cJSON_CreateObject(), *layers = cJSON_CreateArray(), *heads = cJSON_CreateArray();
+    cJSON *meta = cJSON_CreateObject();
     cJSON_AddStringToObject(meta, "model", model->name);
     cJSON_AddNumberToObject(meta, "n", tokens->n);
     cJSON_AddBoolToObject(meta, "causal", causal);
     cJSON_AddNumberToObject(meta, "budget_mib", (double)budget / (1024.0 * 1024.0));
-    for (int l = 0; l < model->cfg.n_layer; l++)
-        if (plan->layer_on[l]) cJSON_AddItemToArray(layers, cJSON_CreateNumber(l));
-    for (int h = 0; h < model->cfg.n_head; h++)
-        if (plan->head_slot[h] >= 0) cJSON_AddItemToArray(heads, cJSON_CreateNumber(h));
     cJSON_AddItemToObject(meta, "kinds", kinds_json(content));
-    cJSON_AddItemToObject(meta, "layers", layers);
-    cJSON_AddItemToObject(meta, "heads", heads);
+    capture_plan_add_json(meta, plan, &model->cfg);
     cJSON_AddItemToObject(meta, "tokens", viewer_tokens_json(prompt, len, tokens));
     return meta;
 }
@@ -192,7 +187,7 @@ static void plan_budget(viewer_file *v, const capture_plan *plan, const viewer_c
 av_status viewer_begin(viewer_file *v, const char *dir, const av_model *model, const char *prompt, size_t len,
                        const token_list *tokens, const capture_plan *plan, const viewer_content *content,
                        size_t budget) {
-    *v = (viewer_file){.T = tokens->n, .causal = model->cfg.arch == AV_ARCH_GPT2};
+    *v = (viewer_file){.T = tokens->n, .causal = config_is_causal(&model->cfg)};
     v->map_chars = viewer_map_chars(v->T, v->causal);
     plan_budget(v, plan, content, budget);
     char *path = av_path_join(dir, "viewer.html");
