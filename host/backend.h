@@ -57,21 +57,32 @@ struct av_backend {
     // lives until destroy. numel floats at src (host memory).
     av_status (*upload_tensor)(av_backend *be, const float **dst, const float *src, size_t numel, bool matmul_weight);
 
-    // out (T, C) = wte[ids[t]] + wpe[t] (+ wtt, the token-type-0 row, when not NULL)
-    // ids (T) in backend memory; wte (V, C); wpe (P, C); wtt (C) or NULL
+    // out (T, C) = wte[ids[t]] (+ wpe[t] when not NULL) (+ wtt, the token-type-0 row, when not NULL)
+    // ids (T) in backend memory; wte (V, C); wpe (P, C) or NULL (rotary models); wtt (C) or NULL
     av_status (*embedding)(av_backend *be, float *out, const int32_t *ids, const float *wte, const float *wpe,
                            const float *wtt, int T, int C);
     // out (T, C) = (inp - mean) / sqrt(var + eps) * weight + bias, per row; inp (T, C); weight, bias (C)
     av_status (*layernorm)(av_backend *be, float *out, const float *inp, const float *weight, const float *bias, int T,
                            int C, float eps);
+    // out (T, C) = inp / sqrt(mean(inp^2) + eps) * weight, per row (Llama's RMSNorm); inp (T, C); weight (C)
+    av_status (*rmsnorm)(av_backend *be, float *out, const float *inp, const float *weight, int T, int C, float eps);
+    // Rotary position embedding, in place, on the q and k parts of qkv (T, (NH + 2 NKV) HS): in every q and k head,
+    // the pair (i, i + HS/2) of row t turns by the angle t * inv_freq[i] (fp32 product), Hugging Face's rotate_half
+    // layout. inv_freq (HS/2).
+    av_status (*rope)(av_backend *be, float *qkv, const float *inv_freq, int T, int NH, int NKV, int HS);
+    // out (T, I) = silu(inp[:, :I]) * inp[:, I:], per row, I = inner; inp (T, 2I): the gate and up projections side
+    // by side.
+    av_status (*swiglu)(av_backend *be, float *out, const float *inp, int T, int inner);
     // out (T, OC) = inp (T, C) @ weight + bias (OC); bias may be NULL; weight per LAYOUT
     av_status (*matmul)(av_backend *be, float *out, const float *inp, const float *weight, const float *bias, int T,
                         int C, int OC, av_weight_layout layout);
-    // Multi-head attention with scale 1/sqrt(C/NH).
-    // out (T, C): heads concatenated; qkv (T, 3C): [q | k | v] per row, head h at columns h*HS..(h+1)*HS of each part.
+    // Multi-head attention with scale 1/sqrt(HS), HS = C / NH, and NKV key/value heads (grouped-query attention when
+    // NKV < NH: query head h reads key/value head h / (NH / NKV); NKV divides NH).
+    // out (T, C): heads concatenated; qkv (T, C + 2 NKV HS): [q | k | v] per row, head h at columns h*HS..(h+1)*HS of
+    // each part.
     // probs (n_slots, T, T): head h is written to slot head_slot[h] when head_slot[h] >= 0; probs may be NULL when
     // no head is captured. causal masks j > i (those entries are written as exactly 0).
-    av_status (*attention)(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
+    av_status (*attention)(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH, int NKV,
                            bool causal, const int *head_slot);
     // out (N) = act(inp (N)); in place allowed
     av_status (*activation)(av_backend *be, float *out, const float *inp, size_t N, av_activation act);
@@ -135,7 +146,10 @@ void av_embedding_cpu(float *out, const int32_t *ids, const float *wte, const fl
 void av_layernorm_cpu(float *out, const float *inp, const float *weight, const float *bias, int T, int C, float eps);
 void av_matmul_cpu(float *out, const float *inp, const float *weight, const float *bias, int T, int C, int OC,
                    av_weight_layout layout);
-av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, int C, int NH, bool causal,
+void av_rmsnorm_cpu(float *out, const float *inp, const float *weight, int T, int C, float eps);
+void av_rope_cpu(float *qkv, const float *inv_freq, int T, int NH, int NKV, int HS);
+void av_swiglu_cpu(float *out, const float *inp, int T, int inner);
+av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, int C, int NH, int NKV, bool causal,
                            const int *head_slot);
 void av_activation_cpu(float *out, const float *inp, size_t N, av_activation act);
 void av_residual_cpu(float *out, const float *a, const float *b, size_t N);

@@ -17,9 +17,9 @@ void av_embedding_cpu(float *out, const int32_t *ids, const float *wte, const fl
 #pragma omp parallel for
     for (int t = 0; t < T; t++) {
         const float *tok = wte + (size_t)ids[t] * C;
-        const float *pos = wpe + (size_t)t * C;
+        const float *pos = wpe ? wpe + (size_t)t * C : NULL;
         float *o = out + (size_t)t * C;
-        for (int c = 0; c < C; c++) o[c] = tok[c] + pos[c] + (wtt ? wtt[c] : 0.0f);
+        for (int c = 0; c < C; c++) o[c] = tok[c] + (pos ? pos[c] : 0.0f) + (wtt ? wtt[c] : 0.0f);
     }
 }
 
@@ -35,6 +35,52 @@ void av_layernorm_cpu(float *out, const float *inp, const float *weight, const f
         float rstd = (float)(1.0 / sqrt(var / C + eps));
         float *o = out + (size_t)t * C;
         for (int c = 0; c < C; c++) o[c] = ((float)(x[c] - mean) * rstd) * weight[c] + bias[c];
+    }
+}
+
+// As Hugging Face's LlamaRMSNorm: the mean square in float32 (here double), x * rsqrt(ms + eps), then the weight.
+void av_rmsnorm_cpu(float *out, const float *inp, const float *weight, int T, int C, float eps) {
+#pragma omp parallel for
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        double sum = 0.0;
+        for (int c = 0; c < C; c++) sum += (double)x[c] * x[c];
+        float rstd = (float)(1.0 / sqrt(sum / C + eps));
+        float *o = out + (size_t)t * C;
+        for (int c = 0; c < C; c++) o[c] = weight[c] * (x[c] * rstd);
+    }
+}
+
+// One head's HS values at X turned by row T's angles: the fp32 product t * inv_freq[i] is what Hugging Face's
+// float32 matmul of positions by inv_freq gives, so the angles (and their error at long prompts) are the same. Their
+// cosine and sine are taken in double and rounded once, the correctly rounded float the CUDA kernel also computes
+// (glibc's cosf / sinf are 1 ulp off for about 1% of angles near 1e5).
+static void rope_head(float *x, const float *inv_freq, int t, int HS) {
+    int half = HS / 2;
+    for (int i = 0; i < half; i++) {
+        float angle = (float)t * inv_freq[i];
+        float c = (float)cos((double)angle), s = (float)sin((double)angle);
+        float x1 = x[i], x2 = x[i + half];
+        x[i] = x1 * c - x2 * s;
+        x[i + half] = x2 * c + x1 * s;
+    }
+}
+
+void av_rope_cpu(float *qkv, const float *inv_freq, int T, int NH, int NKV, int HS) {
+    size_t width = (size_t)(NH + 2 * NKV) * HS;
+#pragma omp parallel for
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < NH + NKV; h++) rope_head(qkv + t * width + (size_t)h * HS, inv_freq, t, HS);
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+void av_swiglu_cpu(float *out, const float *inp, int T, int inner) {
+#pragma omp parallel for
+    for (int t = 0; t < T; t++) {
+        const float *gate = inp + (size_t)t * 2 * inner, *up = gate + inner;
+        float *o = out + (size_t)t * inner;
+        for (int j = 0; j < inner; j++) o[j] = silu(gate[j]) * up[j];
     }
 }
 
@@ -73,19 +119,21 @@ static void softmax_row(float *s, int visible, int T, float scale) {
 }
 
 // One block of query rows [r0, r1) of head h: S = Q K^T, softmax, O = P V. Causal blocks only touch keys < r1.
-static void attention_block(float *out, float *rows, const float *qkv, int T, int C, int NH, int h, int r0, int r1,
-                            bool causal) {
-    int HS = C / NH;
+// Query head h reads key/value head h / (NH / NKV).
+static void attention_block(float *out, float *rows, const float *qkv, int T, int C, int NH, int NKV, int h, int r0,
+                            int r1, bool causal) {
+    int HS = C / NH, kv = h / (NH / NKV);
+    int width = C + 2 * NKV * HS; // qkv's row
     int n = r1 - r0;
     int keys = causal ? r1 : T;
-    const float *q = qkv + (size_t)r0 * 3 * C + h * HS;
-    const float *k = qkv + C + h * HS;
-    const float *v = qkv + 2 * C + h * HS;
+    const float *q = qkv + (size_t)r0 * width + h * HS;
+    const float *k = qkv + C + kv * HS;
+    const float *v = qkv + C + NKV * HS + kv * HS;
     float scale = 1.0f / sqrtf((float)HS);
     // rows (n, T): S for this block, then P in place.
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, keys, HS, 1.0f, q, 3 * C, k, 3 * C, 0.0f, rows, T);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, keys, HS, 1.0f, q, width, k, width, 0.0f, rows, T);
     for (int i = 0; i < n; i++) softmax_row(rows + (size_t)i * T, causal ? r0 + i + 1 : T, T, scale);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, HS, keys, 1.0f, rows, T, v, 3 * C, 0.0f,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, HS, keys, 1.0f, rows, T, v, width, 0.0f,
                 out + (size_t)r0 * C + h * HS, C);
 }
 
@@ -95,7 +143,7 @@ static size_t attention_scratch_floats(int T) {
     return (size_t)omp_get_max_threads() * (size_t)block * (size_t)T;
 }
 
-av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, int C, int NH, bool causal,
+av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, int C, int NH, int NKV, bool causal,
                            const int *head_slot) {
     int block = T < ATTENTION_BLOCK ? T : ATTENTION_BLOCK;
     int n_blocks = (T + block - 1) / block;
@@ -110,7 +158,7 @@ av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, in
         int slot = head_slot && probs ? head_slot[h] : -1;
         float *rows = slot >= 0 ? probs + ((size_t)slot * T + r0) * T
                                 : scratch + (size_t)omp_get_thread_num() * block * T;
-        attention_block(out, rows, qkv, T, C, NH, h, r0, r1, causal);
+        attention_block(out, rows, qkv, T, C, NH, NKV, h, r0, r1, causal);
     }
     free(scratch);
     return AV_SUCCESS;
@@ -148,6 +196,7 @@ void av_activation_cpu(float *out, const float *inp, size_t N, av_activation act
         case AV_ACT_GELU_TANH: out[i] = gelu_tanh(x); break;
         case AV_ACT_GELU_ERF: out[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); break;
         case AV_ACT_RELU: out[i] = x > 0.0f ? x : 0.0f; break;
+        case AV_ACT_SILU: out[i] = silu(x); break;
         }
     }
 }
@@ -197,8 +246,24 @@ static av_status cpu_matmul(av_backend *be, float *out, const float *inp, const 
 }
 
 static av_status cpu_attention(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
-                               bool causal, const int *head_slot) {
-    return av_attention_cpu(out, probs, qkv, T, C, NH, causal, head_slot);
+                               int NKV, bool causal, const int *head_slot) {
+    return av_attention_cpu(out, probs, qkv, T, C, NH, NKV, causal, head_slot);
+}
+
+static av_status cpu_rmsnorm(av_backend *be, float *out, const float *inp, const float *weight, int T, int C,
+                             float eps) {
+    av_rmsnorm_cpu(out, inp, weight, T, C, eps);
+    return AV_SUCCESS;
+}
+
+static av_status cpu_rope(av_backend *be, float *qkv, const float *inv_freq, int T, int NH, int NKV, int HS) {
+    av_rope_cpu(qkv, inv_freq, T, NH, NKV, HS);
+    return AV_SUCCESS;
+}
+
+static av_status cpu_swiglu(av_backend *be, float *out, const float *inp, int T, int inner) {
+    av_swiglu_cpu(out, inp, T, inner);
+    return AV_SUCCESS;
 }
 
 static av_status cpu_activation(av_backend *be, float *out, const float *inp, size_t N, av_activation act) {
@@ -282,6 +347,9 @@ av_status backend_cpu_create(av_backend **out) {
         .upload_tensor = cpu_upload_tensor,
         .embedding = cpu_embedding,
         .layernorm = cpu_layernorm,
+        .rmsnorm = cpu_rmsnorm,
+        .rope = cpu_rope,
+        .swiglu = cpu_swiglu,
         .matmul = cpu_matmul,
         .attention = cpu_attention,
         .activation = cpu_activation,

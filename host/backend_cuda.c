@@ -11,6 +11,7 @@
 #include "cublas_loader.h"
 #include "half.h"
 
+#include <assert.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <math.h>
@@ -23,7 +24,10 @@
 #include "embedding.cuh"
 #include "layernorm.cuh"
 #include "residual.cuh"
+#include "rmsnorm.cuh"
+#include "rope.cuh"
 #include "softmax.cuh"
+#include "swiglu.cuh"
 
 // Weight arena chunks: large enough that a small model takes one, and a tensor larger than this gets its own.
 #define ARENA_CHUNK_BYTES ((size_t)64 << 20)
@@ -72,7 +76,7 @@ typedef struct cuda_impl {
     float *scores;            // (NH, T, T): raw q.k, then P in fp32 for P.V (plain path only)
     size_t scores_bytes;
     // The flash path's scratch.
-    uint16_t *qkv_bf16;       // (T, 3C) bf16: the kernels' q, k and v
+    uint16_t *qkv_bf16;       // (T, C + 2 NKV HS) bf16: the kernels' q, k and v
     size_t qkv_bf16_bytes;
     uint16_t *out_bf16;       // (T, C) bf16: O, heads concatenated
     size_t out_bf16_bytes;
@@ -80,7 +84,7 @@ typedef struct cuda_impl {
     size_t lse_bytes;
     void *probs_workspace;    // whatever av_attention_probs_workspace asks for (nothing, for full P)
     size_t probs_workspace_bytes;
-    uint16_t *bf16_operand;   // (T, C) bf16: the activation operand of a bf16 product
+    uint16_t *bf16_operand;   // (T, C) bf16, C the product's input width: the activation operand of a bf16 product
     size_t bf16_operand_bytes;
     // set_reductions: the flash path computes these instead of full P, into one compact float32 buffer.
     bool reduce;
@@ -180,8 +184,8 @@ static av_dtype kernel_dtype_of(av_attn_dtype dtype) {
     return dtype == AV_ATTN_FP32 ? AV_DTYPE_FP32 : dtype == AV_ATTN_FP16 ? AV_DTYPE_FP16 : AV_DTYPE_BF16;
 }
 
-static av_attention_shape flash_shape(int T, int C, int NH, bool causal) {
-    return (av_attention_shape){.batch = 1, .n_heads = NH, .n_kv_heads = NH, .seq_len = T, .head_dim = C / NH,
+static av_attention_shape flash_shape(int T, int C, int NH, int NKV, bool causal) {
+    return (av_attention_shape){.batch = 1, .n_heads = NH, .n_kv_heads = NKV, .seq_len = T, .head_dim = C / NH,
                                 .dtype = AV_DTYPE_BF16, .causal = causal};
 }
 
@@ -193,7 +197,8 @@ static size_t reduction_bytes(const cuda_impl *impl, int T, int C, int NH) {
     static float probe;
     av_probs_request req = {.colsum = r->colsum ? &probe : NULL, .colmean = r->colsum ? &probe : NULL,
                             .pooled = r->pool ? &probe : NULL, .pool = r->pool};
-    av_attention_shape shape = flash_shape(T, C, NH, false);
+    // The workspace does not depend on the key/value heads (no per-group head means are asked for).
+    av_attention_shape shape = flash_shape(T, C, NH, NH, false);
     size_t workspace = 0;
     if (av_attention_probs_workspace(&shape, &req, &workspace) != AV_SUCCESS) return SIZE_MAX / 2; // refused
     return workspace + av_reduction_layout_of(r, NH, T).floats * sizeof(float);
@@ -201,8 +206,10 @@ static size_t reduction_bytes(const cuda_impl *impl, int T, int C, int NH) {
 
 // Attention scratch (the scores of every head on the plain path; bf16 q, k, v, O and the log-sum-exp on the flash
 // path, whose full-P requests need no probs workspace: only column sums and pooled maps do), the bf16 operand of the
-// widest product, and the weight arena (bf16 matmul weights in bf16 mode; one chunk of slack for the arena's
-// rounding).
+// widest product input, and the weight arena (bf16 matmul weights in bf16 mode; one chunk of slack for the arena's
+// rounding). Upper bounds whatever the key/value heads: 3C bounds qkv's C + 2 NKV HS columns. A product's input is
+// at most max(C, inner) wide (Llama's gate and up projections write 2 inner columns but read C; the down projection
+// reads inner).
 static size_t cuda_extra_bytes(av_backend *be, int T, int C, int NH, int inner, size_t param_bytes,
                                size_t matrix_bytes) {
     const cuda_impl *impl = impl_of(be);
@@ -305,6 +312,19 @@ static av_status cuda_layernorm(av_backend *be, float *out, const float *inp, co
     return av_layernorm_cuda(out, inp, weight, bias, T, C, eps, impl_of(be)->compute);
 }
 
+static av_status cuda_rmsnorm(av_backend *be, float *out, const float *inp, const float *weight, int T, int C,
+                              float eps) {
+    return av_rmsnorm_cuda(out, inp, weight, T, C, eps, impl_of(be)->compute);
+}
+
+static av_status cuda_rope(av_backend *be, float *qkv, const float *inv_freq, int T, int NH, int NKV, int HS) {
+    return av_rope_cuda(qkv, inv_freq, T, NH, NKV, HS, impl_of(be)->compute);
+}
+
+static av_status cuda_swiglu(av_backend *be, float *out, const float *inp, int T, int I) {
+    return av_swiglu_cuda(out, inp, T, I, impl_of(be)->compute);
+}
+
 // out (T, OC) = inp (T, C) @ W (+ bias). cuBLAS is column-major: a row-major (T, OC) matrix is a column-major
 // (OC, T) one, so it computes out^T = op(W) inp^T, with op(W) = W^T's buffer as is for (C, OC) weights and
 // transposed for (OC, C) weights.
@@ -332,22 +352,31 @@ static av_status cuda_matmul(av_backend *be, float *out, const float *inp, const
     return AV_SUCCESS;
 }
 
-// Per head h (a batch of NH, heads HS columns apart in qkv's rows): S_h = Q_h K_h^T in fp32, the softmax kernel
-// turns S_h into P_h (and the side buffer's copy for captured heads), then out_h = P_h V_h. Column-major view as in
-// cuda_matmul: S_h^T (T keys, T queries) = K_h Q_h^T, out_h^T (HS, T) = V_h^T P_h^T.
+// Per query head h with key/value head g = h / G (G = NH / NKV query heads share one): S_h = Q_h K_g^T in fp32, the
+// softmax kernel turns S_h into P_h (and the side buffer's copy for captured heads), then out_h = P_h V_g. Column-
+// major view as in cuda_matmul: S_h^T (T keys, T queries) = K_g Q_h^T, out_h^T (HS, T) = V_g^T P_h^T.
+//
+// One strided-batched product for each r < G, batched over the NKV heads h = g G + r: every operand advances by a
+// fixed stride from one batch entry to the next (K and V by one head, Q, out and the scores by G heads), and none is
+// shared at stride 0. G calls a product: one for multi-head attention (the call this path always made), 4 to 8 for
+// the grouped Llama models. One call per key/value head over its G query heads (K and V at stride 0) would take NKV
+// calls instead, fewer only where NKV < G (TinyLlama: 4 against 8); a launch or two costs microseconds next to the
+// T x T products, so one rule serves every shape.
 static av_status plain_attention(cuda_impl *impl, float *out, float *probs, const float *qkv, int T, int C, int NH,
-                                 bool causal, const int *head_slot) {
-    int HS = C / NH;
+                                 int NKV, bool causal, const int *head_slot) {
+    int HS = C / NH, G = NH / NKV, ld_qkv = C + 2 * NKV * HS;
     float scale = 1.0f / sqrtf((float)HS);
     long long TT = (long long)T * T;
     const float one = 1.0f, zero = 0.0f;
     AV_TRY(grow_device_buffer(impl, (void **)&impl->scores, &impl->scores_bytes, (size_t)NH * TT * sizeof(float),
                               "attention scores"));
     const av_cublas_api *blas = impl->blas;
-    AV_CUBLAS_CHECK(blas->gemm_strided_batched_ex(impl->cublas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, &one, qkv + C,
-                                                  CUDA_R_32F, 3 * C, HS, qkv, CUDA_R_32F, 3 * C, HS, &zero,
-                                                  impl->scores, CUDA_R_32F, T, TT, NH, CUBLAS_COMPUTE_32F,
-                                                  CUBLAS_GEMM_DEFAULT));
+    for (int r = 0; r < G; r++)
+        AV_CUBLAS_CHECK(blas->gemm_strided_batched_ex(impl->cublas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, &one, qkv + C,
+                                                      CUDA_R_32F, ld_qkv, HS, qkv + (size_t)r * HS, CUDA_R_32F,
+                                                      ld_qkv, (long long)G * HS, &zero, impl->scores + r * TT,
+                                                      CUDA_R_32F, T, G * TT, NKV, CUBLAS_COMPUTE_32F,
+                                                      CUBLAS_GEMM_DEFAULT));
     bool capture = probs && head_slot;
     // The previous layer's P may still be on its way to the host from the buffer this call overwrites.
     if (capture && impl->probs.copy_issued)
@@ -359,17 +388,23 @@ static av_status plain_attention(cuda_impl *impl, float *out, float *probs, cons
         AV_TRY(av_attention_softmax_cuda(impl->scores + (size_t)h * TT, side, T, scale, causal, impl->options.attn,
                                          impl->compute));
     }
-    AV_CUBLAS_CHECK(blas->gemm_strided_batched_ex(impl->cublas, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, &one,
-                                                  qkv + 2 * C, CUDA_R_32F, 3 * C, HS, impl->scores, CUDA_R_32F, T,
-                                                  TT, &zero, out, CUDA_R_32F, C, HS, NH, CUBLAS_COMPUTE_32F,
-                                                  CUBLAS_GEMM_DEFAULT));
+    for (int r = 0; r < G; r++)
+        AV_CUBLAS_CHECK(blas->gemm_strided_batched_ex(impl->cublas, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, &one,
+                                                      qkv + C + (size_t)NKV * HS, CUDA_R_32F, ld_qkv, HS,
+                                                      impl->scores + r * TT, CUDA_R_32F, T, G * TT, &zero,
+                                                      out + (size_t)r * HS, CUDA_R_32F, C, (long long)G * HS, NKV,
+                                                      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return AV_SUCCESS;
 }
 
-// Part PART (0 q, 1 k, 2 v) of the fused bf16 qkv (T, 3C) as a (1, NH, T, HS) tensor.
-static av_attention_tensor fused_qkv_part(uint16_t *qkv, int part, int T, int C, int NH) {
-    return (av_attention_tensor){.data = qkv + (size_t)part * C, .batch_stride = (int64_t)T * 3 * C,
-                                 .head_stride = C / NH, .row_stride = 3 * C};
+// Part PART (0 q, 1 k, 2 v) of the fused bf16 qkv (T, C + 2 NKV HS) as a (1, NH, T, HS) tensor for q and a
+// (1, NKV, T, HS) one for k and v: q at column 0, k at C, v at C + NKV HS.
+static av_attention_tensor fused_qkv_part(uint16_t *qkv, int part, int T, int C, int NH, int NKV) {
+    int HS = C / NH;
+    size_t ld = (size_t)C + 2 * (size_t)NKV * HS;
+    size_t offset = part == 0 ? 0 : part == 1 ? (size_t)C : C + (size_t)NKV * HS;
+    return (av_attention_tensor){.data = qkv + offset, .batch_stride = (int64_t)(T * ld), .head_stride = HS,
+                                 .row_stride = (int64_t)ld};
 }
 
 // Fills the request of the captured heads [h, end) (consecutive slots from head_slot[h] on) into OUT.
@@ -461,8 +496,8 @@ static av_status flash_reduce(cuda_impl *impl, const av_attention_shape *shape, 
 // qkv rounded to bf16 once; the forward writes O (bf16) and each row's log-sum-exp, from which the probs kernel
 // recomputes exact P of the captured heads tile by tile. The (NH, T, T) scores never exist.
 static av_status flash_attention(cuda_impl *impl, float *out, float *probs, const float *qkv, int T, int C, int NH,
-                                 bool causal, const int *head_slot) {
-    size_t n_qkv = (size_t)T * 3 * C, n_out = (size_t)T * C;
+                                 int NKV, bool causal, const int *head_slot) {
+    size_t n_qkv = (size_t)T * (C + 2 * (size_t)NKV * (C / NH)), n_out = (size_t)T * C;
     AV_TRY(grow_device_buffer(impl, (void **)&impl->qkv_bf16, &impl->qkv_bf16_bytes, n_qkv * sizeof(uint16_t),
                               "the bf16 copy of q, k and v"));
     AV_TRY(grow_device_buffer(impl, (void **)&impl->out_bf16, &impl->out_bf16_bytes, n_out * sizeof(uint16_t),
@@ -470,10 +505,10 @@ static av_status flash_attention(cuda_impl *impl, float *out, float *probs, cons
     AV_TRY(grow_device_buffer(impl, (void **)&impl->lse, &impl->lse_bytes, (size_t)NH * T * sizeof(float),
                               "the attention log-sum-exp"));
     AV_TRY(av_f32_to_bf16_cuda(impl->qkv_bf16, qkv, n_qkv, impl->compute));
-    av_attention_shape shape = flash_shape(T, C, NH, causal);
-    av_attention_tensor q = fused_qkv_part(impl->qkv_bf16, 0, T, C, NH);
-    av_attention_tensor k = fused_qkv_part(impl->qkv_bf16, 1, T, C, NH);
-    av_attention_tensor v = fused_qkv_part(impl->qkv_bf16, 2, T, C, NH);
+    av_attention_shape shape = flash_shape(T, C, NH, NKV, causal);
+    av_attention_tensor q = fused_qkv_part(impl->qkv_bf16, 0, T, C, NH, NKV);
+    av_attention_tensor k = fused_qkv_part(impl->qkv_bf16, 1, T, C, NH, NKV);
+    av_attention_tensor v = fused_qkv_part(impl->qkv_bf16, 2, T, C, NH, NKV);
     av_attention_tensor o = {.data = impl->out_bf16, .batch_stride = (int64_t)n_out, .head_stride = C / NH,
                              .row_stride = C};
     AV_TRY(av_attention_forward(&shape, q, k, v, o, impl->lse, impl->compute));
@@ -489,11 +524,12 @@ static av_status flash_attention(cuda_impl *impl, float *out, float *probs, cons
 }
 
 static av_status cuda_attention(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
-                                bool causal, const int *head_slot) {
+                                int NKV, bool causal, const int *head_slot) {
     cuda_impl *impl = impl_of(be);
+    assert(NKV > 0 && NH % NKV == 0); // the config loader's check
     AV_TRY(check_attention_choice(impl, C, NH));
-    if (flash_runs(impl, C, NH)) return flash_attention(impl, out, probs, qkv, T, C, NH, causal, head_slot);
-    return plain_attention(impl, out, probs, qkv, T, C, NH, causal, head_slot);
+    if (flash_runs(impl, C, NH)) return flash_attention(impl, out, probs, qkv, T, C, NH, NKV, causal, head_slot);
+    return plain_attention(impl, out, probs, qkv, T, C, NH, NKV, causal, head_slot);
 }
 
 static av_status cuda_activation(av_backend *be, float *out, const float *inp, size_t N, av_activation act) {
@@ -691,6 +727,9 @@ av_status backend_cuda_create(av_backend **out, const backend_options *options) 
         .upload_tensor = cuda_upload_tensor,
         .embedding = cuda_embedding,
         .layernorm = cuda_layernorm,
+        .rmsnorm = cuda_rmsnorm,
+        .rope = cuda_rope,
+        .swiglu = cuda_swiglu,
         .matmul = cuda_matmul,
         .attention = cuda_attention,
         .activation = cuda_activation,

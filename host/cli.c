@@ -58,7 +58,7 @@ static const char *const tokenize_usage =
     "\n"
     "Prints the token ids of the prompt as one JSON array on stdout (--prompt-file - reads standard input). DIR\n"
     "needs only the tokenizer files\n"
-    "(vocab.json + merges.txt, tokenizer.json, or vocab.txt).\n"
+    "(tokenizer.json, vocab.json + merges.txt, or vocab.txt).\n"
     "\n"
     "options:\n"
     "  --tokens   print a JSON array of {\"id\", \"token\", \"start\", \"end\"} objects instead\n"

@@ -31,6 +31,7 @@ static size_t arena_numel(const av_model *m) {
         size_t C = (size_t)m->cfg.n_embd;
         numel += (size_t)m->cfg.n_layer * (3 * C * C + 3 * C); // fused q, k, v
     }
+    if (m->cfg.arch == AV_ARCH_LLAMA) numel += llama_arena_numel(&m->cfg);
     return numel;
 }
 
@@ -88,6 +89,7 @@ static av_status load_parts(av_model *m, const char *dir) {
     switch (m->cfg.arch) {
     case AV_ARCH_GPT2: return gpt2_load_weights(m);
     case AV_ARCH_BERT: return bert_load_weights(m);
+    case AV_ARCH_LLAMA: return llama_load_weights(m);
     }
     return av_fail(AV_ERROR_INTERNAL, "unknown architecture %d", (int)m->cfg.arch);
 }
@@ -124,7 +126,7 @@ typedef struct weight_field {
 // Every parameter slot of W with its size; NULL slots (absent in this architecture) are listed and skipped later.
 static int list_weight_fields(const model_config *cfg, model_weights *w, weight_field *f) {
     size_t C = (size_t)cfg->n_embd, V = (size_t)cfg->vocab_size, P = (size_t)cfg->n_positions;
-    size_t I = (size_t)cfg->n_inner;
+    size_t QKV = model_qkv_width(cfg), FC = model_fc_width(cfg), HS = C / (size_t)cfg->n_head;
     int n = 0;
     f[n++] = (weight_field){&w->wte, V * C, false};
     f[n++] = (weight_field){&w->wpe, P * C, false};
@@ -134,25 +136,26 @@ static int list_weight_fields(const model_config *cfg, model_weights *w, weight_
     f[n++] = (weight_field){&w->lnf_w, C, false};
     f[n++] = (weight_field){&w->lnf_b, C, false};
     f[n++] = (weight_field){&w->lm_head, V * C, true};
+    f[n++] = (weight_field){&w->rope_inv_freq, HS / 2, false};
     for (int l = 0; l < cfg->n_layer; l++) {
         layer_weights *lw = &w->layers[l];
         f[n++] = (weight_field){&lw->ln1_w, C, false};
         f[n++] = (weight_field){&lw->ln1_b, C, false};
-        f[n++] = (weight_field){&lw->qkv_w, 3 * C * C, true};
-        f[n++] = (weight_field){&lw->qkv_b, 3 * C, false};
+        f[n++] = (weight_field){&lw->qkv_w, QKV * C, true};
+        f[n++] = (weight_field){&lw->qkv_b, QKV, false};
         f[n++] = (weight_field){&lw->attn_proj_w, C * C, true};
         f[n++] = (weight_field){&lw->attn_proj_b, C, false};
         f[n++] = (weight_field){&lw->ln2_w, C, false};
         f[n++] = (weight_field){&lw->ln2_b, C, false};
-        f[n++] = (weight_field){&lw->fc_w, C * I, true};
-        f[n++] = (weight_field){&lw->fc_b, I, false};
-        f[n++] = (weight_field){&lw->fc_proj_w, I * C, true};
+        f[n++] = (weight_field){&lw->fc_w, C * FC, true};
+        f[n++] = (weight_field){&lw->fc_b, FC, false};
+        f[n++] = (weight_field){&lw->fc_proj_w, (size_t)cfg->n_inner * C, true};
         f[n++] = (weight_field){&lw->fc_proj_b, C, false};
     }
     return n;
 }
 
-#define GLOBAL_WEIGHT_FIELDS 8
+#define GLOBAL_WEIGHT_FIELDS 9
 #define LAYER_WEIGHT_FIELDS 12
 
 av_status model_weights_upload(const av_model *model, av_backend *be, model_weights *dev) {
@@ -202,12 +205,21 @@ void *model_carve(char **cursor, size_t bytes) {
     return p;
 }
 
+size_t model_qkv_width(const model_config *cfg) {
+    return (size_t)cfg->n_embd + 2 * (size_t)cfg->n_kv_head * (size_t)(cfg->n_embd / cfg->n_head);
+}
+
+size_t model_fc_width(const model_config *cfg) {
+    return (cfg->arch == AV_ARCH_LLAMA ? 2 : 1) * (size_t)cfg->n_inner;
+}
+
 size_t model_forward_bytes(const model_config *cfg, int T, int n_slots, int logits_rows) {
     size_t C = (size_t)cfg->n_embd, I = (size_t)cfg->n_inner, t = (size_t)T;
-    // x, ln, att, tmp (T, C); qkv (T, 3C); fc (T, I); ids; probs (n_slots, T, T); logits (rows, V)
-    size_t floats = 4 * t * C + 3 * t * C + t * I + t + (size_t)n_slots * t * t +
-                    (size_t)logits_rows * (size_t)cfg->vocab_size;
-    return floats * sizeof(float) + 8 * 256; // alignment padding of the carved buffers
+    size_t act = cfg->arch == AV_ARCH_LLAMA ? t * I : 0; // silu(gate) * up
+    // x, ln, att, tmp (T, C); qkv (T, C + 2 KVC); fc (T, I) or (T, 2I); act; ids; probs (n_slots, T, T); logits
+    size_t floats = 4 * t * C + t * model_qkv_width(cfg) + t * model_fc_width(cfg) + act + t +
+                    (size_t)n_slots * t * t + (size_t)logits_rows * (size_t)cfg->vocab_size;
+    return floats * sizeof(float) + 10 * 256; // alignment padding of the carved buffers
 }
 
 int model_probs_slots(const forward_request *req) {
@@ -227,7 +239,7 @@ static av_status check_ids_and_length(const av_model *model, const forward_reque
     if (req->T < 1) return av_fail(AV_ERROR_PROMPT, "%s: the prompt has no tokens", model->name);
     if (req->T > cfg->n_positions)
         return av_fail(AV_ERROR_PROMPT, "%s: the prompt has %d tokens, more than %s %d", model->name, req->T,
-                       cfg->arch == AV_ARCH_BERT ? "max_position_embeddings" : "n_positions", cfg->n_positions);
+                       config_positions_key(cfg), cfg->n_positions);
     for (int t = 0; t < req->T; t++)
         if (req->ids[t] < 0 || req->ids[t] >= cfg->vocab_size)
             return av_fail(AV_ERROR_PROMPT, "%s: token %d has id %d outside the vocabulary (vocab_size %d)",
@@ -235,11 +247,70 @@ static av_status check_ids_and_length(const av_model *model, const forward_reque
     return AV_SUCCESS;
 }
 
+static av_status decoder_alloc(av_backend *be, const model_config *cfg, const forward_request *req, void **block,
+                               decoder_buffers *b) {
+    size_t T = (size_t)req->T, C = (size_t)cfg->n_embd, I = (size_t)cfg->n_inner;
+    int n_slots = model_probs_slots(req);
+    int rows = req->logits ? req->logits_rows : 0;
+    AV_TRY(be->alloc(be, block, model_forward_bytes(cfg, req->T, n_slots, rows), "activations"));
+    char *cursor = *block;
+    b->ids = model_carve(&cursor, T * sizeof(int32_t));
+    b->x = model_carve(&cursor, T * C * sizeof(float));
+    b->ln = model_carve(&cursor, T * C * sizeof(float));
+    b->qkv = model_carve(&cursor, T * model_qkv_width(cfg) * sizeof(float));
+    b->att = model_carve(&cursor, T * C * sizeof(float));
+    b->tmp = model_carve(&cursor, T * C * sizeof(float));
+    b->fc = model_carve(&cursor, T * model_fc_width(cfg) * sizeof(float));
+    b->act = cfg->arch == AV_ARCH_LLAMA ? model_carve(&cursor, T * I * sizeof(float)) : NULL;
+    b->probs = n_slots ? model_carve(&cursor, (size_t)n_slots * T * T * sizeof(float)) : NULL;
+    b->logits = rows ? model_carve(&cursor, (size_t)rows * (size_t)cfg->vocab_size * sizeof(float)) : NULL;
+    return AV_SUCCESS;
+}
+
+// The final hidden states (b->ln) to req->hidden, and the logits of the last rows to req->logits.
+static av_status decoder_outputs(const model_config *cfg, av_backend *be, const model_weights *w,
+                                 const decoder_buffers *b, const forward_request *req) {
+    int T = req->T, C = cfg->n_embd;
+    if (req->hidden) AV_TRY(be->download(be, req->hidden, b->ln, (size_t)T * C * sizeof(float)));
+    if (!req->logits) return AV_SUCCESS;
+    int rows = req->logits_rows;
+    AV_TRY(be->matmul(be, b->logits, b->ln + (size_t)(T - rows) * C, w->lm_head, NULL, rows, C, cfg->vocab_size,
+                      AV_WEIGHT_OUT_IN));
+    return be->download(be, req->logits, b->logits, (size_t)rows * (size_t)cfg->vocab_size * sizeof(float));
+}
+
+static av_status decoder_run(const model_config *cfg, av_backend *be, const model_weights *w,
+                             const decoder_buffers *b, const forward_request *req, const decoder_arch *arch) {
+    int T = req->T;
+    AV_TRY(be->upload(be, b->ids, req->ids, (size_t)T * sizeof(int32_t)));
+    AV_TRY(be->embedding(be, b->x, b->ids, w->wte, w->wpe, NULL, T, cfg->n_embd));
+    for (int l = 0; l < cfg->n_layer; l++) {
+        bool capture = req->plan && req->plan->n_slots > 0 && req->plan->layer_on[l];
+        AV_TRY(arch->block(cfg, be, w, &w->layers[l], b, T, capture, req, l));
+    }
+    AV_TRY(be->flush_probs(be));
+    AV_TRY(arch->final_norm(cfg, be, w, b, T));
+    return decoder_outputs(cfg, be, w, b, req);
+}
+
+av_status decoder_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req,
+                          const decoder_arch *arch) {
+    if (req->logits && (req->logits_rows < 1 || req->logits_rows > req->T))
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "logits rows %d outside 1..%d", req->logits_rows, req->T);
+    void *block = NULL;
+    decoder_buffers b;
+    AV_TRY(decoder_alloc(be, &model->cfg, req, &block, &b));
+    av_status st = decoder_run(&model->cfg, be, w, &b, req, arch);
+    be->release(be, block);
+    return st;
+}
+
 av_status model_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req) {
     AV_TRY(check_ids_and_length(model, req));
     switch (model->cfg.arch) {
     case AV_ARCH_GPT2: return gpt2_forward(model, be, w, req);
     case AV_ARCH_BERT: return bert_forward(model, be, w, req);
+    case AV_ARCH_LLAMA: return llama_forward(model, be, w, req);
     }
     return av_fail(AV_ERROR_INTERNAL, "unknown architecture %d", (int)model->cfg.arch);
 }

@@ -10,7 +10,10 @@
 // One transformer block's parameters. The same fields serve both layer orders:
 //   GPT-2 (pre-LN):  ln1 before attention, ln2 before the MLP.
 //   BERT (post-LN):  ln1 after attention (attention.output.LayerNorm), ln2 after the MLP (output.LayerNorm).
-// qkv_w holds q, k and v fused: (C, 3C) for GPT-2's Conv1D, (3C, C) for BERT (built at load from three nn.Linear).
+//   Llama (pre-RMSNorm): ln1 and ln2 are RMSNorm weights (no biases); fc_w is gate and up fused (2I, C), fc_proj_w
+//   is down_proj (C, I); no biases but Qwen2's on q, k and v.
+// qkv_w holds q, k and v fused: (C, 3C) for GPT-2's Conv1D, (3C, C) for BERT and (C + 2 KVC, C) for Llama (built at
+// load from three nn.Linear; KVC = NKV * HS).
 typedef struct layer_weights {
     const float *ln1_w, *ln1_b;         // (C)
     const float *qkv_w, *qkv_b;         // (C, 3C) or (3C, C); (3C)
@@ -27,6 +30,7 @@ typedef struct model_weights {
     const float *emb_ln_w, *emb_ln_b; // (C) BERT embedding LayerNorm, NULL for GPT-2
     const float *lnf_w, *lnf_b;    // (C) GPT-2 final LayerNorm, NULL for BERT
     const float *lm_head;          // (V, C) nn.Linear layout; GPT-2 ties it to wte; NULL for BERT
+    const float *rope_inv_freq;    // (HS / 2) Llama's rotary frequencies, NULL otherwise
     layer_weights *layers;         // (L)
     av_weight_layout layout;
 } model_weights;
@@ -93,6 +97,44 @@ av_status gpt2_load_weights(av_model *model);
 av_status gpt2_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req);
 av_status bert_load_weights(av_model *model);
 av_status bert_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req);
+av_status llama_load_weights(av_model *model);
+av_status llama_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req);
+// Arena floats llama_load_weights takes beyond upcast tensors: the fused matrices and the rotary frequencies.
+size_t llama_arena_numel(const model_config *cfg);
+
+// Columns of the fused q | k | v rows (3C, or C + 2 KVC with grouped-query attention) and of the MLP's first
+// product (I, or 2I for Llama's gate | up).
+size_t model_qkv_width(const model_config *cfg);
+size_t model_fc_width(const model_config *cfg);
+
+// The activations of a causal decoder's forward pass (GPT-2, Llama), carved from one backend allocation of
+// model_forward_bytes.
+typedef struct decoder_buffers {
+    int32_t *ids;  // (T)
+    float *x;      // (T, C) residual stream
+    float *ln;     // (T, C) normalised x
+    float *qkv;    // (T, model_qkv_width)
+    float *att;    // (T, C)
+    float *tmp;    // (T, C)
+    float *fc;     // (T, model_fc_width)
+    float *act;    // (T, I) Llama's silu(gate) * up; NULL for GPT-2
+    float *probs;  // (n_slots, T, T) or NULL
+    float *logits; // (rows, V) or NULL
+} decoder_buffers;
+
+// What differs between the decoders: one block (layer L, weights LW; CAPTURE: stream its attention out) and the
+// final norm of b->x into b->ln.
+typedef struct decoder_arch {
+    av_status (*block)(const model_config *cfg, av_backend *be, const model_weights *w, const layer_weights *lw,
+                       const decoder_buffers *b, int T, bool capture, const forward_request *req, int l);
+    av_status (*final_norm)(const model_config *cfg, av_backend *be, const model_weights *w,
+                            const decoder_buffers *b, int T);
+} decoder_arch;
+
+// A causal decoder's forward pass: token (+ position) embeddings, every block of ARCH, its final norm, then the
+// final hidden states and the logits of the last rows as REQ asks.
+av_status decoder_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req,
+                          const decoder_arch *arch);
 
 // Reserves float32 space in the model's arena (sized by the loader before carving).
 float *model_arena_take(av_model *model, size_t numel);

@@ -129,7 +129,7 @@ static av_status bert_block(const model_config *cfg, av_backend *be, const layer
     size_t TC = (size_t)T * C;
     float eps = cfg->layer_norm_eps;
     AV_TRY(be->matmul(be, b->qkv, b->x, lw->qkv_w, lw->qkv_b, T, C, 3 * C, layout));
-    AV_TRY(be->attention(be, b->att, capture ? b->probs : NULL, b->qkv, T, C, NH, false,
+    AV_TRY(be->attention(be, b->att, capture ? b->probs : NULL, b->qkv, T, C, NH, NH, false,
                          capture ? req->plan->head_slot : NULL));
     if (capture) AV_TRY(model_emit_capture(be, req, b->probs, l, T));
     AV_TRY(be->matmul(be, b->tmp, b->att, lw->attn_proj_w, lw->attn_proj_b, T, C, C, layout));

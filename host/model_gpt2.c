@@ -48,45 +48,14 @@ av_status gpt2_load_weights(av_model *m) {
     return AV_SUCCESS;
 }
 
-// Activations of one forward pass, carved from one backend allocation.
-typedef struct gpt2_buffers {
-    int32_t *ids;  // (T)
-    float *x;      // (T, C) residual stream
-    float *ln;     // (T, C)
-    float *qkv;    // (T, 3C)
-    float *att;    // (T, C)
-    float *tmp;    // (T, C)
-    float *fc;     // (T, I)
-    float *probs;  // (n_slots, T, T) or NULL
-    float *logits; // (rows, V) or NULL
-} gpt2_buffers;
-
-static av_status gpt2_alloc(av_backend *be, const model_config *cfg, const forward_request *req, void **block,
-                            gpt2_buffers *b) {
-    size_t T = (size_t)req->T, C = (size_t)cfg->n_embd, I = (size_t)cfg->n_inner;
-    int n_slots = model_probs_slots(req);
-    int rows = req->logits ? req->logits_rows : 0;
-    AV_TRY(be->alloc(be, block, model_forward_bytes(cfg, req->T, n_slots, rows), "activations"));
-    char *cursor = *block;
-    b->ids = model_carve(&cursor, T * sizeof(int32_t));
-    b->x = model_carve(&cursor, T * C * sizeof(float));
-    b->ln = model_carve(&cursor, T * C * sizeof(float));
-    b->qkv = model_carve(&cursor, 3 * T * C * sizeof(float));
-    b->att = model_carve(&cursor, T * C * sizeof(float));
-    b->tmp = model_carve(&cursor, T * C * sizeof(float));
-    b->fc = model_carve(&cursor, T * I * sizeof(float));
-    b->probs = n_slots ? model_carve(&cursor, (size_t)n_slots * T * T * sizeof(float)) : NULL;
-    b->logits = rows ? model_carve(&cursor, (size_t)rows * (size_t)cfg->vocab_size * sizeof(float)) : NULL;
-    return AV_SUCCESS;
-}
-
-static av_status gpt2_block(const model_config *cfg, av_backend *be, const layer_weights *lw, av_weight_layout layout,
-                            const gpt2_buffers *b, int T, bool capture, const forward_request *req, int l) {
+static av_status gpt2_block(const model_config *cfg, av_backend *be, const model_weights *w, const layer_weights *lw,
+                            const decoder_buffers *b, int T, bool capture, const forward_request *req, int l) {
     int C = cfg->n_embd, I = cfg->n_inner, NH = cfg->n_head;
     size_t TC = (size_t)T * C;
+    av_weight_layout layout = w->layout;
     AV_TRY(be->layernorm(be, b->ln, b->x, lw->ln1_w, lw->ln1_b, T, C, cfg->layer_norm_eps));
     AV_TRY(be->matmul(be, b->qkv, b->ln, lw->qkv_w, lw->qkv_b, T, C, 3 * C, layout));
-    AV_TRY(be->attention(be, b->att, capture ? b->probs : NULL, b->qkv, T, C, NH, true,
+    AV_TRY(be->attention(be, b->att, capture ? b->probs : NULL, b->qkv, T, C, NH, NH, true,
                          capture ? req->plan->head_slot : NULL));
     if (capture) AV_TRY(model_emit_capture(be, req, b->probs, l, T));
     AV_TRY(be->matmul(be, b->tmp, b->att, lw->attn_proj_w, lw->attn_proj_b, T, C, C, layout));
@@ -99,35 +68,12 @@ static av_status gpt2_block(const model_config *cfg, av_backend *be, const layer
     return AV_SUCCESS;
 }
 
-static av_status gpt2_run(const model_config *cfg, av_backend *be, const model_weights *w, const gpt2_buffers *b,
-                          const forward_request *req) {
-    int T = req->T, C = cfg->n_embd;
-    AV_TRY(be->upload(be, b->ids, req->ids, (size_t)T * sizeof(int32_t)));
-    AV_TRY(be->embedding(be, b->x, b->ids, w->wte, w->wpe, NULL, T, C));
-    for (int l = 0; l < cfg->n_layer; l++) {
-        bool capture = req->plan && req->plan->n_slots > 0 && req->plan->layer_on[l];
-        AV_TRY(gpt2_block(cfg, be, &w->layers[l], w->layout, b, T, capture, req, l));
-    }
-    AV_TRY(be->flush_probs(be));
-    AV_TRY(be->layernorm(be, b->ln, b->x, w->lnf_w, w->lnf_b, T, C, cfg->layer_norm_eps));
-    if (req->hidden) AV_TRY(be->download(be, req->hidden, b->ln, (size_t)T * C * sizeof(float)));
-    if (req->logits) {
-        int rows = req->logits_rows;
-        size_t bytes = (size_t)rows * (size_t)cfg->vocab_size * sizeof(float);
-        AV_TRY(be->matmul(be, b->logits, b->ln + (size_t)(T - rows) * C, w->lm_head, NULL, rows, C, cfg->vocab_size,
-                          AV_WEIGHT_OUT_IN));
-        AV_TRY(be->download(be, req->logits, b->logits, bytes));
-    }
-    return AV_SUCCESS;
+static av_status gpt2_final_norm(const model_config *cfg, av_backend *be, const model_weights *w,
+                                 const decoder_buffers *b, int T) {
+    return be->layernorm(be, b->ln, b->x, w->lnf_w, w->lnf_b, T, cfg->n_embd, cfg->layer_norm_eps);
 }
 
 av_status gpt2_forward(const av_model *model, av_backend *be, const model_weights *w, const forward_request *req) {
-    if (req->logits && (req->logits_rows < 1 || req->logits_rows > req->T))
-        return av_fail(AV_ERROR_INVALID_ARGUMENT, "logits rows %d outside 1..%d", req->logits_rows, req->T);
-    void *block = NULL;
-    gpt2_buffers b;
-    AV_TRY(gpt2_alloc(be, &model->cfg, req, &block, &b));
-    av_status st = gpt2_run(&model->cfg, be, w, &b, req);
-    be->release(be, block);
-    return st;
+    static const decoder_arch gpt2 = {gpt2_block, gpt2_final_norm};
+    return decoder_forward(model, be, w, req, &gpt2);
 }

@@ -129,6 +129,7 @@ static cJSON *model_json(const av_model *m) {
     cJSON_AddStringToObject(j, "tokenizer", m->tok->kind);
     cJSON_AddNumberToObject(j, "n_layer", c->n_layer);
     cJSON_AddNumberToObject(j, "n_head", c->n_head);
+    cJSON_AddNumberToObject(j, "n_kv_head", c->n_kv_head);
     cJSON_AddNumberToObject(j, "n_embd", c->n_embd);
     cJSON_AddNumberToObject(j, "n_inner", c->n_inner);
     cJSON_AddNumberToObject(j, "n_positions", c->n_positions);
@@ -277,7 +278,7 @@ static av_status choose_reductions(run_state *s) {
 static av_status run_forward(run_state *s) {
     const model_config *cfg = &s->model->cfg;
     int T = s->tokens.n;
-    bool next_token = cfg->arch == AV_ARCH_GPT2 && s->options->top_k > 0;
+    bool next_token = config_is_causal(cfg) && s->options->top_k > 0;
     AV_TRY(backend_create(&s->be, s->options->device, &s->backend));
     AV_TRY(s->be->attention_kernel(s->be, cfg->n_embd, cfg->n_head, &s->attention_kernel));
     AV_TRY(choose_reductions(s));

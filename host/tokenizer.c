@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Both the vocab.json + merges.txt pair and tokenizer.json name a BPE model; the pair wins when both exist
-// because it is what GPT-2 checkpoints have always shipped.
+// tokenizer.json is read first when it exists: it carries the pre-tokenization regex, the normalizer and the BOS
+// template, which vocab.json + merges.txt (also shipped by Qwen2 checkpoints, whose regex is not GPT-2's) lack.
 static av_status load_from_tokenizer_json(tokenizer **out, const char *dir, const char *path) {
     char *data;
     size_t len;
@@ -42,14 +42,14 @@ av_status tokenizer_load(tokenizer **out, const char *dir) {
     av_status status;
     if (!vocab_json || !merges_txt || !tokenizer_json || !vocab_txt)
         status = av_fail(AV_ERROR_OUT_OF_MEMORY, "%s: out of memory joining tokenizer paths", dir);
-    else if (av_file_exists(vocab_json) && av_file_exists(merges_txt))
-        status = bpe_tokenizer_load_files(out, vocab_json, merges_txt);
     else if (av_file_exists(tokenizer_json))
         status = load_from_tokenizer_json(out, dir, tokenizer_json);
+    else if (av_file_exists(vocab_json) && av_file_exists(merges_txt))
+        status = bpe_tokenizer_load_files(out, vocab_json, merges_txt);
     else if (av_file_exists(vocab_txt))
         status = wordpiece_tokenizer_load(out, dir);
     else
-        status = av_fail(AV_ERROR_IO, "%s: no tokenizer found (looked for vocab.json + merges.txt, tokenizer.json, "
+        status = av_fail(AV_ERROR_IO, "%s: no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, "
                                       "vocab.txt)", dir);
     free(vocab_json);
     free(merges_txt);

@@ -15,7 +15,7 @@ typedef struct token_list {
 typedef struct tokenizer tokenizer;
 
 struct tokenizer {
-    const char *kind; // "gpt2-bpe" or "wordpiece"
+    const char *kind; // "byte-level-bpe" (GPT-2, Llama 3, Qwen2) or "wordpiece"
     av_status (*encode)(const tokenizer *tok, const char *text, size_t len, token_list *out);
     // Concatenated text of ids (malloc'ed, NUL-terminated); *len excludes the NUL.
     av_status (*decode)(const tokenizer *tok, const int32_t *ids, int n, char **text, size_t *len);
@@ -23,8 +23,8 @@ struct tokenizer {
     void *impl;
 };
 
-// Picks the tokenizer from the files in DIR: vocab.json + merges.txt, or tokenizer.json
-// (model.type BPE or WordPiece), or vocab.txt.
+// Picks the tokenizer from the files in DIR: tokenizer.json (model.type BPE or WordPiece), or vocab.json +
+// merges.txt, or vocab.txt.
 av_status tokenizer_load(tokenizer **out, const char *dir);
 av_status tokenizer_encode(const tokenizer *tok, const char *text, size_t len, token_list *out);
 av_status tokenizer_decode(const tokenizer *tok, const int32_t *ids, int n, char **text, size_t *len);

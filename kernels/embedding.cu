@@ -3,14 +3,15 @@
 #include "cuda_check.cuh"
 #include "embedding.cuh"
 
-// out (T, C); ids (T); wte (V, C); wpe (P, C); wtt (C) or NULL
+// out (T, C); ids (T); wte (V, C); wpe (P, C) or NULL (rotary models); wtt (C) or NULL
 __global__ void embedding_kernel(float *out, const int32_t *ids, const float *wte, const float *wpe, const float *wtt,
                                  int T, int C) {
     size_t n = (size_t)T * C;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         size_t t = i / C, c = i % C;
-        float x = wte[(size_t)ids[t] * C + c] + wpe[t * C + c];
         // Same association as the CPU reference: (tok + pos) + type.
+        float x = wte[(size_t)ids[t] * C + c];
+        if (wpe) x += wpe[t * C + c];
         out[i] = wtt ? x + wtt[c] : x;
     }
 }

@@ -8,11 +8,6 @@
 
 #define LAYERNORM_WARPS 8
 
-__device__ __forceinline__ double warp_sum_double(double x) {
-    for (int offset = AV_WARP_SIZE / 2; offset > 0; offset /= 2) x += __shfl_xor_sync(0xffffffffu, x, offset);
-    return x;
-}
-
 // out (T, C); inp (T, C); weight, bias (C)
 __global__ void layernorm_kernel(float *out, const float *inp, const float *weight, const float *bias, int T, int C,
                                  float eps) {
@@ -24,11 +19,11 @@ __global__ void layernorm_kernel(float *out, const float *inp, const float *weig
 
     double sum = 0.0;
     for (int c = lane; c < C; c += AV_WARP_SIZE) sum += x[c];
-    double mean = warp_sum_double(sum) / C;
+    double mean = av_warp_sum_double(sum) / C;
 
     double squares = 0.0;
     for (int c = lane; c < C; c += AV_WARP_SIZE) squares += (x[c] - mean) * (x[c] - mean);
-    float rstd = (float)(1.0 / sqrt(warp_sum_double(squares) / C + eps));
+    float rstd = (float)(1.0 / sqrt(av_warp_sum_double(squares) / C + eps));
 
     // Each lane writes only the elements it read, after the whole warp has its statistics: out may alias inp.
     for (int c = lane; c < C; c += AV_WARP_SIZE) o[c] = ((float)(x[c] - mean) * rstd) * weight[c] + bias[c];

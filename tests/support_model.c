@@ -3,9 +3,11 @@
 #include "half.h"
 #include "support.h"
 
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +70,105 @@ model_outputs run_model_all_heads(const av_model *model, av_backend *be, const i
 void model_outputs_free(model_outputs *o) {
     free(o->probs);
     free(o->logits);
+}
+
+expected_run expected_run_load(const char *name, int k) {
+    char path[512];
+    expected_run e;
+    snprintf(path, sizeof path, "%s/%s-expected/p%d_ids.npy", AV_TEST_DATA_DIR, name, k);
+    e.ids = npy_load(path);
+    snprintf(path, sizeof path, "%s/%s-expected/p%d_attn.npy", AV_TEST_DATA_DIR, name, k);
+    e.attn = npy_load(path);
+    snprintf(path, sizeof path, "%s/%s-expected/p%d_logits.npy", AV_TEST_DATA_DIR, name, k);
+    e.logits = npy_load(path);
+    e.T = (int)e.ids.shape[0];
+    return e;
+}
+
+int32_t *expected_run_ids(const expected_run *e) {
+    int32_t *ids = malloc((size_t)e->T * sizeof(int32_t));
+    cr_assert(ids, "out of memory");
+    for (int t = 0; t < e->T; t++) ids[t] = (int32_t)((const int64_t *)e->ids.data)[t];
+    return ids;
+}
+
+void expected_run_free(expected_run *e) {
+    npy_free(&e->ids);
+    npy_free(&e->attn);
+    npy_free(&e->logits);
+}
+
+// The upper triangle of every (T, T) block of n_blocks (masked in causal attention).
+static bool *upper_triangles(size_t n_blocks, int T) {
+    bool *skip = malloc(n_blocks * T * T);
+    cr_assert(skip, "out of memory");
+    for (size_t b = 0; b < n_blocks; b++)
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j < T; j++) skip[(b * T + i) * T + j] = j > i;
+    return skip;
+}
+
+static void expect_prompt_matches(const char *name, int k, const av_model *model, av_backend *be) {
+    const model_config *cfg = &model->cfg;
+    expected_run e = expected_run_load(name, k);
+    int T = e.T, L = cfg->n_layer, NH = cfg->n_head;
+    cr_assert_eq(e.attn.shape[0], L);
+    cr_assert_eq(e.attn.shape[1], NH);
+    int32_t *ids = expected_run_ids(&e);
+    model_outputs o = run_model_all_heads(model, be, ids, T);
+    bool *skip = config_is_causal(cfg) ? upper_triangles((size_t)L * NH, T) : NULL;
+    char what[160];
+    snprintf(what, sizeof what, "%s prompt %d attentions", name, k);
+    expect_close(what, o.probs, (const float *)e.attn.data, e.attn.numel, 1e-5, 0.0, skip);
+    for (size_t i = 0; skip && i < e.attn.numel; i++)
+        if (skip[i]) cr_assert(o.probs[i] == 0.0f, "%s: masked entry %zu is %g, not 0", what, i, o.probs[i]);
+    snprintf(what, sizeof what, "%s prompt %d logits", name, k);
+    const float *want_logits = (const float *)e.logits.data;
+    expect_close(what, o.logits, want_logits, e.logits.numel, 1e-4 * max_abs(want_logits, e.logits.numel), 0.0,
+                 NULL);
+    free(skip);
+    model_outputs_free(&o);
+    free(ids);
+    expected_run_free(&e);
+}
+
+void expect_fixture_matches_hugging_face(const char *name, int n_prompts) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", AV_TEST_DATA_DIR, name);
+    av_model *model;
+    cr_assert_eq(av_model_load(&model, dir), AV_SUCCESS, "%s", av_last_error());
+    av_backend *be;
+    AV_OK(backend_cpu_create(&be));
+    for (int k = 0; k < n_prompts; k++) expect_prompt_matches(name, k, model, be);
+    be->destroy(be);
+    av_model_destroy(model);
+}
+
+void expect_fixture_prompts_tokenize_like_hugging_face(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-expected/prompts.json", AV_TEST_DATA_DIR, name);
+    char *json;
+    size_t len;
+    AV_OK(av_read_file(path, &json, &len));
+    cJSON *prompts = cJSON_Parse(json);
+    cr_assert(cJSON_IsArray(prompts), "%s: not a JSON array", path);
+    snprintf(path, sizeof path, "%s/%s", AV_TEST_DATA_DIR, name);
+    av_model *model;
+    cr_assert_eq(av_model_load(&model, path), AV_SUCCESS, "%s", av_last_error());
+    for (int k = 0; k < cJSON_GetArraySize(prompts); k++) {
+        const char *text = cJSON_GetArrayItem(prompts, k)->valuestring;
+        expected_run e = expected_run_load(name, k);
+        token_list t;
+        AV_OK(tokenizer_encode(model->tok, text, strlen(text), &t));
+        cr_assert_eq(t.n, e.T, "%s prompt %d: %d tokens, expected %d", name, k, t.n, e.T);
+        for (int i = 0; i < t.n; i++)
+            cr_assert_eq(t.ids[i], ((int64_t *)e.ids.data)[i], "%s prompt %d token %d", name, k, i);
+        token_list_free(&t);
+        expected_run_free(&e);
+    }
+    av_model_destroy(model);
+    cJSON_Delete(prompts);
+    free(json);
 }
 
 double max_abs(const float *x, size_t n) {

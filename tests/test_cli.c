@@ -39,16 +39,22 @@ static void expect_failure(const char *out_parent, int code, const char *needle,
     free(text);
 }
 
-Test(cli, run_writes_meta_npy_and_heatmaps_matching_hugging_face) {
+// `attnviz run` on FIXTURE's prompt 0 (prompt0): the ids, offsets, next tokens and files in meta.json, and layer 1's
+// .npy against Hugging Face's attentions.
+static void expect_run_matches_fixture(const char *fixture) {
+    char model[512], expected[512];
+    snprintf(model, sizeof model, "%s/%s", AV_TEST_DATA_DIR, fixture);
+    snprintf(expected, sizeof expected, "%s/%s-expected", AV_TEST_DATA_DIR, fixture);
     char *dir = make_scratch_dir("cli-run"), out[4200], path[4300], *text;
     snprintf(out, sizeof out, "%s/out", dir);
-    cr_assert_eq(cli(&text, "run --model %s --prompt '%s' --out %s --device cpu", FIXTURE("gpt2-tiny"), prompt0, out),
+    cr_assert_eq(cli(&text, "run --model %s --prompt '%s' --out %s --device cpu", model, prompt0, out),
                  0, "%s", text);
     free(text);
     snprintf(path, sizeof path, "%s/meta.json", out);
     cJSON *meta = read_json(path);
     cJSON *ids = cJSON_GetObjectItem(meta, "ids");
-    npy_array want_ids = npy_load(FIXTURE("gpt2-tiny-expected/p0_ids.npy"));
+    snprintf(path, sizeof path, "%s/p0_ids.npy", expected);
+    npy_array want_ids = npy_load(path);
     int T = cJSON_GetArraySize(ids);
     cr_assert_eq(T, (int)want_ids.numel);
     for (int i = 0; i < T; i++) cr_assert_eq(cJSON_GetArrayItem(ids, i)->valueint, ((int64_t *)want_ids.data)[i]);
@@ -72,7 +78,8 @@ Test(cli, run_writes_meta_npy_and_heatmaps_matching_hugging_face) {
     cr_assert_eq(got.ndim, 3);
     cr_assert_eq(got.shape[0], 4);
     cr_assert_eq(got.shape[1], T);
-    npy_array want = npy_load(FIXTURE("gpt2-tiny-expected/p0_attn.npy"));
+    snprintf(path, sizeof path, "%s/p0_attn.npy", expected);
+    npy_array want = npy_load(path);
     size_t layer = (size_t)4 * T * T;
     expect_close("layer 1 from the .npy", got.data, (const float *)want.data + layer, layer, 1e-5, 0, NULL);
     cJSON_Delete(meta);
@@ -82,6 +89,11 @@ Test(cli, run_writes_meta_npy_and_heatmaps_matching_hugging_face) {
     remove_tree(dir);
     free(dir);
 }
+
+Test(cli, run_writes_meta_npy_and_heatmaps_matching_hugging_face) { expect_run_matches_fixture("gpt2-tiny"); }
+
+// Llama-3's tokenizer puts <|begin_of_text|> first (an empty span); two query heads share each key/value head.
+Test(cli, llama_run_matches_hugging_face) { expect_run_matches_fixture("llama-tiny"); }
 
 // numpy reads the dump; the PNG's size is the renderer's documented layout.
 Test(cli, numpy_loads_the_dump_and_png_has_the_layout_size) {
@@ -216,9 +228,9 @@ Test(cli_bad_input, malformed_config_json) {
 
 Test(cli_bad_input, unknown_model_type) {
     char path[4400], *m = fixture_copy_file("gpt2-tiny", "config.json", path);
-    const char *json = "{\"model_type\": \"llama\", \"hidden_size\": 64}";
+    const char *json = "{\"model_type\": \"mistral\", \"hidden_size\": 64}";
     write_bytes(path, json, strlen(json));
-    run_expect_failure(m, "--prompt hi", "llama");
+    run_expect_failure(m, "--prompt hi", "mistral");
 }
 
 Test(cli_bad_input, truncated_safetensors) {
@@ -323,6 +335,15 @@ Test(cli_bad_input, prompt_longer_than_n_positions) {
     char text[1200] = "";
     for (int i = 0; i < 200; i++) strcat(text, " q");
     expect_prompt_file_refused("long.txt", text, strlen(text), "longer than the 128 positions");
+}
+
+Test(cli_bad_input, prompt_longer_than_max_position_embeddings) {
+    // llama-tiny has 160 positions; rotary positions have no table, the config's limit still holds.
+    char text[1200], args[1400];
+    text[0] = '\0';
+    for (int i = 0; i < 200; i++) strcat(text, " q");
+    snprintf(args, sizeof args, "--prompt '%s'", text);
+    run_expect_failure(FIXTURE("llama-tiny"), args, "longer than the 160 positions");
 }
 
 // meta.json and viewer.html hold the prompt as text: a NUL byte would cut it short there, so it is refused.

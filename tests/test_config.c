@@ -1,4 +1,4 @@
-// config.json parsing: GPT-2 and BERT configs as Hugging Face writes them, defaults, and every refusal (one test
+// config.json parsing: GPT-2, BERT and Llama-family configs as Hugging Face writes them, defaults, and every refusal (one test
 // each) with its status and the facts its message must name.
 #include <criterion/criterion.h>
 
@@ -179,8 +179,8 @@ Test(config, top_level_not_an_object) {
 }
 
 Test(config, unknown_model_type) {
-    expect_parse_error("{\"model_type\":\"llama\",\"hidden_size\":4096}", AV_ERROR_UNSUPPORTED,
-                       "model_type 'llama' is not supported (supported: gpt2, bert)");
+    expect_parse_error("{\"model_type\":\"mistral\",\"hidden_size\":4096}", AV_ERROR_UNSUPPORTED,
+                       "model_type 'mistral' is not supported (supported: gpt2, bert, llama, qwen2)");
 }
 
 Test(config, roberta_is_not_bert) {
@@ -286,4 +286,108 @@ Test(config, unscaled_attention_refused) {
     expect_parse_error("{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":2,\"n_positions\":32,"
                        "\"vocab_size\":100,\"scale_attn_weights\":false}",
                        AV_ERROR_UNSUPPORTED, "scale_attn_weights = false");
+}
+
+// Llama-3.2-1B's config.json as the Hub has it (transformers 4 keys: rope_theta and rope_scaling at the top).
+static const char *LLAMA32_CONFIG =
+    "{\"architectures\": [\"LlamaForCausalLM\"], \"attention_bias\": false, \"attention_dropout\": 0.0,"
+    " \"bos_token_id\": 128000, \"eos_token_id\": 128001, \"head_dim\": 64, \"hidden_act\": \"silu\","
+    " \"hidden_size\": 2048, \"initializer_range\": 0.02, \"intermediate_size\": 8192,"
+    " \"max_position_embeddings\": 131072, \"mlp_bias\": false, \"model_type\": \"llama\","
+    " \"num_attention_heads\": 32, \"num_hidden_layers\": 16, \"num_key_value_heads\": 8, \"pretraining_tp\": 1,"
+    " \"rms_norm_eps\": 1e-05, \"rope_scaling\": {\"factor\": 32.0, \"high_freq_factor\": 4.0,"
+    " \"low_freq_factor\": 1.0, \"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"},"
+    " \"rope_theta\": 500000.0, \"tie_word_embeddings\": true, \"torch_dtype\": \"bfloat16\","
+    " \"use_cache\": true, \"vocab_size\": 128256}";
+
+Test(config, llama32_hub_config) {
+    model_config cfg;
+    AV_OK(config_parse(&cfg, LLAMA32_CONFIG, CONFIG_PATH));
+    cr_assert_eq(cfg.arch, AV_ARCH_LLAMA);
+    cr_assert_eq(cfg.n_embd, 2048);
+    cr_assert_eq(cfg.n_head, 32);
+    cr_assert_eq(cfg.n_kv_head, 8);
+    cr_assert_eq(cfg.n_layer, 16);
+    cr_assert_eq(cfg.n_inner, 8192);
+    cr_assert_eq(cfg.n_positions, 131072);
+    cr_assert_eq(cfg.vocab_size, 128256);
+    cr_assert_float_eq(cfg.layer_norm_eps, 1e-5f, 1e-12);
+    cr_assert_eq(cfg.rope.type, AV_ROPE_LLAMA3);
+    cr_assert_float_eq(cfg.rope.theta, 500000.0f, 1e-3);
+    cr_assert_float_eq(cfg.rope.factor, 32.0f, 1e-6);
+    cr_assert_eq(cfg.rope.original_max_positions, 8192);
+    cr_assert(cfg.tie_word_embeddings);
+    cr_assert(!cfg.qkv_bias);
+    cr_assert(config_is_causal(&cfg));
+    cr_assert_str_eq(config_positions_key(&cfg), "max_position_embeddings");
+}
+
+// transformers 5 writes rope_parameters (theta inside); absent keys take LlamaConfig's defaults.
+Test(config, llama_transformers5_rope_parameters_and_defaults) {
+    model_config cfg;
+    AV_OK(config_parse(&cfg,
+                       "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_attention_heads\":4,"
+                       "\"num_hidden_layers\":2,\"max_position_embeddings\":128,\"intermediate_size\":96,"
+                       "\"vocab_size\":300,\"rope_parameters\":{\"rope_theta\":1000.0,\"rope_type\":\"linear\","
+                       "\"factor\":2.0}}",
+                       CONFIG_PATH));
+    cr_assert_eq(cfg.n_kv_head, 4);
+    cr_assert_float_eq(cfg.layer_norm_eps, 1e-6f, 1e-12);
+    cr_assert_eq(cfg.rope.type, AV_ROPE_LINEAR);
+    cr_assert_float_eq(cfg.rope.theta, 1000.0f, 1e-6);
+    cr_assert(!cfg.tie_word_embeddings);
+    float inv_freq[8];
+    config_rope_inv_freq(&cfg, inv_freq);
+    cr_assert_float_eq(inv_freq[0], 0.5f, 1e-7);                  // 1 / factor
+    cr_assert_float_eq(inv_freq[4], 0.5f / 31.6227766f, 1e-7);    // theta^(-8/16) / factor
+    AV_OK(config_parse(&cfg,
+                       "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_attention_heads\":4,"
+                       "\"num_hidden_layers\":2,\"max_position_embeddings\":128,\"intermediate_size\":96,"
+                       "\"vocab_size\":300}",
+                       CONFIG_PATH));
+    cr_assert_eq(cfg.rope.type, AV_ROPE_DEFAULT);
+    cr_assert_float_eq(cfg.rope.theta, 10000.0f, 1e-3);
+}
+
+Test(config, qwen2_has_qkv_biases_by_default) {
+    model_config cfg;
+    AV_OK(config_parse(&cfg,
+                       "{\"model_type\":\"qwen2\",\"hidden_size\":64,\"num_attention_heads\":4,"
+                       "\"num_key_value_heads\":2,\"num_hidden_layers\":2,\"max_position_embeddings\":128,"
+                       "\"intermediate_size\":96,\"vocab_size\":300,\"use_sliding_window\":false,"
+                       "\"rope_theta\":1000000.0,\"rope_scaling\":null}",
+                       CONFIG_PATH));
+    cr_assert_eq(cfg.arch, AV_ARCH_LLAMA);
+    cr_assert(cfg.qkv_bias);
+    cr_assert_eq(cfg.n_kv_head, 2);
+}
+
+#define LLAMA_KEYS                                                                                              \
+    "\"hidden_size\":64,\"num_attention_heads\":4,\"num_hidden_layers\":2,\"max_position_embeddings\":128,"    \
+    "\"intermediate_size\":96,\"vocab_size\":300"
+
+Test(config, llama_refusals) {
+    expect_parse_error("{\"model_type\":\"llama\"," LLAMA_KEYS ",\"num_key_value_heads\":3}", AV_ERROR_FORMAT,
+                       "num_attention_heads 4 is not a multiple of num_key_value_heads 3");
+    expect_parse_error("{\"model_type\":\"llama\"," LLAMA_KEYS ",\"head_dim\":32}", AV_ERROR_UNSUPPORTED,
+                       "head_dim 32 is not hidden_size / num_attention_heads (16)");
+    expect_parse_error("{\"model_type\":\"llama\"," LLAMA_KEYS ",\"hidden_act\":\"gelu\"}",
+                       AV_ERROR_UNSUPPORTED, "hidden_act 'gelu' is not supported (only silu)");
+    expect_parse_error("{\"model_type\":\"llama\"," LLAMA_KEYS ",\"mlp_bias\":true}", AV_ERROR_UNSUPPORTED,
+                       "mlp_bias = true");
+    expect_parse_error("{\"model_type\":\"qwen2\"," LLAMA_KEYS ",\"use_sliding_window\":true}",
+                       AV_ERROR_UNSUPPORTED, "use_sliding_window = true");
+    expect_parse_error("{\"model_type\":\"llama\"," LLAMA_KEYS ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4}}",
+                       AV_ERROR_UNSUPPORTED, "rope_scaling type 'yarn' is not supported");
+    expect_parse_error("{\"model_type\":\"llama\"," LLAMA_KEYS
+                       ",\"rope_parameters\":{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":1,"
+                       "\"high_freq_factor\":4}}",
+                       AV_ERROR_FORMAT, "missing key 'original_max_position_embeddings'");
+    expect_parse_error("{\"model_type\":\"llama\"," LLAMA_KEYS
+                       ",\"rope_parameters\":{\"rope_type\":\"default\",\"partial_rotary_factor\":0.5}}",
+                       AV_ERROR_UNSUPPORTED, "partial_rotary_factor 0.5 is not supported");
+    expect_parse_error("{\"model_type\":\"llama\"," LLAMA_KEYS ",\"rope_scaling\":[1]}", AV_ERROR_FORMAT,
+                       "key 'rope_scaling' must be an object");
+    expect_parse_error("{\"model_type\":\"llama\"," LLAMA_KEYS ",\"rope_theta\":-1}", AV_ERROR_FORMAT,
+                       "key 'rope_theta' must be a positive number");
 }

@@ -1,5 +1,6 @@
 // The CUDA backend's flash attention path (--dtype bf16, heads of 64 or 128 columns): the whole model on
-// tests/data/gpt2-tiny-hs64 (2 heads of 64) through model_forward, GPU against CPU.
+// tests/data/gpt2-tiny-hs64 (2 heads of 64) and llama-tiny-hs64 (2 query heads of 64 on one key/value head, rotary
+// positions) through model_forward, GPU against CPU.
 //   Reference: the CPU backend with every product on bf16-rounded operands (as in test_cuda_model.c) and attention on
 //   bf16-rounded q, k, v with O rounded to bf16 (what the kernels read and write). The kernels also round P to bf16
 //   before P.V, which the reference does not: |dP| <= 2e-2 and logits within 2e-2 of their scale (max |logit|) for
@@ -12,8 +13,8 @@
 //   up to 5e-2 here; the emulator saw 9.3e-2 for the flash path).
 //   Captured subsets and fp16/bf16 side buffers: each captured slot equals the same head of an all-heads fp32 run
 //   within the side buffer's rounding (exactly in fp32), whatever the head-to-slot mapping.
-// The op alone (two layers through one side buffer, causal and bidirectional): P within 1e-5 of the CPU on the same
-// bf16 q, k, v; O within 8e-3 (+ 8e-3 relative: bf16 O and P).
+// The op alone (two layers through one side buffer, causal and bidirectional; multi-head and grouped-query): P within
+// 1e-5 of the CPU on the same bf16 q, k, v; O within 8e-3 (+ 8e-3 relative: bf16 O and P).
 // Which path runs: "flash" only for bf16 with heads of 64/128 columns; fp32, heads of 16 columns and --attention
 // plain keep the plain path; --attention flash where it cannot run is an invalid argument.
 #include <cjson/cJSON.h>
@@ -30,13 +31,17 @@
 #define HS64 "gpt2-tiny-hs64"
 #define N_PROMPTS 4
 
+// The fixtures with heads of 64 columns: GPT-2 (2 heads) and Llama (2 query heads on 1 key/value head).
+static const char *const hs64_fixtures[] = {HS64, "llama-tiny-hs64"};
+#define N_HS64 (sizeof hs64_fixtures / sizeof hs64_fixtures[0])
+
 static const backend_options flash_fp32_side = {AV_COMPUTE_BF16, AV_ATTN_FP32, AV_ATTENTION_AUTO};
 
 // Attention as the flash kernels see it: bf16 q, k, v in, bf16 O out (fp32 softmax either way).
 static av_status flash_cpu_attention(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
-                                     bool causal, const int *head_slot) {
-    float *qkv16 = bf16_rounded_copy(qkv, (size_t)T * 3 * C);
-    av_status st = av_attention_cpu(out, probs, qkv16, T, C, NH, causal, head_slot);
+                                     int NKV, bool causal, const int *head_slot) {
+    float *qkv16 = bf16_rounded_copy(qkv, (size_t)T * (C + 2 * NKV * (C / NH)));
+    av_status st = av_attention_cpu(out, probs, qkv16, T, C, NH, NKV, causal, head_slot);
     for (size_t i = 0; i < (size_t)T * C; i++) out[i] = av_round_bf16(out[i]);
     free(qkv16);
     return st;
@@ -97,9 +102,9 @@ static void compare_with_reference(const av_model *model, const int32_t *ids, in
     cpu->destroy(cpu);
 }
 
-static int32_t *prompt_ids(int k, int *T) {
+static int32_t *prompt_ids(const char *fixture, int k, int *T) {
     char path[512];
-    snprintf(path, sizeof path, "%s/%s-expected/p%d_ids.npy", AV_TEST_DATA_DIR, HS64, k);
+    snprintf(path, sizeof path, "%s/%s-expected/p%d_ids.npy", AV_TEST_DATA_DIR, fixture, k);
     npy_array a = npy_load(path);
     float *as_float = npy_as_f32(&a);
     *T = (int)a.numel;
@@ -185,46 +190,51 @@ Test(cuda_flash, extra_bytes_leave_out_the_scores) {
 
 Test(cuda_flash, matches_reference_on_fixture_prompts) {
     NEED_DEVICE();
-    av_model *model = load(HS64);
-    for (int k = 0; k < N_PROMPTS; k++) {
-        int T;
-        int32_t *ids = prompt_ids(k, &T);
-        char label[64];
-        snprintf(label, sizeof label, "%s prompt %d", HS64, k);
-        compare_with_reference(model, ids, T, label);
-        free(ids);
+    for (size_t f = 0; f < N_HS64; f++) {
+        av_model *model = load(hs64_fixtures[f]);
+        for (int k = 0; k < N_PROMPTS; k++) {
+            int T;
+            int32_t *ids = prompt_ids(hs64_fixtures[f], k, &T);
+            char label[64];
+            snprintf(label, sizeof label, "%s prompt %d", hs64_fixtures[f], k);
+            compare_with_reference(model, ids, T, label);
+            free(ids);
+        }
+        av_model_destroy(model);
     }
-    av_model_destroy(model);
 }
 
 // Lengths around the 64-row tiles and a multi-tile one.
 Test(cuda_flash, matches_reference_on_ragged_lengths) {
     NEED_DEVICE();
-    av_model *model = load(HS64);
     int lengths[] = {1, 63, 65, 200};
-    for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
-        int32_t *ids = random_ids(model, lengths[k], 70 + k);
-        compare_with_reference(model, ids, lengths[k], HS64 " random ids");
-        free(ids);
+    for (size_t f = 0; f < N_HS64; f++) {
+        av_model *model = load(hs64_fixtures[f]);
+        char label[64];
+        snprintf(label, sizeof label, "%s random ids", hs64_fixtures[f]);
+        for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+            int32_t *ids = random_ids(model, lengths[k], 70 + k);
+            compare_with_reference(model, ids, lengths[k], label);
+            free(ids);
+        }
+        av_model_destroy(model);
     }
-    av_model_destroy(model);
 }
 
-Test(cuda_flash, matches_hugging_face_attentions) {
-    NEED_DEVICE();
-    av_model *model = load(HS64);
+static void expect_hugging_face_attentions(const char *fixture) {
+    av_model *model = load(fixture);
     av_backend *gpu = cuda_backend(flash_fp32_side);
     for (int k = 0; k < N_PROMPTS; k++) {
         int T;
-        int32_t *ids = prompt_ids(k, &T);
+        int32_t *ids = prompt_ids(fixture, k, &T);
         model_outputs got = run_model_all_heads(model, gpu, ids, T);
         char path[512], what[128];
-        snprintf(path, sizeof path, "%s/%s-expected/p%d_attn.npy", AV_TEST_DATA_DIR, HS64, k);
+        snprintf(path, sizeof path, "%s/%s-expected/p%d_attn.npy", AV_TEST_DATA_DIR, fixture, k);
         npy_array a = npy_load(path);
         float *want = npy_as_f32(&a);
         size_t n = (size_t)model->cfg.n_layer * model->cfg.n_head * T * T;
         cr_assert_eq(a.numel, n, "%s: %zu entries, expected %zu", path, a.numel, n);
-        snprintf(what, sizeof what, "%s prompt %d vs Hugging Face: P", HS64, k);
+        snprintf(what, sizeof what, "%s prompt %d vs Hugging Face: P", fixture, k);
         expect_close(what, got.probs, want, n, 0.15, 0.0, NULL);
         double sum = 0;
         for (size_t i = 0; i < n; i++) sum += fabs(got.probs[i] - want[i]);
@@ -237,6 +247,11 @@ Test(cuda_flash, matches_hugging_face_attentions) {
     }
     gpu->destroy(gpu);
     av_model_destroy(model);
+}
+
+Test(cuda_flash, matches_hugging_face_attentions) {
+    NEED_DEVICE();
+    for (size_t f = 0; f < N_HS64; f++) expect_hugging_face_attentions(hs64_fixtures[f]);
 }
 
 // Slot s of a subset run must be the head that maps to it in an all-heads fp32 run, within DTYPE's rounding.
@@ -330,11 +345,12 @@ static av_status collect_op_layer(void *user, int layer, const float *probs, int
 
 // The op alone, two layers through one side buffer (the second overwrites it while the first may still be copied
 // out), heads in reversed slots, causal and not (BERT): P against av_attention_cpu on the same bf16 q, k, v, O within
-// the bf16 rounding of P in P.V.
-Test(cuda_flash, attention_op_streams_each_layer_against_cpu) {
-    NEED_DEVICE();
-    int T = 65, C = 128, NH = 2, head_slot[2] = {1, 0};
-    size_t n_qkv = (size_t)T * 3 * C, n_out = (size_t)T * C, n_probs = (size_t)NH * T * T;
+// the bf16 rounding of P in P.V. NKV key/value heads of HS columns, shared by NH / NKV query heads each.
+static void check_attention_op(int T, int NH, int NKV, int HS, uint64_t seed) {
+    int C = NH * HS, head_slot[8];
+    cr_assert_leq(NH, 8);
+    for (int h = 0; h < NH; h++) head_slot[h] = NH - 1 - h;
+    size_t n_qkv = (size_t)T * (C + 2 * NKV * HS), n_out = (size_t)T * C, n_probs = (size_t)NH * T * T;
     for (int causal = 0; causal < 2; causal++) {
         av_backend *gpu = cuda_backend(flash_fp32_side);
         float *qkv[2], *dev_qkv[2], *dev_out[2], *dev_probs, *want_probs = malloc(n_probs * sizeof(float));
@@ -343,26 +359,28 @@ Test(cuda_flash, attention_op_streams_each_layer_against_cpu) {
         AV_OK(gpu->alloc(gpu, (void **)&dev_probs, n_probs * sizeof(float), "probs"));
         for (int l = 0; l < 2; l++) {
             qkv[l] = malloc(n_qkv * sizeof(float));
-            fill_random(qkv[l], n_qkv, 200 + 2 * l + causal, -2.0f, 2.0f);
+            fill_random(qkv[l], n_qkv, seed + 2 * l + causal, -2.0f, 2.0f);
             for (size_t i = 0; i < n_qkv; i++) qkv[l][i] = av_round_bf16(qkv[l][i]);
             AV_OK(gpu->alloc(gpu, (void **)&dev_qkv[l], n_qkv * sizeof(float), "qkv"));
             AV_OK(gpu->alloc(gpu, (void **)&dev_out[l], n_out * sizeof(float), "out"));
             AV_OK(gpu->upload(gpu, dev_qkv[l], qkv[l], n_qkv * sizeof(float)));
         }
         for (int l = 0; l < 2; l++) {
-            AV_OK(gpu->attention(gpu, dev_out[l], dev_probs, dev_qkv[l], T, C, NH, causal, head_slot));
+            AV_OK(gpu->attention(gpu, dev_out[l], dev_probs, dev_qkv[l], T, C, NH, NKV, causal, head_slot));
             AV_OK(gpu->emit_probs(gpu, dev_probs, l, NH, T, collect_op_layer, &got));
         }
         AV_OK(gpu->flush_probs(gpu));
         cr_assert_eq(got.next_layer, 2);
         for (int l = 0; l < 2; l++) {
-            AV_OK(av_attention_cpu(want_out, want_probs, qkv[l], T, C, NH, causal, head_slot));
+            AV_OK(av_attention_cpu(want_out, want_probs, qkv[l], T, C, NH, NKV, causal, head_slot));
             AV_OK(gpu->download(gpu, got_out, dev_out[l], n_out * sizeof(float)));
-            char what[96];
-            snprintf(what, sizeof what, "attention op, %s, layer %d: P", causal ? "causal" : "bidirectional", l);
+            char what[160];
+            snprintf(what, sizeof what, "attention op, T=%d NH=%d NKV=%d HS=%d, %s, layer %d: P", T, NH, NKV, HS,
+                     causal ? "causal" : "bidirectional", l);
             expect_close(what, got.probs[l], want_probs, n_probs, 1e-5, 0.0, NULL);
             if (causal) expect_causal_zeros(what, got.probs[l], NH, T);
-            snprintf(what, sizeof what, "attention op, %s, layer %d: O", causal ? "causal" : "bidirectional", l);
+            snprintf(what, sizeof what, "attention op, T=%d NH=%d NKV=%d HS=%d, %s, layer %d: O", T, NH, NKV, HS,
+                     causal ? "causal" : "bidirectional", l);
             expect_close(what, got_out, want_out, n_out, 8e-3, 8e-3, NULL);
             gpu->release(gpu, dev_qkv[l]);
             gpu->release(gpu, dev_out[l]);
@@ -375,6 +393,82 @@ Test(cuda_flash, attention_op_streams_each_layer_against_cpu) {
         free(got_out);
         gpu->destroy(gpu);
     }
+}
+
+Test(cuda_flash, attention_op_streams_each_layer_against_cpu) {
+    NEED_DEVICE();
+    check_attention_op(65, 2, 2, 64, 200);
+}
+
+// Grouped-query attention on the flash path: k and v of NKV heads at columns C and C + NKV HS of the fused qkv.
+Test(cuda_flash, attention_op_grouped_query_heads_against_cpu) {
+    NEED_DEVICE();
+    check_attention_op(65, 4, 2, 64, 210);   // two query heads a key/value head
+    check_attention_op(200, 6, 2, 128, 220); // three, over several 64-row tiles
+    check_attention_op(1, 4, 1, 64, 230);    // multi-query, one token
+    check_attention_op(130, 8, 1, 128, 240); // multi-query, ragged
+}
+
+typedef struct reduced_layer {
+    float *reduced; // the compact buffer, copied
+    size_t floats;
+    int calls;
+} reduced_layer;
+
+static av_status collect_reduced(void *user, int layer, const float *reduced, int n_slots, int T) {
+    reduced_layer *r = user;
+    memcpy(r->reduced, reduced, r->floats * sizeof(float));
+    r->calls++;
+    return AV_SUCCESS;
+}
+
+// The device reductions with grouped-query heads (each query head's P from its shared key/value head): the last rows
+// and the column sums of every head, heads in reversed slots, against the CPU's full P on the same bf16 q, k, v.
+Test(cuda_flash, device_reductions_with_grouped_query_heads) {
+    NEED_DEVICE();
+    const int T = 100, NH = 4, NKV = 2, HS = 64, C = NH * HS, W = 3;
+    int head_slot[4] = {3, 2, 1, 0};
+    size_t n_qkv = (size_t)T * (C + 2 * NKV * HS), n_out = (size_t)T * C, n_probs = (size_t)NH * T * T;
+    av_backend *gpu = cuda_backend(flash_fp32_side);
+    av_reduction_request request = {.rows = W, .colsum = true};
+    bool on_device = false;
+    AV_OK(gpu->set_reductions(gpu, &request, C, NH, &on_device));
+    cr_assert(on_device, "the flash path should reduce on the device");
+    float *qkv = malloc(n_qkv * sizeof(float)), *want_out = malloc(n_out * sizeof(float));
+    float *want_probs = malloc(n_probs * sizeof(float)), *dev_qkv, *dev_out;
+    fill_random(qkv, n_qkv, 250, -2.0f, 2.0f);
+    for (size_t i = 0; i < n_qkv; i++) qkv[i] = av_round_bf16(qkv[i]);
+    AV_OK(gpu->alloc(gpu, (void **)&dev_qkv, n_qkv * sizeof(float), "qkv"));
+    AV_OK(gpu->alloc(gpu, (void **)&dev_out, n_out * sizeof(float), "out"));
+    AV_OK(gpu->upload(gpu, dev_qkv, qkv, n_qkv * sizeof(float)));
+    av_reduction_layout at = av_reduction_layout_of(&request, NH, T);
+    reduced_layer got = {.reduced = malloc(at.floats * sizeof(float)), .floats = at.floats};
+    AV_OK(gpu->attention(gpu, dev_out, NULL, dev_qkv, T, C, NH, NKV, true, head_slot));
+    AV_OK(gpu->emit_reductions(gpu, 0, NH, T, collect_reduced, &got));
+    AV_OK(gpu->flush_probs(gpu));
+    cr_assert_eq(got.calls, 1);
+    int every_head[4] = {0, 1, 2, 3};
+    AV_OK(av_attention_cpu(want_out, want_probs, qkv, T, C, NH, NKV, true, every_head));
+    float *want_rows = malloc((size_t)NH * W * T * sizeof(float)), *want_colsum = calloc((size_t)NH * T, sizeof(float));
+    for (int h = 0; h < NH; h++) {
+        const float *p = want_probs + (size_t)h * T * T;
+        size_t slot = (size_t)head_slot[h];
+        memcpy(want_rows + slot * W * T, p + (size_t)(T - W) * T, (size_t)W * T * sizeof(float));
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j < T; j++) want_colsum[slot * T + j] += p[(size_t)i * T + j];
+    }
+    expect_close("grouped-query device rows", got.reduced + at.rows, want_rows, (size_t)NH * W * T, 1e-5, 0.0, NULL);
+    expect_close("grouped-query device column sums", got.reduced + at.colsum, want_colsum, (size_t)NH * T, 1e-4, 1e-5,
+                 NULL);
+    gpu->release(gpu, dev_qkv);
+    gpu->release(gpu, dev_out);
+    gpu->destroy(gpu);
+    free(qkv);
+    free(want_out);
+    free(want_probs);
+    free(want_rows);
+    free(want_colsum);
+    free(got.reduced);
 }
 
 static char *meta_attention_kernel(const char *dir) {

@@ -15,8 +15,11 @@
 #include "embedding.cuh"
 #include "layernorm.cuh"
 #include "residual.cuh"
+#include "rmsnorm.cuh"
+#include "rope.cuh"
 #include "softmax.cuh"
 #include "support_cuda.h"
+#include "swiglu.cuh"
 
 #define GUARD_FLOATS 64
 // A NaN with a payload no kernel produces: a guard float that still holds it was not written.
@@ -154,16 +157,19 @@ Test(cuda_kernels, embedding_matches_cpu) {
     float *d_wte = device_copy(wte, (size_t)V * C * 4), *d_wpe = device_copy(wpe, (size_t)P * C * 4);
     float *d_wtt = device_copy(wtt, (size_t)C * 4);
     for (size_t k = 0; k < N_RAGGED; k++) {
-        for (int with_type = 0; with_type < 2; with_type++) {
+        // with_type 0 and 1: GPT-2 and BERT; 2: a rotary model's token row alone (no position table).
+        for (int with_type = 0; with_type < 3; with_type++) {
             int T = ragged_T[k];
+            const float *pos = with_type == 2 ? NULL : wpe, *d_pos = with_type == 2 ? NULL : d_wpe;
+            const float *type = with_type == 1 ? wtt : NULL, *d_type = with_type == 1 ? d_wtt : NULL;
             int32_t *ids = malloc((size_t)T * sizeof *ids);
             for (int t = 0; t < T; t++) ids[t] = (int32_t)((t * 7919u + 13u * (unsigned)k) % (unsigned)V);
             int32_t *d_ids = device_copy(ids, (size_t)T * sizeof *ids);
             size_t n = (size_t)T * C;
             float *want = malloc(n * 4), *got = malloc(n * 4);
             float *d_out = device_poisoned(n * 4);
-            av_embedding_cpu(want, ids, wte, wpe, with_type ? wtt : NULL, T, C);
-            AV_OK(av_embedding_cuda(d_out, d_ids, d_wte, d_wpe, with_type ? d_wtt : NULL, T, C, 0));
+            av_embedding_cpu(want, ids, wte, pos, type, T, C);
+            AV_OK(av_embedding_cuda(d_out, d_ids, d_wte, d_pos, d_type, T, C, 0));
             download_guarded(got, d_out, n * 4, "embedding");
             expect_close("embedding", got, want, n, 0.0, 0.0, NULL);
             cudaFree(d_out);
@@ -216,12 +222,122 @@ Test(cuda_kernels, layernorm_matches_cpu) {
     }
 }
 
+Test(cuda_kernels, rmsnorm_matches_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    static const int widths[] = {33, 768, 4096};
+    for (size_t w = 0; w < 3; w++) {
+        int C = widths[w];
+        float *weight = random_host(C, 1200 + w, 0.5f, 1.5f);
+        float *d_weight = device_copy(weight, (size_t)C * 4);
+        for (size_t k = 0; k < N_RAGGED; k++) {
+            int T = ragged_T[k];
+            size_t n = (size_t)T * C;
+            // An offset, so that rows have a mean square far from their variance (a norm that subtracts the mean
+            // would fail), and large values, where the squares must not lose the small ones.
+            float offset = k % 2 ? 20.0f : 0.0f;
+            float *inp = random_host(n, 1210 + 10 * w + k, offset - 3.0f, offset + 3.0f);
+            float *want = malloc(n * 4), *got = malloc(n * 4);
+            float *d_inp = device_copy(inp, n * 4), *d_out = device_poisoned(n * 4);
+            av_rmsnorm_cpu(want, inp, weight, T, C, 1e-6f);
+            AV_OK(av_rmsnorm_cuda(d_out, d_inp, d_weight, T, C, 1e-6f, 0));
+            download_guarded(got, d_out, n * 4, "rmsnorm");
+            expect_close("rmsnorm", got, want, n, 1e-6, 1e-6, NULL);
+            AV_OK(av_rmsnorm_cuda(d_inp, d_inp, d_weight, T, C, 1e-6f, 0));
+            CUDA_OK(cudaMemcpy(got, d_inp, n * 4, cudaMemcpyDeviceToHost));
+            expect_close("rmsnorm in place", got, want, n, 1e-6, 1e-6, NULL);
+            cudaFree(d_inp);
+            cudaFree(d_out);
+            free(inp);
+            free(want);
+            free(got);
+        }
+        cudaFree(d_weight);
+        free(weight);
+    }
+}
+
+// Hugging Face's inv_freq: 1 / base^(2i / HS), in fp32.
+static float *rope_inv_freq(int HS, float base) {
+    float *f = malloc((size_t)(HS / 2) * sizeof *f);
+    for (int i = 0; i < HS / 2; i++) f[i] = 1.0f / powf(base, (float)(2 * i) / (float)HS);
+    return f;
+}
+
+// RoPE in place on a (T, (NH + 2 NKV) HS) qkv with a guard after it: q and k turned as the CPU turns them, v
+// bit-for-bit untouched. The sines and cosines of the two sides may differ by an ulp (glibc's sinf and cosf are not
+// always correctly rounded), so q and k agree within a few 1e-7 for entries of magnitude 2.
+static void check_rope(int T, int NH, int NKV, int HS, float base, uint64_t seed) {
+    size_t width = (size_t)(NH + 2 * NKV) * HS, n = (size_t)T * width;
+    float *inv_freq = rope_inv_freq(HS, base);
+    float *qkv = random_host(n, seed, -2.0f, 2.0f), *want = malloc(n * 4), *got = malloc(n * 4);
+    memcpy(want, qkv, n * 4);
+    av_rope_cpu(want, inv_freq, T, NH, NKV, HS);
+    float *d_freq = device_copy(inv_freq, (size_t)(HS / 2) * 4), *d_qkv = device_poisoned(n * 4);
+    CUDA_OK(cudaMemcpy(d_qkv, qkv, n * 4, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaDeviceSynchronize());
+    AV_OK(av_rope_cuda(d_qkv, d_freq, T, NH, NKV, HS, 0));
+    char what[128];
+    snprintf(what, sizeof what, "rope T=%d NH=%d NKV=%d HS=%d base %g", T, NH, NKV, HS, base);
+    download_guarded(got, d_qkv, n * 4, what);
+    expect_close(what, got, want, n, 1e-6, 1e-6, NULL);
+    for (int t = 0; t < T; t++)
+        for (size_t c = (size_t)(NH + NKV) * HS; c < width; c++)
+            cr_assert(got[t * width + c] == qkv[t * width + c], "%s: v changed at row %d column %zu", what, t, c);
+    cudaFree(d_freq);
+    cudaFree(d_qkv);
+    free(inv_freq);
+    free(qkv);
+    free(want);
+    free(got);
+}
+
+Test(cuda_kernels, rope_matches_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    for (size_t k = 0; k < N_RAGGED; k++) {
+        check_rope(ragged_T[k], 4, 2, 64, 10000.0f, 1300 + k);   // grouped
+        check_rope(ragged_T[k], 4, 1, 128, 500000.0f, 1310 + k); // multi-query, Llama 3's base
+        check_rope(ragged_T[k], 3, 3, 128, 10000.0f, 1320 + k);  // every head its own key/value
+    }
+}
+
+// Positions up to 100k: angles of 1e5 rad, where a fast sine or a reduction in fp32 would be far off.
+Test(cuda_kernels, rope_matches_cpu_at_long_positions) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    check_rope(100003, 2, 1, 64, 10000.0f, 1330);
+    check_rope(100003, 1, 1, 128, 500000.0f, 1331);
+}
+
+Test(cuda_kernels, swiglu_matches_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    static const int widths[] = {33, 1024};
+    for (size_t w = 0; w < 2; w++) {
+        int I = widths[w];
+        for (size_t k = 0; k < N_RAGGED; k++) {
+            int T = ragged_T[k];
+            size_t n_in = (size_t)T * 2 * I, n = (size_t)T * I;
+            // Gates out to where silu saturates at 0 and at x.
+            float *inp = random_host(n_in, 1400 + 10 * w + k, -20.0f, 20.0f);
+            float *want = malloc(n * 4), *got = malloc(n * 4);
+            float *d_inp = device_copy(inp, n_in * 4), *d_out = device_poisoned(n * 4);
+            av_swiglu_cpu(want, inp, T, I);
+            AV_OK(av_swiglu_cuda(d_out, d_inp, T, I, 0));
+            download_guarded(got, d_out, n * 4, "swiglu");
+            expect_close("swiglu", got, want, n, 1e-6, 2e-6, NULL);
+            cudaFree(d_inp);
+            cudaFree(d_out);
+            free(inp);
+            free(want);
+            free(got);
+        }
+    }
+}
+
 Test(cuda_kernels, activations_match_cpu) {
     if (!backend_cuda_available()) cr_skip_test("no CUDA device");
-    static const av_activation acts[] = {AV_ACT_GELU_TANH, AV_ACT_GELU_ERF, AV_ACT_RELU};
-    static const char *names[] = {"gelu tanh", "gelu erf", "relu"};
+    static const av_activation acts[] = {AV_ACT_GELU_TANH, AV_ACT_GELU_ERF, AV_ACT_RELU, AV_ACT_SILU};
+    static const char *names[] = {"gelu tanh", "gelu erf", "relu", "silu"};
     static const size_t sizes[] = {1, 31, 33, 1000, (1u << 20) + 3};
-    for (size_t a = 0; a < 3; a++) {
+    for (size_t a = 0; a < 4; a++) {
         for (size_t k = 0; k < 5; k++) {
             size_t n = sizes[k];
             float *inp = random_host(n, 200 + 10 * a + k, -6.0f, 6.0f);
@@ -445,22 +561,23 @@ Test(cuda_backend, upload_tensor_keeps_fp32_tables_and_rounds_matmul_weights_to_
     be->destroy(be);
 }
 
-// Attention through the table against av_attention_cpu: out, and P through emit_probs/flush_probs.
-static void check_attention(av_attn_dtype dtype, int T, int NH, int HS, bool causal, uint64_t seed) {
+// Attention through the table against av_attention_cpu: out, and P through emit_probs/flush_probs. NKV key/value
+// heads (NKV < NH: grouped-query attention, each shared by NH / NKV query heads).
+static void check_attention(av_attn_dtype dtype, int T, int NH, int NKV, int HS, bool causal, uint64_t seed) {
     int C = NH * HS;
     av_backend *be = cuda_backend(AV_COMPUTE_FP32, dtype);
     // Heads captured out of order, one skipped.
     int head_slot[8];
     int n_slots = 0;
     for (int h = NH - 1; h >= 0; h--) head_slot[h] = h == 1 ? -1 : n_slots++;
-    size_t n_qkv = (size_t)T * 3 * C, n_out = (size_t)T * C, n_probs = (size_t)n_slots * T * T;
+    size_t n_qkv = (size_t)T * (C + 2 * NKV * HS), n_out = (size_t)T * C, n_probs = (size_t)n_slots * T * T;
     float *qkv = random_host(n_qkv, seed, -2.0f, 2.0f);
     float *want_out = malloc(n_out * 4), *want_probs = malloc(n_probs * 4), *got_out = malloc(n_out * 4);
-    AV_OK(av_attention_cpu(want_out, want_probs, qkv, T, C, NH, causal, head_slot));
+    AV_OK(av_attention_cpu(want_out, want_probs, qkv, T, C, NH, NKV, causal, head_slot));
 
     float *d_qkv = device_copy(qkv, n_qkv * 4), *d_out = device_poisoned(n_out * 4);
     float *d_probs = device_poisoned(n_probs * 4); // sized for fp32, as the model allocates it
-    AV_OK(be->attention(be, d_out, d_probs, d_qkv, T, C, NH, causal, head_slot));
+    AV_OK(be->attention(be, d_out, d_probs, d_qkv, T, C, NH, NKV, causal, head_slot));
     collected_probs got = {0};
     AV_OK(be->emit_probs(be, d_probs, 5, n_slots, T, collect_probs, &got));
     AV_OK(be->flush_probs(be));
@@ -499,17 +616,70 @@ static void check_attention(av_attn_dtype dtype, int T, int NH, int HS, bool cau
 Test(cuda_backend, attention_fp32_matches_cpu) {
     if (!backend_cuda_available()) cr_skip_test("no CUDA device");
     for (size_t k = 0; k < N_RAGGED; k++)
-        for (int causal = 0; causal < 2; causal++) check_attention(AV_ATTN_FP32, ragged_T[k], 4, 16, causal, 900 + k);
+        for (int causal = 0; causal < 2; causal++)
+            check_attention(AV_ATTN_FP32, ragged_T[k], 4, 4, 16, causal, 900 + k);
+}
+
+// Grouped-query attention on the plain path: 2 and 3 query heads a key/value head, and multi-query (one for all).
+Test(cuda_backend, attention_grouped_query_heads_match_cpu) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    static const int heads[][2] = {{4, 2}, {6, 2}, {5, 1}};
+    for (size_t k = 0; k < N_RAGGED; k++)
+        for (size_t g = 0; g < 3; g++)
+            for (int causal = 0; causal < 2; causal++)
+                check_attention(AV_ATTN_FP32, ragged_T[k], heads[g][0], heads[g][1], 16, causal, 1500 + 10 * k + g);
+}
+
+// The Llama ops are in the table and reach their kernels (the kernels' own tests above cover the shapes).
+Test(cuda_backend, llama_ops_through_the_table) {
+    if (!backend_cuda_available()) cr_skip_test("no CUDA device");
+    av_backend *be = cuda_backend(AV_COMPUTE_FP32, AV_ATTN_FP32);
+    const int T = 33, NH = 4, NKV = 2, HS = 64, C = NH * HS, I = 40;
+    size_t n = (size_t)T * C, n_qkv = (size_t)T * (NH + 2 * NKV) * HS, n_gate = (size_t)T * 2 * I;
+    size_t n_most = n_qkv > n_gate ? n_qkv : n_gate;
+    float *x = random_host(n_most, 1600, -2.0f, 2.0f), *weight = random_host(C, 1601, 0.5f, 1.5f);
+    float *inv_freq = rope_inv_freq(HS, 10000.0f), *want = malloc(n_most * 4), *got = malloc(n_most * 4);
+    float *d_x = device_copy(x, n_most * 4), *d_weight = device_copy(weight, (size_t)C * 4);
+    float *d_freq = device_copy(inv_freq, (size_t)(HS / 2) * 4), *d_out = device_poisoned(n_most * 4);
+
+    av_rmsnorm_cpu(want, x, weight, T, C, 1e-5f);
+    AV_OK(be->rmsnorm(be, d_out, d_x, d_weight, T, C, 1e-5f));
+    download_guarded(got, d_out, n * 4, "rmsnorm op");
+    expect_close("rmsnorm op", got, want, n, 1e-6, 1e-6, NULL);
+
+    av_swiglu_cpu(want, x, T, I);
+    AV_OK(be->swiglu(be, d_out, d_x, T, I));
+    CUDA_OK(cudaDeviceSynchronize());
+    CUDA_OK(cudaMemcpy(got, d_out, (size_t)T * I * 4, cudaMemcpyDeviceToHost));
+    expect_close("swiglu op", got, want, (size_t)T * I, 1e-6, 2e-6, NULL);
+
+    memcpy(want, x, n_qkv * 4);
+    av_rope_cpu(want, inv_freq, T, NH, NKV, HS);
+    AV_OK(be->rope(be, d_x, d_freq, T, NH, NKV, HS));
+    CUDA_OK(cudaDeviceSynchronize());
+    CUDA_OK(cudaMemcpy(got, d_x, n_qkv * 4, cudaMemcpyDeviceToHost));
+    expect_close("rope op", got, want, n_qkv, 1e-6, 1e-6, NULL);
+
+    cudaFree(d_x);
+    cudaFree(d_weight);
+    cudaFree(d_freq);
+    cudaFree(d_out);
+    free(x);
+    free(weight);
+    free(inv_freq);
+    free(want);
+    free(got);
+    be->destroy(be);
 }
 
 Test(cuda_backend, attention_fp16_side_buffer_matches_cpu) {
     if (!backend_cuda_available()) cr_skip_test("no CUDA device");
-    for (size_t k = 0; k < N_RAGGED; k++) check_attention(AV_ATTN_FP16, ragged_T[k], 3, 24, true, 950 + k);
+    for (size_t k = 0; k < N_RAGGED; k++) check_attention(AV_ATTN_FP16, ragged_T[k], 3, 3, 24, true, 950 + k);
 }
 
 Test(cuda_backend, attention_bf16_side_buffer_matches_cpu) {
     if (!backend_cuda_available()) cr_skip_test("no CUDA device");
-    for (size_t k = 0; k < N_RAGGED; k++) check_attention(AV_ATTN_BF16, ragged_T[k], 3, 24, true, 970 + k);
+    for (size_t k = 0; k < N_RAGGED; k++) check_attention(AV_ATTN_BF16, ragged_T[k], 3, 3, 24, true, 970 + k);
 }
 
 // Several layers through one device buffer, as the model runs them: each layer's P must reach the sink intact, in
@@ -528,9 +698,9 @@ Test(cuda_backend, probs_stream_out_in_layer_order) {
     for (int l = 0; l < L; l++) {
         float *qkv = random_host(n_qkv, 1000 + l, -3.0f, 3.0f);
         want[l] = malloc(n_probs * 4);
-        AV_OK(av_attention_cpu(scratch_out, want[l], qkv, T, C, NH, true, head_slot));
+        AV_OK(av_attention_cpu(scratch_out, want[l], qkv, T, C, NH, NH, true, head_slot));
         AV_OK(be->upload(be, d_qkv, qkv, n_qkv * 4));
-        AV_OK(be->attention(be, d_out, d_probs, d_qkv, T, C, NH, true, head_slot));
+        AV_OK(be->attention(be, d_out, d_probs, d_qkv, T, C, NH, NH, true, head_slot));
         AV_OK(be->emit_probs(be, d_probs, l, NH, T, collect_probs, &got));
         free(qkv);
     }
@@ -560,9 +730,9 @@ Test(cuda_backend, abandoned_pass_is_not_delivered_to_the_next) {
     float *d_qkv = device_copy(qkv, n_qkv * 4), *d_out = device_poisoned((size_t)T * C * 4);
     float *d_probs = device_poisoned(n_probs * 4);
     collected_probs failed = {0}, next = {0};
-    AV_OK(be->attention(be, d_out, d_probs, d_qkv, T, C, NH, true, head_slot));
+    AV_OK(be->attention(be, d_out, d_probs, d_qkv, T, C, NH, NH, true, head_slot));
     AV_OK(be->emit_probs(be, d_probs, 3, NH, T, collect_probs, &failed));
-    AV_OK(be->attention(be, d_out, d_probs, d_qkv, T, C, NH, true, head_slot));
+    AV_OK(be->attention(be, d_out, d_probs, d_qkv, T, C, NH, NH, true, head_slot));
     AV_OK(be->emit_probs(be, d_probs, 0, NH, T, collect_probs, &next));
     AV_OK(be->flush_probs(be));
     cr_assert_eq(failed.calls, 0, "the abandoned pass's layer was delivered");

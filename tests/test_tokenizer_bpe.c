@@ -62,7 +62,7 @@ static void free_cases(reference_case *cases, int n) {
 static tokenizer *load_or_fail(const char *dir) {
     tokenizer *tok = NULL;
     cr_assert_eq(tokenizer_load(&tok, dir), AV_SUCCESS, "%s", av_last_error());
-    cr_assert_str_eq(tok->kind, "gpt2-bpe");
+    cr_assert_str_eq(tok->kind, "byte-level-bpe");
     return tok;
 }
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
 
-from gen_gpt2_small import bytes_to_unicode
+from gen_bpe_json_tokenizers import small_vocab_and_merges
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,25 +48,29 @@ N_MERGES = 900
 
 def write_small_tokenizer(shared, out_dir):
     """GPT-2's byte alphabet plus the first N_MERGES real merges whose parts are already in the vocabulary."""
-    vocab = {ch: i for i, ch in enumerate(bytes_to_unicode().values())}
-    merges = []
-    with open(os.path.join(shared, "data/gpt2-tokenizer/merges.txt"), encoding="utf-8") as f:
-        lines = f.read().split("\n")[1:]
-    for line in lines:
-        if len(merges) == N_MERGES:
-            break
-        if not line:
-            continue
-        a, b = line.split(" ")
-        if a in vocab and b in vocab and a + b not in vocab:
-            vocab[a + b] = len(vocab)
-            merges.append(line)
+    vocab, merges = small_vocab_and_merges(shared, N_MERGES)
     vocab["<|endoftext|>"] = len(vocab)
     with open(os.path.join(out_dir, "vocab.json"), "w", encoding="utf-8") as f:
         json.dump(vocab, f, ensure_ascii=False)
     with open(os.path.join(out_dir, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+        f.write("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
     return len(vocab)
+
+
+def write_expected(ref, encode, prompts, expected_dir, max_positions):
+    """Hugging Face's ids, eager attentions (L, NH, T, T) and logits (T, V) of every prompt, from the float32 model
+    REF, with ENCODE the tokenizer's text -> ids."""
+    with open(os.path.join(expected_dir, "prompts.json"), "w", encoding="utf-8") as f:
+        json.dump(prompts, f, ensure_ascii=False, indent=1)
+    for k, prompt in enumerate(prompts):
+        ids = encode(prompt)
+        assert len(ids) <= max_positions
+        with torch.no_grad():
+            out = ref(torch.tensor([ids]), output_attentions=True)
+        attn = torch.stack([a[0] for a in out.attentions]).float().numpy()
+        np.save(os.path.join(expected_dir, f"p{k}_ids.npy"), np.array(ids, dtype=np.int64))
+        np.save(os.path.join(expected_dir, f"p{k}_attn.npy"), attn.astype(np.float32))
+        np.save(os.path.join(expected_dir, f"p{k}_logits.npy"), out.logits[0].float().numpy().astype(np.float32))
 
 
 def make_fixture(shared, name, dims, dtype, shard, seed):
@@ -92,17 +96,7 @@ def make_fixture(shared, name, dims, dtype, shard, seed):
     # The reference runs in float32 on exactly the stored (rounded) weights.
     ref = GPT2LMHeadModel.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager").eval()
     tok = GPT2Tokenizer(os.path.join(model_dir, "vocab.json"), os.path.join(model_dir, "merges.txt"))
-    with open(os.path.join(expected_dir, "prompts.json"), "w", encoding="utf-8") as f:
-        json.dump(PROMPTS, f, ensure_ascii=False, indent=1)
-    for k, prompt in enumerate(PROMPTS):
-        ids = tok(prompt)["input_ids"]
-        assert len(ids) <= dims["n_positions"]
-        with torch.no_grad():
-            out = ref(torch.tensor([ids]), output_attentions=True)
-        attn = torch.stack([a[0] for a in out.attentions]).float().numpy()
-        np.save(os.path.join(expected_dir, f"p{k}_ids.npy"), np.array(ids, dtype=np.int64))
-        np.save(os.path.join(expected_dir, f"p{k}_attn.npy"), attn.astype(np.float32))
-        np.save(os.path.join(expected_dir, f"p{k}_logits.npy"), out.logits[0].float().numpy().astype(np.float32))
+    write_expected(ref, lambda text: tok(text)["input_ids"], PROMPTS, expected_dir, dims["n_positions"])
     print(f"{name}: vocab {vocab_size}, {sum(p.numel() for p in model.parameters())} parameters, {dtype}")
 
 

@@ -14,9 +14,10 @@ flags=(-g -O1 -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -fno-omit-fra
   -I"$root/include" -I"$root/host" -I"$root/tests/fuzz"
   -DAV_FUZZ_GPT2_TINY_DIR="\"$root/tests/data/gpt2-tiny\""
   -DAV_FUZZ_GPT2_TOKENIZER_DIR="\"$root/../shared/data/gpt2-tokenizer\""
-  -DAV_FUZZ_WORDPIECE_DIR="\"$root/tests/data/wordpiece\"")
+  -DAV_FUZZ_WORDPIECE_DIR="\"$root/tests/data/wordpiece\""
+  -DAV_FUZZ_LLAMA3_TOKENIZER_DIR="\"$root/tests/data/tok-llama3\"")
 # The loaders and tokenizers, and what they call; no backend, renderer or CLI.
-library=(error safetensors config half model model_gpt2 model_bert tokenizer tokenizer_bpe tokenizer_wordpiece capture viewer
+library=(error safetensors config half model model_gpt2 model_bert model_llama tokenizer tokenizer_bpe tokenizer_wordpiece capture viewer
   viewer_page)
 cflags=$(pkg-config --cflags libcjson libpcre2-8 libutf8proc)
 libs=$(pkg-config --libs libcjson libpcre2-8 libutf8proc)

@@ -17,6 +17,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_require(cfg.n_embd > 0 && cfg.n_head > 0 && cfg.n_embd % cfg.n_head == 0, "heads divide the width");
         fuzz_require(cfg.n_layer > 0 && cfg.n_positions > 0 && cfg.n_inner > 0 && cfg.vocab_size > 0,
                      "positive sizes");
+        fuzz_require(cfg.n_kv_head > 0 && cfg.n_head % cfg.n_kv_head == 0, "key/value heads divide the heads");
+        if (cfg.arch == AV_ARCH_LLAMA) {
+            fuzz_require((cfg.n_embd / cfg.n_head) % 2 == 0, "rotary pairs fill the head");
+            float inv_freq[4096];
+            if (cfg.n_embd / cfg.n_head / 2 <= 4096) config_rope_inv_freq(&cfg, inv_freq);
+        }
     }
     free(json);
     return 0;

@@ -1,9 +1,11 @@
-// Prompts through the real tokenizers: GPT-2's (vocab.json and merges.txt of ../shared/data/gpt2-tokenizer) when
-// the first byte is even, the BERT uncased WordPiece of tests/data/wordpiece when odd; the rest is the prompt.
+// Prompts through the tokenizers: GPT-2's real one (vocab.json and merges.txt of ../shared/data/gpt2-tokenizer) when
+// the first byte is even, the Llama 3 layout of tests/data/tok-llama3 (its Split regex, ignore_merges, BOS template)
+// when it is 3 mod 4, else the BERT uncased WordPiece of tests/data/wordpiece; the rest is the prompt.
 // Properties, beyond not crashing:
 //   - invalid UTF-8 fails with AV_ERROR_PROMPT, valid UTF-8 encodes;
 //   - GPT-2: the tokens' byte spans tile the prompt in order, and decoding the ids gives the prompt back, byte
 //     for byte (byte-level BPE loses nothing);
+//   - Llama 3: <|begin_of_text|> first with an empty span at 0, then the same as GPT-2;
 //   - the viewer's tokens (gaps and texts) give the prompt back up to the last token's end, as valid UTF-8 JSON;
 //   - WordPiece: [CLS] first and [SEP] last with empty spans, every other span inside the prompt, non-empty and in
 //     order; pieces of one character share its span (a Hangul syllable, split into jamo by accent stripping's NFD,
@@ -18,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if !defined(AV_FUZZ_GPT2_TOKENIZER_DIR) || !defined(AV_FUZZ_WORDPIECE_DIR)
-#error "AV_FUZZ_GPT2_TOKENIZER_DIR and AV_FUZZ_WORDPIECE_DIR name the tokenizers"
+#if !defined(AV_FUZZ_GPT2_TOKENIZER_DIR) || !defined(AV_FUZZ_WORDPIECE_DIR) || !defined(AV_FUZZ_LLAMA3_TOKENIZER_DIR)
+#error "AV_FUZZ_GPT2_TOKENIZER_DIR, AV_FUZZ_WORDPIECE_DIR and AV_FUZZ_LLAMA3_TOKENIZER_DIR name the tokenizers"
 #endif
 
 static tokenizer *load_once(tokenizer **slot, const char *dir) {
@@ -41,6 +43,13 @@ static void check_gpt2(const tokenizer *tok, const token_list *list, const char 
     fuzz_require(tokenizer_decode(tok, list->ids, list->n, &decoded, &decoded_len) == AV_SUCCESS, "decode");
     fuzz_require(decoded_len == len && memcmp(decoded, text, len) == 0, "decode(encode(prompt)) == prompt");
     free(decoded);
+}
+
+// The BOS the template adds, then the prompt's own tokens, which must behave as GPT-2's.
+static void check_llama3(const tokenizer *tok, const token_list *list, const char *text, size_t len) {
+    fuzz_require(list->n >= 1 && list->starts[0] == 0 && list->ends[0] == 0, "the BOS comes first, with an empty span");
+    token_list own = {list->ids + 1, list->starts + 1, list->ends + 1, list->display + 1, list->n - 1};
+    check_gpt2(tok, &own, text, len);
 }
 
 static void check_wordpiece(const token_list *list, size_t len) {
@@ -85,12 +94,19 @@ static void check_viewer_tokens(const token_list *list, const char *text, size_t
     cJSON_Delete(tokens);
 }
 
+typedef enum which_tokenizer { GPT2, LLAMA3, WORDPIECE } which_tokenizer;
+
+static const tokenizer *tokenizer_for(which_tokenizer which) {
+    static tokenizer *loaded[3];
+    static const char *const dirs[3] = {AV_FUZZ_GPT2_TOKENIZER_DIR, AV_FUZZ_LLAMA3_TOKENIZER_DIR,
+                                        AV_FUZZ_WORDPIECE_DIR};
+    return load_once(&loaded[which], dirs[which]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static tokenizer *gpt2, *wordpiece;
     if (size == 0) return 0;
-    int use_gpt2 = data[0] % 2 == 0;
-    const tokenizer *tok = use_gpt2 ? load_once(&gpt2, AV_FUZZ_GPT2_TOKENIZER_DIR)
-                                    : load_once(&wordpiece, AV_FUZZ_WORDPIECE_DIR);
+    which_tokenizer which = data[0] % 2 == 0 ? GPT2 : data[0] % 4 == 3 ? LLAMA3 : WORDPIECE;
+    const tokenizer *tok = tokenizer_for(which);
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
     int valid = utf8_validate(text, len) == AV_SUCCESS;
@@ -102,7 +118,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     fuzz_require(status == AV_SUCCESS, "valid UTF-8 encodes");
     if (len > 0) {
-        if (use_gpt2) check_gpt2(tok, &list, text, len);
+        if (which == GPT2) check_gpt2(tok, &list, text, len);
+        else if (which == LLAMA3) check_llama3(tok, &list, text, len);
         else check_wordpiece(&list, len);
         if (memchr(text, 0, len) == NULL) check_viewer_tokens(&list, text, len);
     }

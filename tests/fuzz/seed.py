@@ -66,10 +66,11 @@ def main():
 
     vocab, merges = read(DATA, "gpt2-tiny", "vocab.json"), read(DATA, "gpt2-tiny", "merges.txt")
     write(out, "fuzz_tokenizer_files", "tokenizer_json", b"\x00" + tiny_tokenizer_json(vocab, merges))
+    write(out, "fuzz_tokenizer_files", "tokenizer_json_llama3", b"\x00" + read(DATA, "tok-llama3", "tokenizer.json"))
     write(out, "fuzz_tokenizer_files", "vocab_merges", b"\x01" + vocab + b"\x00" + merges)
     write(out, "fuzz_tokenizer_files", "vocab_txt", b"\x02" + read(DATA, "bert-tiny", "vocab.txt"))
 
-    cases = [(0, SHARED), (1, os.path.join(DATA, "wordpiece"))]
+    cases = [(0, SHARED), (1, os.path.join(DATA, "wordpiece")), (3, os.path.join(DATA, "tok-llama3"))]
     for selector, directory in cases:
         with open(os.path.join(directory, "cases.jsonl"), encoding="utf-8") as f:
             for i, line in enumerate(f):

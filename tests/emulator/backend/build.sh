@@ -21,7 +21,7 @@ python3 $HERE/../attention/transform.py $R $EMU/attn
 g++ -std=c++20 -O2 -g -fPIC -shared $KFLAGS -I$CU $HERE/emu_cublas.cpp -o lib/libcublas.so.13 &
 $CXX -I$HERE -I$CU -c $HERE/emu_runtime.cpp -o obj/emu_runtime.o &
 $CXX -I$CU -c $HERE/../fibers.cpp -o obj/fibers.o &
-for f in embedding layernorm activation residual softmax convert; do
+for f in embedding layernorm rmsnorm rope swiglu activation residual softmax convert; do
   $CXX $KFLAGS -w -include $HERE/emu_kernel.h $INC -c src/$f.cu.cpp -o obj/k_$f.o &
 done
 wait

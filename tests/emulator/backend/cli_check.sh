@@ -1,7 +1,7 @@
-# Whole CLI runs on the emulated device against --device cpu, same options: GPT-2 and BERT fixtures, layer/head
+# Whole CLI runs on the emulated device against --device cpu, same options: GPT-2, BERT and Llama fixtures, layer/head
 # subsets (captured heads out of the slot order), fp16/bf16 probability buffers, bf16 products (looser bound), and
 # the flash attention path (gpt2-tiny-hs64 in bf16; meta.json must name the kernel that ran), with its reductions
-# on the device.
+# on the device; grouped-query attention on both paths (llama-tiny*, qwen2-tiny).
 HERE=$(cd "$(dirname "$0")" && pwd); R=${R:-$(cd "$HERE/../../.." && pwd)}
 EMU=${EMU:-$R/build/emulator-backend}; D=$R/tests/data; O=$EMU/cli; export LD_LIBRARY_PATH=$EMU/lib
 rm -rf $O; mkdir -p $O; rc=0; n=0
@@ -16,7 +16,7 @@ check() { # model, tol, options...
 kernel() { # the attention kernel the last check's CUDA run reports
   grep -q "\"attention_kernel\":[[:space:]]*\"$1\"" $O/$n-cuda/meta.json || { rc=1; echo "run $n: attention_kernel is not $1"; }
 }
-for m in gpt2-tiny gpt2-tiny-bf16 gpt2-tiny-sharded bert-tiny bert-tiny-legacy; do
+for m in gpt2-tiny gpt2-tiny-bf16 gpt2-tiny-sharded bert-tiny bert-tiny-legacy llama-tiny llama-tiny-llama3rope qwen2-tiny; do
   check $m 1e-5
   check $m 1e-5 --layers 1 --heads 2,0
   check $m 1e-3 --attn-dtype fp16 --heads 2
@@ -44,4 +44,10 @@ check $m 1e-1 --dtype bf16 --capture pool:64,rows:100 --heads 0,1; reductions de
 check $m 1.5e-1 --dtype bf16 --capture colsum; reductions device
 check $m 1e-1 --dtype bf16 --capture headmean --heads 1; reductions host
 check $m 1e-1 --dtype bf16 --capture full,pool:3; reductions host
+# Grouped-query attention on the flash path: two query heads of 64 on one key/value head, rotary positions.
+m=llama-tiny-hs64
+check $m 1e-5; kernel plain
+check $m 1e-1 --dtype bf16; kernel flash
+check $m 1e-1 --dtype bf16 --heads 1 --attn-dtype fp16; kernel flash
+check $m 1e-1 --dtype bf16 --capture rows:4,pool:3,headmean,colsum; kernel flash; reductions device
 exit $rc

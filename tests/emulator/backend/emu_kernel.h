@@ -23,6 +23,12 @@
 void emu_launch_grid(const void *kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                      std::function<void()> body);
 
+// glibc has no sincospi (CUDA's math library does; rope.cu uses it).
+inline void sincospi(double x, double *s, double *c) {
+    *s = std::sin(M_PI * x);
+    *c = std::cos(M_PI * x);
+}
+
 void emu_check_kernel_pointer(const void *p, int index);
 template <typename T> void emu_check_argument(const T &v, int index) {
     if constexpr (std::is_pointer_v<T>) emu_check_kernel_pointer((const void *)v, index);

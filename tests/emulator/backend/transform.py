@@ -4,7 +4,7 @@ import re, sys, os
 repo, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
 launch = re.compile(r"([A-Za-z_]\w*(?:<[^<>]*>)?)\s*<<<(.*?)>>>\s*\((.*?)\);", re.S)
-for name in ["embedding", "layernorm", "activation", "residual", "softmax", "convert"]:
+for name in ["embedding", "layernorm", "rmsnorm", "rope", "swiglu", "activation", "residual", "softmax", "convert"]:
     s = open(f"{repo}/kernels/{name}.cu").read()
     def sub(m):
         cfg = [c.strip() for c in m.group(2).split(",")]
