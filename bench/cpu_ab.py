@@ -3,8 +3,9 @@
 
 Called by bench/cpu_bench.sh, which prepares everything this needs (binaries, checkpoint, the baseline's Python).
 Standard library only. For each prompt length T it
-  1. writes a prompt of exactly T GPT-2 tokens (common words, each one token with its leading space) and checks the
-     count with `attnviz tokenize` (the baseline checks it again with the HF tokenizer),
+  1. writes a prompt of exactly T tokens (common words, each one token with its leading space in GPT-2's vocabulary,
+     after the BOS a Llama 3 tokenizer puts first) and checks the count with `attnviz tokenize` (the baseline checks
+     it again with the HF tokenizer),
   2. runs each side once untimed (page cache, lazy loading), then alternates ours / HF for --runs rounds, one process
      per run: wall time of the whole process and its peak RSS (wait4's ru_maxrss of that child); each round also
      times a third arm, ours with run-time settings only (--tuned-env),
@@ -24,12 +25,11 @@ import subprocess
 import sys
 import time
 
-# Words that GPT-2's BPE keeps as one token each when preceded by a space; a prompt of T of them is T tokens.
+# Words that GPT-2's BPE keeps as one token each when preceded by a space; a prompt of T of them is T tokens (T + 1
+# with a BOS).
 PROMPT_WORDS = (" the", " of", " and", " to", " in", " a", " is", " that", " for", " it", " was", " on", " with",
                 " as", " be", " at", " by", " this", " from", " or", " an", " are", " not", " but", " have")
 
-# GPT-2 small.
-N_LAYER, N_HEAD, N_EMBD = 12, 12, 768
 GENERIC_CORES = ("Prescott", "Core2", "Katmai", "Coppermine", "Northwood", "Banias", "Atom", "Nehalem", "Dunnington",
                  "Penryn")
 
@@ -37,7 +37,8 @@ GENERIC_CORES = ("Prescott", "Core2", "Katmai", "Coppermine", "Northwood", "Bani
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--attnviz", required=True, help="the attnviz CLI binary")
-    p.add_argument("--model", required=True, help="GPT-2-small-shaped checkpoint directory")
+    p.add_argument("--model", required=True,
+                   help="checkpoint directory: GPT-2 (weights/gen_gpt2_small.py) or Llama (weights/gen_llama_small.py)")
     p.add_argument("--python", required=True, help="interpreter with torch + transformers for the baseline")
     p.add_argument("--sgemm-bin", required=True, help="bench/sgemm_rate.c, built")
     p.add_argument("--workdir", required=True, help="scratch space for prompts and outputs (same disk as results)")
@@ -148,31 +149,55 @@ def pick_forced_core(detected, flags):
     return None
 
 
-def forward_flops(T):
-    """FLOPs of GPT-2 small's forward pass at T tokens, no LM head (attnviz stops at the last block's output).
+def model_shape(model_dir):
+    """The sizes the floors and checks need, from the checkpoint's config.json (GPT-2 or Llama-family keys)."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    if cfg["model_type"] == "gpt2":
+        C = cfg["n_embd"]
+        return {"name": "gpt2", "L": cfg["n_layer"], "NH": cfg["n_head"], "NKV": cfg["n_head"], "C": C,
+                "I": cfg.get("n_inner") or 4 * C, "gated": False}
+    return {"name": cfg["model_type"], "L": cfg["num_hidden_layers"], "NH": cfg["num_attention_heads"],
+            "NKV": cfg.get("num_key_value_heads") or cfg["num_attention_heads"], "C": cfg["hidden_size"],
+            "I": cfg["intermediate_size"], "gated": True}
 
-    Linear layers: 2 * T * 12 * C^2 per layer (QKV 3C^2, projection C^2, MLP 8C^2). Attention, causal: per head
-    Q.K^T over the T(T+1)/2 kept entries (2*HS each) and P.V over the same, so 2 * C * T * (T+1) per layer. The
-    baseline computes the full T x T square; the floor counts only the work that is needed."""
-    linear = 2 * T * 12 * N_EMBD * N_EMBD
-    attention = 2 * N_EMBD * T * (T + 1)
-    return N_LAYER * (linear + attention)
+
+def forward_flops(T, shape):
+    """FLOPs of the forward pass at T tokens, no LM head (attnviz stops at the last block's output).
+
+    Linear layers per layer: 2 * T * (C * (C + 2 KVC) for q, k, v + C^2 for the projection + the MLP, 2 C I, or
+    3 C I for a gated one); GPT-2 small: 2 * T * 12 C^2. Attention, causal: per head Q.K^T over the T(T+1)/2 kept
+    entries (2*HS each) and P.V over the same, so 2 * C * T * (T+1) per layer. The baseline computes the full T x T
+    square; the floor counts only the work that is needed."""
+    C, I = shape["C"], shape["I"]
+    kvc = C // shape["NH"] * shape["NKV"]
+    linear = 2 * T * (C * (C + 2 * kvc) + C * C + (3 if shape["gated"] else 2) * C * I)
+    attention = 2 * C * T * (T + 1)
+    return shape["L"] * (linear + attention)
 
 
-def write_prompt(path, T):
-    text = "".join(PROMPT_WORDS[i % len(PROMPT_WORDS)] for i in range(T))
+def write_prompt(path, n_words):
+    text = "".join(PROMPT_WORDS[i % len(PROMPT_WORDS)] for i in range(n_words))
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
 
-def check_token_count(args, prompt_path, T):
+def token_count(args, prompt_path):
     out = subprocess.run([args.attnviz, "tokenize", "--model", args.model, "--prompt-file", prompt_path],
                          capture_output=True, text=True, env=thread_env(args.threads))
     if out.returncode != 0:
         raise RuntimeError(f"attnviz tokenize failed: {out.stderr.strip()}")
-    ids = json.loads(out.stdout)
-    if len(ids) != T:
-        raise RuntimeError(f"attnviz tokenize gives {len(ids)} tokens for the {T}-token prompt")
+    return len(json.loads(out.stdout))
+
+
+def write_prompt_of(args, path, T):
+    """A prompt of exactly T tokens: T words, less the tokens the tokenizer adds (Llama 3's BOS)."""
+    write_prompt(path, 1)
+    added = token_count(args, path) - 1
+    write_prompt(path, T - added)
+    n = token_count(args, path)
+    if n != T:
+        raise RuntimeError(f"attnviz tokenize gives {n} tokens for the {T}-token prompt")
 
 
 def dump_bytes(out_dir):
@@ -202,8 +227,8 @@ class Arms:
         wall, rss, _ = run_measured(cmd, thread_env(self.args.threads, extra_env),
                                     os.path.join(self.log_dir, f"{tag}-T{self.T}.log"))
         written, n_npy = dump_bytes(self.out_dir)
-        # Every map must have been written: 144 float32 (T, T) maps at the least (fp16 would be half).
-        if written < N_LAYER * N_HEAD * self.T * self.T * 2:
+        # Every map must have been written: L x NH float32 (T, T) maps at the least (fp16 would be half).
+        if written < self.args.shape["L"] * self.args.shape["NH"] * self.T * self.T * 2:
             raise RuntimeError(f"attnviz run wrote only {written} bytes of .npy ({n_npy} files) at T={self.T}")
         with open(os.path.join(self.out_dir, "meta.json")) as f:
             timing_ms = json.load(f).get("timing_ms", {})
@@ -231,8 +256,7 @@ def summary(values):
 
 def bench_one_length(args, T, ceilings):
     prompt_path = os.path.join(args.workdir, f"prompt-T{T}.txt")
-    write_prompt(prompt_path, T)
-    check_token_count(args, prompt_path, T)
+    write_prompt_of(args, prompt_path, T)
     arms = Arms(args, T, prompt_path)
     tuned = tuned_env(args.tuned_env, ceilings)
 
@@ -272,23 +296,25 @@ def tuned_env(choice, ceilings):
     return env
 
 
-def floors(T, ceilings, model_bytes, npy_bytes):
-    flop_s = forward_flops(T) / (ceilings["sgemm_gflops"] * 1e9)
+def floors(T, shape, ceilings, model_bytes, npy_bytes):
+    flops = forward_flops(T, shape)
+    flop_s = flops / (ceilings["sgemm_gflops"] * 1e9)
     byte_s = (model_bytes + npy_bytes) / (ceilings["memcpy_gbs"] * 1e9)
-    return {"flops": forward_flops(T), "flop_floor_s": flop_s, "bytes": model_bytes + npy_bytes,
+    return {"flops": flops, "flop_floor_s": flop_s, "bytes": model_bytes + npy_bytes,
             "byte_floor_s": byte_s, "floor_s": max(flop_s, byte_s)}
 
 
-def records_for(res, ceilings, common, model_bytes):
+def records_for(res, m, ceilings, common, model_bytes):
     T = res["T"]
-    shape = f"gpt2-small L{N_LAYER} NH{N_HEAD} C{N_EMBD} T{T}, all {N_LAYER * N_HEAD} maps"
+    kv = f" NKV{m['NKV']}" if m["NKV"] != m["NH"] else ""
+    shape = f"{m['name']} L{m['L']} NH{m['NH']}{kv} C{m['C']} T{T}, all {m['L'] * m['NH']} maps"
     ours_wall = summary([r["wall_s"] for r in res["ours"]])
     hf_wall = summary([r["wall_s"] for r in res["hf"]])
     hf_inproc = summary([r["phases"]["in_process_s"] for r in res["hf"]])
     hf_phase_medians = {k: statistics.median(r["phases"][k] for r in res["hf"])
                         for k in ("import_s", "load_s", "tokenize_s", "forward_s", "total_s")}
     npy_bytes = res["ours"][0]["npy_bytes"]
-    fl = floors(T, ceilings, model_bytes, npy_bytes)
+    fl = floors(T, m, ceilings, model_bytes, npy_bytes)
     recs = [dict(common, name=f"cpu_e2e_T{T}", shape=shape, dtype="fp32", unit="s", **ours_wall,
                  baseline="hf-eager-output_attentions process (python start, import, load, tokenize, forward)",
                  baseline_median=hf_wall["median"], baseline_min=hf_wall["min"], baseline_max=hf_wall["max"],
@@ -304,7 +330,7 @@ def records_for(res, ceilings, common, model_bytes):
     ours_rss = summary([r["rss_kib"] / 1024 for r in res["ours"]])
     hf_rss = summary([r["rss_kib"] / 1024 for r in res["hf"]])
     # Least memory a streaming run needs: the float32 weights and one layer's maps.
-    rss_floor = (model_bytes + N_HEAD * T * T * 4) / 2**20
+    rss_floor = (model_bytes + m["NH"] * T * T * 4) / 2**20
     recs.append(dict(common, name=f"cpu_peak_rss_T{T}", shape=shape, dtype="fp32", unit="MiB", **ours_rss,
                      baseline="hf-eager-output_attentions process peak RSS", baseline_median=hf_rss["median"],
                      baseline_min=hf_rss["min"], baseline_max=hf_rss["max"],
@@ -366,6 +392,7 @@ def print_table(records, ceilings):
 
 def main() -> int:
     args = parse_args()
+    args.shape = model_shape(args.model)
     os.makedirs(args.workdir, exist_ok=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -395,7 +422,7 @@ def main() -> int:
                dict(common, name="cpu_memcpy_bw", shape="memcpy 256 MiB", dtype="bytes", unit="GB/s",
                     median=ceilings["memcpy_gbs"])]
     for res in results:
-        records += records_for(res, ceilings, common, model_bytes)
+        records += records_for(res, args.shape, ceilings, common, model_bytes)
 
     with open(args.results, "a") as f:
         for r in records:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# CPU benchmark: `attnviz run` (all layers and heads captured, GPT-2-small shape, 128/512/1024 tokens) against
-# Hugging Face transformers eager attention with output_attentions=True on PyTorch CPU, same weights, same threads,
-# alternating A/B. One command from a clean clone:
+# CPU benchmark: `attnviz run` (all layers and heads captured; GPT-2 small's shape, or SmolLM2-135M's Llama shape
+# with BENCH_MODEL=llama; 128/512/1024 tokens) against Hugging Face transformers eager attention with
+# output_attentions=True on PyTorch CPU, same weights, same threads, alternating A/B. One command from a clean clone:
 #
 #   bench/cpu_bench.sh
 #
@@ -10,13 +10,15 @@
 #                         --system-site-packages, so an interpreter that already has torch is reused as is, and a
 #                         bare one downloads torch from PyPI (on Linux that is the CUDA build, several GB, once)
 #   build-bench/          attnviz, CMake Release (AV_TESTS=OFF), rebuilt incrementally on every run
-#   .bench-cache/         bench/sgemm_rate.c built against OpenBLAS, the random-weight 124M checkpoint
-#                         (weights/gen_gpt2_small.py, made once), prompts, outputs and logs of the last run
+#   .bench-cache/         bench/sgemm_rate.c built against OpenBLAS, the random-weight checkpoint (124M GPT-2,
+#                         weights/gen_gpt2_small.py, or 135M Llama, weights/gen_llama_small.py; made once),
+#                         prompts, outputs and logs of the last run
 # and appends one JSON line per measurement to bench/results/cpu-<UTC date>.jsonl, then prints a table.
 #
-# Settings (environment): BENCH_THREADS (2), BENCH_RUNS (5), BENCH_TOKENS (128,512,1024), BENCH_PYTHON (python3:
-# the interpreter the venv is made from), BENCH_BUILD_DIR (build-bench), AV_GPT2_TOKENIZER (directory with GPT-2's
-# vocab.json + merges.txt; default ../shared/data/gpt2-tokenizer beside the repository),
+# Settings (environment): BENCH_MODEL (gpt2 or llama), BENCH_THREADS (2), BENCH_RUNS (5), BENCH_TOKENS
+# (128,512,1024), BENCH_PYTHON (python3: the interpreter the venv is made from), BENCH_BUILD_DIR (build-bench),
+# AV_GPT2_TOKENIZER (gpt2: directory with GPT-2's vocab.json + merges.txt; default ../shared/data/gpt2-tokenizer
+# beside the repository, which llama's tokenizer is built from),
 # BENCH_TUNED_ENV (auto: a third arm times attnviz with OMP_WAIT_POLICY=PASSIVE, plus OPENBLAS_CORETYPE=SkylakeX or
 # Haswell when OpenBLAS falls back to a generic core; none; or "K=V K=V").
 set -euo pipefail
@@ -30,7 +32,12 @@ base_python=${BENCH_PYTHON:-python3}
 build_dir=${BENCH_BUILD_DIR:-$repo/build-bench}
 cache=$repo/.bench-cache
 venv=$repo/.venv-bench
-checkpoint=$cache/gpt2-small-random
+bench_model=${BENCH_MODEL:-gpt2}
+case $bench_model in
+gpt2) checkpoint=$cache/gpt2-small-random ;;
+llama) checkpoint=$cache/llama-small-random ;;
+*) echo "cpu_bench: BENCH_MODEL must be gpt2 or llama, not '$bench_model'" >&2; exit 2 ;;
+esac
 
 say() { printf '[cpu_bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -64,8 +71,12 @@ make_checkpoint() {
     if [[ -f $checkpoint/generator.json && -f $checkpoint/model.safetensors ]]; then
         return
     fi
-    say "writing the random-weight GPT-2-small checkpoint to $checkpoint"
-    "$venv/bin/python" "$repo/weights/gen_gpt2_small.py" --out "$checkpoint"
+    say "writing the random-weight $bench_model checkpoint to $checkpoint"
+    if [[ $bench_model == gpt2 ]]; then
+        "$venv/bin/python" "$repo/weights/gen_gpt2_small.py" --out "$checkpoint"
+    else
+        "$venv/bin/python" "$repo/weights/gen_llama_small.py" --out "$checkpoint" --shared "$repo/../shared"
+    fi
 }
 
 mkdir -p "$cache" "$repo/bench/results"
@@ -84,9 +95,9 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=fals
 # Every run is recorded in bench/RESULTS.md (machine, date, commit, table) unless BENCH_RECORD=0.
 if [[ ${BENCH_RECORD:-1} != 0 ]]; then
     {
-        printf '\n### %s, commit %s, %s, %s threads\n\n' "$(date -u +%Y-%m-%dT%H:%MZ)" \
+        printf '\n### %s, commit %s, %s, %s threads, %s\n\n' "$(date -u +%Y-%m-%dT%H:%MZ)" \
             "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-            "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads"
+            "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$bench_model"
         cat "$cache/run/table.md"
     } >>"$repo/bench/RESULTS.md"
     say "recorded in bench/RESULTS.md"
