@@ -187,6 +187,44 @@ Test(cuda_kernels, embedding_matches_cpu) {
     free(wtt);
 }
 
+// A row norm under test: LayerNorm when it has a bias, RMSNorm otherwise; weight and bias on the host and the device.
+typedef struct row_norm {
+    const char *name;
+    float eps;
+    double tol; // absolute and relative
+    const float *weight, *bias, *d_weight, *d_bias;
+} row_norm;
+
+static void row_norm_reference(const row_norm *nm, float *out, const float *inp, int T, int C) {
+    if (nm->bias) av_layernorm_cpu(out, inp, nm->weight, nm->bias, T, C, nm->eps);
+    else av_rmsnorm_cpu(out, inp, nm->weight, T, C, nm->eps);
+}
+
+static av_status row_norm_kernel(const row_norm *nm, float *out, const float *inp, int T, int C) {
+    return nm->bias ? av_layernorm_cuda(out, inp, nm->d_weight, nm->d_bias, T, C, nm->eps, 0)
+                    : av_rmsnorm_cuda(out, inp, nm->d_weight, T, C, nm->eps, 0);
+}
+
+// inp (T, C) into a poisoned buffer with its guard, then in place, as the model may call it.
+static void expect_row_norm_matches(const row_norm *nm, const float *inp, int T, int C) {
+    size_t n = (size_t)T * C;
+    float *want = malloc(n * 4), *got = malloc(n * 4);
+    float *d_inp = device_copy(inp, n * 4), *d_out = device_poisoned(n * 4);
+    row_norm_reference(nm, want, inp, T, C);
+    AV_OK(row_norm_kernel(nm, d_out, d_inp, T, C));
+    download_guarded(got, d_out, n * 4, nm->name);
+    expect_close(nm->name, got, want, n, nm->tol, nm->tol, NULL);
+    AV_OK(row_norm_kernel(nm, d_inp, d_inp, T, C));
+    CUDA_OK(cudaMemcpy(got, d_inp, n * 4, cudaMemcpyDeviceToHost));
+    char what[64];
+    snprintf(what, sizeof what, "%s in place", nm->name);
+    expect_close(what, got, want, n, nm->tol, nm->tol, NULL);
+    cudaFree(d_inp);
+    cudaFree(d_out);
+    free(want);
+    free(got);
+}
+
 Test(cuda_kernels, layernorm_matches_cpu) {
     if (!backend_cuda_available()) cr_skip_test("no CUDA device");
     static const int widths[] = {33, 768};
@@ -194,26 +232,13 @@ Test(cuda_kernels, layernorm_matches_cpu) {
         int C = widths[w];
         float *weight = random_host(C, 10 + w, 0.5f, 1.5f), *bias = random_host(C, 20 + w, -0.5f, 0.5f);
         float *d_weight = device_copy(weight, (size_t)C * 4), *d_bias = device_copy(bias, (size_t)C * 4);
+        row_norm nm = {"layernorm", 1e-5f, 1e-5, weight, bias, d_weight, d_bias};
         for (size_t k = 0; k < N_RAGGED; k++) {
             int T = ragged_T[k];
-            size_t n = (size_t)T * C;
             // A mean far from zero: a one-pass E[x^2] - mean^2 variance would fail here.
-            float *inp = random_host(n, 100 + k, 40.0f, 44.0f);
-            float *want = malloc(n * 4), *got = malloc(n * 4);
-            float *d_inp = device_copy(inp, n * 4), *d_out = device_poisoned(n * 4);
-            av_layernorm_cpu(want, inp, weight, bias, T, C, 1e-5f);
-            AV_OK(av_layernorm_cuda(d_out, d_inp, d_weight, d_bias, T, C, 1e-5f, 0));
-            download_guarded(got, d_out, n * 4, "layernorm");
-            expect_close("layernorm", got, want, n, 1e-5, 1e-5, NULL);
-            // In place, as the model may call it.
-            AV_OK(av_layernorm_cuda(d_inp, d_inp, d_weight, d_bias, T, C, 1e-5f, 0));
-            CUDA_OK(cudaMemcpy(got, d_inp, n * 4, cudaMemcpyDeviceToHost));
-            expect_close("layernorm in place", got, want, n, 1e-5, 1e-5, NULL);
-            cudaFree(d_inp);
-            cudaFree(d_out);
+            float *inp = random_host((size_t)T * C, 100 + k, 40.0f, 44.0f);
+            expect_row_norm_matches(&nm, inp, T, C);
             free(inp);
-            free(want);
-            free(got);
         }
         cudaFree(d_weight);
         cudaFree(d_bias);
@@ -229,27 +254,15 @@ Test(cuda_kernels, rmsnorm_matches_cpu) {
         int C = widths[w];
         float *weight = random_host(C, 1200 + w, 0.5f, 1.5f);
         float *d_weight = device_copy(weight, (size_t)C * 4);
+        row_norm nm = {"rmsnorm", 1e-6f, 1e-6, weight, NULL, d_weight, NULL};
         for (size_t k = 0; k < N_RAGGED; k++) {
             int T = ragged_T[k];
-            size_t n = (size_t)T * C;
             // An offset, so that rows have a mean square far from their variance (a norm that subtracts the mean
             // would fail), and large values, where the squares must not lose the small ones.
             float offset = k % 2 ? 20.0f : 0.0f;
-            float *inp = random_host(n, 1210 + 10 * w + k, offset - 3.0f, offset + 3.0f);
-            float *want = malloc(n * 4), *got = malloc(n * 4);
-            float *d_inp = device_copy(inp, n * 4), *d_out = device_poisoned(n * 4);
-            av_rmsnorm_cpu(want, inp, weight, T, C, 1e-6f);
-            AV_OK(av_rmsnorm_cuda(d_out, d_inp, d_weight, T, C, 1e-6f, 0));
-            download_guarded(got, d_out, n * 4, "rmsnorm");
-            expect_close("rmsnorm", got, want, n, 1e-6, 1e-6, NULL);
-            AV_OK(av_rmsnorm_cuda(d_inp, d_inp, d_weight, T, C, 1e-6f, 0));
-            CUDA_OK(cudaMemcpy(got, d_inp, n * 4, cudaMemcpyDeviceToHost));
-            expect_close("rmsnorm in place", got, want, n, 1e-6, 1e-6, NULL);
-            cudaFree(d_inp);
-            cudaFree(d_out);
+            float *inp = random_host((size_t)T * C, 1210 + 10 * w + k, offset - 3.0f, offset + 3.0f);
+            expect_row_norm_matches(&nm, inp, T, C);
             free(inp);
-            free(want);
-            free(got);
         }
         cudaFree(d_weight);
         free(weight);
