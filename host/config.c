@@ -91,11 +91,19 @@ static av_status parse_activation(const char *name, const char *key, const char 
 }
 
 // A boolean option whose non-default value attnviz does not implement.
-static av_status refuse_bool(const cJSON *root, const char *key, const char *path, bool refused_value) {
+static av_status optional_bool(const cJSON *root, const char *key, const char *path, bool fallback, bool *out) {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    *out = fallback;
     if (!item || cJSON_IsNull(item)) return AV_SUCCESS;
     if (!cJSON_IsBool(item)) return av_fail(AV_ERROR_FORMAT, "%s: key '%s' must be true or false", path, key);
-    if (cJSON_IsTrue(item) == refused_value)
+    *out = cJSON_IsTrue(item);
+    return AV_SUCCESS;
+}
+
+static av_status refuse_bool(const cJSON *root, const char *key, const char *path, bool refused_value) {
+    bool value;
+    AV_TRY(optional_bool(root, key, path, !refused_value, &value));
+    if (value == refused_value)
         return av_fail(AV_ERROR_UNSUPPORTED, "%s: %s = %s is not supported", path, key,
                        refused_value ? "true" : "false");
     return AV_SUCCESS;
@@ -155,15 +163,6 @@ static av_status parse_bert(model_config *cfg, const cJSON *root, const char *pa
     if (positions && strcmp(positions, "absolute") != 0)
         return av_fail(AV_ERROR_UNSUPPORTED, "%s: position_embedding_type '%s' is not supported (only 'absolute')",
                        path, positions);
-    return AV_SUCCESS;
-}
-
-static av_status optional_bool(const cJSON *root, const char *key, const char *path, bool fallback, bool *out) {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    *out = fallback;
-    if (!item || cJSON_IsNull(item)) return AV_SUCCESS;
-    if (!cJSON_IsBool(item)) return av_fail(AV_ERROR_FORMAT, "%s: key '%s' must be true or false", path, key);
-    *out = cJSON_IsTrue(item);
     return AV_SUCCESS;
 }
 

@@ -20,19 +20,18 @@ static av_status llama_tensor(av_model *m, const char *name, int64_t d0, int64_t
 // Copies the tensors LAYER.NAMES[p].SUFFIX (ROWS[p] x COLS each, p < N) one after the other into one arena block.
 static av_status llama_fuse(av_model *m, const char *layer, const char *const *names, const int64_t *rows, int n,
                             int64_t cols, const char *suffix, const float **out) {
-    size_t total = 0;
-    for (int p = 0; p < n; p++) total += (size_t)rows[p] * (size_t)(cols ? cols : 1);
+    size_t width = cols ? (size_t)cols : 1, total = 0;
+    for (int p = 0; p < n; p++) total += (size_t)rows[p] * width;
     float *fused = model_arena_take(m, total);
     if (!fused) return AV_ERROR_INTERNAL;
-    size_t at = 0;
+    size_t at = 0; // rows copied so far
     for (int p = 0; p < n; p++) {
         char name[256];
         const float *part;
         snprintf(name, sizeof name, "%s.%s.%s", layer, names[p], suffix);
         AV_TRY(llama_tensor(m, name, rows[p], cols, &part));
-        size_t numel = (size_t)rows[p] * (size_t)(cols ? cols : 1);
-        memcpy(fused + at, part, numel * sizeof(float));
-        at += numel;
+        memcpy(fused + at * width, part, (size_t)rows[p] * width * sizeof(float));
+        at += (size_t)rows[p];
     }
     *out = fused;
     return AV_SUCCESS;
@@ -61,10 +60,9 @@ static av_status llama_layer(av_model *m, int l, layer_weights *w) {
 }
 
 size_t llama_arena_numel(const model_config *cfg) {
-    size_t C = (size_t)cfg->n_embd, I = (size_t)cfg->n_inner, HS = C / (size_t)cfg->n_head;
-    size_t qkv = C + 2 * (size_t)cfg->n_kv_head * HS;
-    size_t per_layer = qkv * C + (cfg->qkv_bias ? qkv : 0) + 2 * I * C;
-    return (size_t)cfg->n_layer * per_layer + HS / 2; // fused q|k|v and gate|up; the rotary frequencies
+    size_t C = (size_t)cfg->n_embd, qkv = model_qkv_width(cfg);
+    size_t per_layer = qkv * C + (cfg->qkv_bias ? qkv : 0) + model_fc_width(cfg) * C;
+    return (size_t)cfg->n_layer * per_layer + C / (size_t)cfg->n_head / 2; // fused q|k|v, gate|up; rotary frequencies
 }
 
 av_status llama_load_weights(av_model *m) {

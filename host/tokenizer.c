@@ -10,19 +10,15 @@
 // tokenizer.json is read first when it exists: it carries the pre-tokenization regex, the normalizer and the BOS
 // template, which vocab.json + merges.txt (also shipped by Qwen2 checkpoints, whose regex is not GPT-2's) lack.
 static av_status load_from_tokenizer_json(tokenizer **out, const char *dir, const char *path) {
-    char *data;
-    size_t len;
-    AV_TRY(av_read_file(path, &data, &len));
-    cJSON *root = cJSON_ParseWithLength(data, len);
-    free(data);
-    if (!root) return av_fail(AV_ERROR_FORMAT, "%s: not valid JSON", path);
+    cJSON *root;
+    AV_TRY(tokenizer_parse_json_file(path, &root));
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     av_status status;
     if (!cJSON_IsString(type))
         status = av_fail(AV_ERROR_FORMAT, "%s: no string model.type", path);
     else if (!strcmp(type->valuestring, "BPE"))
-        status = bpe_tokenizer_load_json(out, path);
+        status = bpe_tokenizer_load_json(out, root, path);
     else if (!strcmp(type->valuestring, "WordPiece"))
         status = wordpiece_tokenizer_load(out, dir);
     else
@@ -30,6 +26,18 @@ static av_status load_from_tokenizer_json(tokenizer **out, const char *dir, cons
                          type->valuestring);
     cJSON_Delete(root);
     return status;
+}
+
+av_status tokenizer_parse_json_file(const char *path, cJSON **root) {
+    char *data;
+    size_t len;
+    AV_TRY(av_read_file(path, &data, &len));
+    const char *error_at = NULL;
+    *root = cJSON_ParseWithLengthOpts(data, len, &error_at, false);
+    size_t error_offset = error_at ? (size_t)(error_at - data) : 0;
+    free(data);
+    if (!*root) return av_fail(AV_ERROR_FORMAT, "%s: not valid JSON (near byte %zu)", path, error_offset);
+    return AV_SUCCESS;
 }
 
 av_status tokenizer_load(tokenizer **out, const char *dir) {

@@ -33,9 +33,14 @@ void token_list_free(token_list *list);
 
 // The two families. tokenizer_load picks one from the files in a directory.
 av_status bpe_tokenizer_load_files(tokenizer **out, const char *vocab_json, const char *merges_txt);
-av_status bpe_tokenizer_load_json(tokenizer **out, const char *tokenizer_json);
+// ROOT: tokenizer.json (read from PATH, named in messages) as parsed by tokenizer_parse_json_file.
+struct cJSON;
+av_status bpe_tokenizer_load_json(tokenizer **out, const struct cJSON *root, const char *path);
 // DIR holds vocab.txt (and optionally tokenizer_config.json for do_lower_case) or a WordPiece tokenizer.json.
 av_status wordpiece_tokenizer_load(tokenizer **out, const char *dir);
+
+// Reads and parses the JSON file PATH (*root: free with cJSON_Delete); a parse error names the byte it failed at.
+av_status tokenizer_parse_json_file(const char *path, struct cJSON **root);
 
 // Grows LIST by one token (the encoders' shared append).
 av_status token_list_push(token_list *list, int32_t id, int64_t start, int64_t end, const char *display);

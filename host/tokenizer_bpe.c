@@ -780,18 +780,6 @@ static av_status wrap_model(tokenizer **out, bpe_model *m) {
     return AV_SUCCESS;
 }
 
-static av_status parse_json_file(const char *path, cJSON **root) {
-    char *data;
-    size_t len;
-    AV_TRY(av_read_file(path, &data, &len));
-    const char *error_at = NULL;
-    *root = cJSON_ParseWithLengthOpts(data, len, &error_at, false);
-    size_t error_offset = error_at ? (size_t)(error_at - data) : 0;
-    free(data);
-    if (!*root) return av_fail(AV_ERROR_FORMAT, "%s: not valid JSON (near byte %zu)", path, error_offset);
-    return AV_SUCCESS;
-}
-
 static av_status build_from_files(bpe_model *m, const cJSON *vocab, const char *vocab_json, const char *merges_txt) {
     AV_TRY(allocate_ids(m, vocab, NULL, vocab_json));
     AV_TRY(load_vocab(m, vocab, vocab_json));
@@ -807,7 +795,7 @@ av_status bpe_tokenizer_load_files(tokenizer **out, const char *vocab_json, cons
     if (!out || !vocab_json || !merges_txt) return av_fail(AV_ERROR_INVALID_ARGUMENT, "bpe_tokenizer_load_files: NULL");
     *out = NULL;
     cJSON *vocab;
-    AV_TRY(parse_json_file(vocab_json, &vocab));
+    AV_TRY(tokenizer_parse_json_file(vocab_json, &vocab));
     bpe_model *m = av_calloc(1, sizeof *m, "BPE model");
     av_status status = m ? build_from_files(m, vocab, vocab_json, merges_txt) : AV_ERROR_OUT_OF_MEMORY;
     cJSON_Delete(vocab);
@@ -1030,14 +1018,11 @@ static av_status build_from_json(bpe_model *m, const cJSON *root, const char *pa
     return check_decoder(root, path);
 }
 
-av_status bpe_tokenizer_load_json(tokenizer **out, const char *tokenizer_json) {
-    if (!out || !tokenizer_json) return av_fail(AV_ERROR_INVALID_ARGUMENT, "bpe_tokenizer_load_json: NULL");
+av_status bpe_tokenizer_load_json(tokenizer **out, const cJSON *root, const char *path) {
+    if (!out || !root || !path) return av_fail(AV_ERROR_INVALID_ARGUMENT, "bpe_tokenizer_load_json: NULL");
     *out = NULL;
-    cJSON *root;
-    AV_TRY(parse_json_file(tokenizer_json, &root));
     bpe_model *m = av_calloc(1, sizeof *m, "BPE model");
-    av_status status = m ? build_from_json(m, root, tokenizer_json) : AV_ERROR_OUT_OF_MEMORY;
-    cJSON_Delete(root);
+    av_status status = m ? build_from_json(m, root, path) : AV_ERROR_OUT_OF_MEMORY;
     if (status == AV_SUCCESS) status = wrap_model(out, m);
     if (status != AV_SUCCESS) bpe_model_free(m);
     return status;

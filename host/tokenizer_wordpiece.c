@@ -447,16 +447,6 @@ static av_status read_bool(const cJSON *object, const char *key, bool *value, co
     return AV_SUCCESS;
 }
 
-static av_status parse_json_file(const char *path, cJSON **out) {
-    char *data;
-    size_t len;
-    AV_TRY(av_read_file(path, &data, &len));
-    *out = cJSON_ParseWithLength(data, len);
-    free(data);
-    if (!*out) return av_fail(AV_ERROR_FORMAT, "%s: not valid JSON", path);
-    return AV_SUCCESS;
-}
-
 // vocab.txt plus, when present, tokenizer_config.json (do_lower_case, strip_accents, tokenize_chinese_chars and
 // the special token names), with Hugging Face BertTokenizer's defaults otherwise.
 static av_status load_vocab_txt(wordpiece *wp, const char *dir) {
@@ -467,7 +457,7 @@ static av_status load_vocab_txt(wordpiece *wp, const char *dir) {
     if (status == AV_SUCCESS && !av_file_exists(vocab_path))
         status = av_fail(AV_ERROR_IO, "%s: no vocab.txt or tokenizer.json for the WordPiece tokenizer", dir);
     if (status == AV_SUCCESS) status = vocab_load_txt(&wp->vocab, vocab_path);
-    if (status == AV_SUCCESS && av_file_exists(config_path)) status = parse_json_file(config_path, &config);
+    if (status == AV_SUCCESS && av_file_exists(config_path)) status = tokenizer_parse_json_file(config_path, &config);
     wp->lowercase = true;
     bool strip_set = false;
     if (status == AV_SUCCESS && config) {
@@ -530,7 +520,7 @@ static void post_processor_names(const cJSON *post, const char **cls, const char
 
 static av_status load_tokenizer_json(wordpiece *wp, const char *path) {
     cJSON *root;
-    AV_TRY(parse_json_file(path, &root));
+    AV_TRY(tokenizer_parse_json_file(path, &root));
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");

@@ -269,10 +269,11 @@ Test(cuda_kernels, rmsnorm_matches_cpu) {
     }
 }
 
-// Hugging Face's inv_freq: 1 / base^(2i / HS), in fp32.
+// The plain rotary frequencies of heads of HS columns and rope_theta BASE, as the model loader computes them.
 static float *rope_inv_freq(int HS, float base) {
     float *f = malloc((size_t)(HS / 2) * sizeof *f);
-    for (int i = 0; i < HS / 2; i++) f[i] = 1.0f / powf(base, (float)(2 * i) / (float)HS);
+    model_config cfg = {.n_embd = HS, .n_head = 1, .rope = {.type = AV_ROPE_DEFAULT, .theta = base}};
+    config_rope_inv_freq(&cfg, f);
     return f;
 }
 
