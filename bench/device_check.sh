@@ -11,6 +11,8 @@
 #   4. bench/gpu_e2e.py, end to end: GPT-2-small shape (random weights, weights/gen_gpt2_small.py), 1024 tokens,
 #      every layer's and head's P captured and written, attnviz (fp32 and bf16) against Hugging Face eager attention
 #      with output_attentions=True on the same GPU, and their agreement;
+#   5. bench/long_prompt.py: one bf16 run of SmolLM2-135M's shape (random weights) on a 100,000-token prompt with
+#      pooled maps, column sums and the last rows of every head captured, its time, device memory and invariants;
 # and prints a short table LAST. $OUT (./device-out when OUT is unset) receives at most 8 files, as the run tool
 # brings back no more: summary.txt (the table), ctest.log, memcheck.log, the two GPU suites' verbose logs, gpu_e2e.log,
 # logs.tar.gz (every step's log), and gpu_kernels.sh's gpu_kernels.jsonl.
@@ -27,7 +29,7 @@
 # DEVICE_CHECK_CARRIED=1 (build against the carried packages even where the system has the libraries: to try the
 # carry here), DEVICE_CHECK_BUDGET_S (480: the whole check), DEVICE_CHECK_E2E=0 (skip step 4), DEVICE_CHECK_AB
 # (the A/B builds of step 3, in order: "maps_q_shared" by default, "maps_q_shared wgmma_all" for both, "" for none),
-# GPU_E2E_RUNS (5),
+# GPU_E2E_RUNS (5), DEVICE_CHECK_LONG_TOKENS (100000; 0 skips step 5),
 # DEVICE_CHECK_COMMIT (for the table where the copy sent to the device machine has no .git).
 # The step functions run through `bash -c` under timeout, which shellcheck cannot follow.
 # shellcheck disable=SC2317
@@ -428,6 +430,12 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
             rc=$?
             record gpu_e2e "$(step_status $rc)" "$STEP_SECONDS" "table at the end of gpu_e2e.log"
         fi
+    fi
+    if [ "${DEVICE_CHECK_LONG_TOKENS:-100000}" -gt 0 ]; then
+        step_in_budget long_prompt 150 python3 "$repo/bench/long_prompt.py" --attnviz "$build/attnviz" \
+            --tokens "${DEVICE_CHECK_LONG_TOKENS:-100000}" --scratch "$work/long" --shared "$repo/../shared"
+        rc=$?
+        record long_prompt "$(step_status $rc)" "$STEP_SECONDS" "$(grep -h '^{' "$logs/long_prompt.log" 2>/dev/null | tail -1)"
     fi
 fi
 

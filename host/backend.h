@@ -19,7 +19,8 @@ typedef enum av_weight_layout {
 typedef av_status (*av_probs_sink)(void *user, int layer, const float *probs, int n_slots, int T);
 
 // The --capture reductions a backend may compute next to attention itself, so that full P of the captured heads
-// never leaves it (the CUDA flash path). Sizes are already clipped to T; 0 / false: not requested.
+// never leaves it (the CUDA flash path) or never exists (the CPU). Sizes are already clipped to T; 0 / false: not
+// requested.
 typedef struct av_reduction_request {
     int rows;       // the last ROWS query rows of each captured head
     bool colsum;    // column sums and column means
@@ -109,10 +110,11 @@ struct av_backend {
 
     // Optional (NULL: this backend has no reductions of its own). With REQUEST, attention() of C columns in NH heads
     // computes REQUEST for the captured heads instead of full P (model code then passes probs NULL and streams each
-    // captured layer through emit_reductions); a NULL REQUEST goes back to full P. *on_device is false, and nothing
-    // changes, when the attention kernel of this shape cannot (the caller computes the reductions from full P).
-    // Called before extra_bytes, so that the memory check counts the reductions' buffers (for NH slots at most).
-    av_status (*set_reductions)(av_backend *be, const av_reduction_request *request, int C, int NH, bool *on_device);
+    // captured layer through emit_reductions); a NULL REQUEST goes back to full P. *on_backend is false, and nothing
+    // changes, when the attention of this shape cannot (the caller computes the reductions from full P): the CUDA
+    // flash path can, the CUDA plain path cannot, the CPU always can. Called before extra_bytes, so that the memory
+    // check counts the reductions' buffers (for NH slots at most).
+    av_status (*set_reductions)(av_backend *be, const av_reduction_request *request, int C, int NH, bool *on_backend);
     // Hands the reductions of the last attention() call (n_slots captured heads) to SINK in host memory; deferred
     // and flushed (flush_probs) like emit_probs.
     av_status (*emit_reductions)(av_backend *be, int layer, int n_slots, int T, av_reductions_sink sink, void *user);
@@ -151,6 +153,16 @@ void av_rope_cpu(float *qkv, const float *inv_freq, int T, int NH, int NKV, int 
 void av_swiglu_cpu(float *out, const float *inp, int T, int inner);
 av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, int C, int NH, int NKV, bool causal,
                            const int *head_slot);
+// Scratch av_attention_cpu allocates for T tokens (a block of query rows per thread).
+size_t av_attention_cpu_scratch_bytes(int T);
+// av_attention_cpu that computes REQUEST for the captured heads instead of writing their P: each head's P exists
+// one block of query rows at a time. reduced (floats of av_reduction_layout_of(request, captured heads, T)); a head
+// mean needs every head captured in head order. Same P as av_attention_cpu; sums in float64 except the head mean
+// (float32, in head order); the result depends on the thread count, not on the schedule.
+av_status av_attention_reduced_cpu(float *out, float *reduced, const float *qkv, int T, int C, int NH, int NKV,
+                                   bool causal, const int *head_slot, const av_reduction_request *request);
+// Scratch av_attention_reduced_cpu allocates (besides REDUCED).
+size_t av_attention_reduced_cpu_scratch_bytes(const av_reduction_request *request, int T);
 void av_activation_cpu(float *out, const float *inp, size_t N, av_activation act);
 void av_residual_cpu(float *out, const float *a, const float *b, size_t N);
 

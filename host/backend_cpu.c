@@ -9,9 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Query rows per attention block: bounds the scratch for uncaptured heads to ATTENTION_BLOCK x T floats.
-#define ATTENTION_BLOCK 128
-
 void av_embedding_cpu(float *out, const int32_t *ids, const float *wte, const float *wpe, const float *wtt, int T,
                       int C) {
 #pragma omp parallel for
@@ -104,66 +101,6 @@ void av_matmul_cpu(float *out, const float *inp, const float *weight, const floa
     }
 }
 
-// Softmax of one score row in place: s (T) holds raw q.k; entries past `visible` are masked and written as 0.
-static void softmax_row(float *s, int visible, int T, float scale) {
-    float max = -INFINITY;
-    for (int j = 0; j < visible; j++) max = fmaxf(max, s[j] * scale);
-    float sum = 0.0f;
-    for (int j = 0; j < visible; j++) {
-        s[j] = expf(s[j] * scale - max);
-        sum += s[j];
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j < visible; j++) s[j] *= inv;
-    for (int j = visible; j < T; j++) s[j] = 0.0f;
-}
-
-// One block of query rows [r0, r1) of head h: S = Q K^T, softmax, O = P V. Causal blocks only touch keys < r1.
-// Query head h reads key/value head h / (NH / NKV).
-static void attention_block(float *out, float *rows, const float *qkv, int T, int C, int NH, int NKV, int h, int r0,
-                            int r1, bool causal) {
-    int HS = C / NH, kv = h / (NH / NKV);
-    int width = C + 2 * NKV * HS; // qkv's row
-    int n = r1 - r0;
-    int keys = causal ? r1 : T;
-    const float *q = qkv + (size_t)r0 * width + h * HS;
-    const float *k = qkv + C + kv * HS;
-    const float *v = qkv + C + NKV * HS + kv * HS;
-    float scale = 1.0f / sqrtf((float)HS);
-    // rows (n, T): S for this block, then P in place.
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, keys, HS, 1.0f, q, width, k, width, 0.0f, rows, T);
-    for (int i = 0; i < n; i++) softmax_row(rows + (size_t)i * T, causal ? r0 + i + 1 : T, T, scale);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, HS, keys, 1.0f, rows, T, v, width, 0.0f,
-                out + (size_t)r0 * C + h * HS, C);
-}
-
-// scratch (threads, block, T): each thread's S/P rows for heads that are not captured.
-static size_t attention_scratch_floats(int T) {
-    int block = T < ATTENTION_BLOCK ? T : ATTENTION_BLOCK;
-    return (size_t)omp_get_max_threads() * (size_t)block * (size_t)T;
-}
-
-av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, int C, int NH, int NKV, bool causal,
-                           const int *head_slot) {
-    int block = T < ATTENTION_BLOCK ? T : ATTENTION_BLOCK;
-    int n_blocks = (T + block - 1) / block;
-    float *scratch = av_malloc(attention_scratch_floats(T) * sizeof(float), "attention scratch");
-    if (!scratch) return AV_ERROR_OUT_OF_MEMORY;
-    // (head, row block) jobs in parallel, each one serial inside: small sgemms and softmax rows no longer switch
-    // between thread pools. Causal blocks differ in cost, hence dynamic.
-#pragma omp parallel for schedule(dynamic)
-    for (int job = 0; job < NH * n_blocks; job++) {
-        int h = job / n_blocks, r0 = (job % n_blocks) * block;
-        int r1 = r0 + block < T ? r0 + block : T;
-        int slot = head_slot && probs ? head_slot[h] : -1;
-        float *rows = slot >= 0 ? probs + ((size_t)slot * T + r0) * T
-                                : scratch + (size_t)omp_get_thread_num() * block * T;
-        attention_block(out, rows, qkv, T, C, NH, NKV, h, r0, r1, causal);
-    }
-    free(scratch);
-    return AV_SUCCESS;
-}
-
 // Rational approximation of tanh (Eigen's generic_fast_tanh_float, error ~1e-7): no libm call, so the GELU loop
 // vectorizes; glibc's tanhf was 18% of a T=1024 run.
 static inline float fast_tanh(float x) {
@@ -245,9 +182,31 @@ static av_status cpu_matmul(av_backend *be, float *out, const float *inp, const 
     return AV_SUCCESS;
 }
 
+// set_reductions: attention computes these for the captured heads into one compact buffer instead of full P.
+typedef struct cpu_impl {
+    bool reduce;
+    av_reduction_request reductions;
+    float *reduced;        // av_reduction_layout_of(reductions, n_slots, T) floats of the last attention()
+    size_t reduced_floats; // allocated
+} cpu_impl;
+
+static av_status grow_reduced(cpu_impl *impl, size_t floats) {
+    if (floats <= impl->reduced_floats) return AV_SUCCESS;
+    free(impl->reduced);
+    impl->reduced_floats = 0;
+    if (!(impl->reduced = av_malloc(floats * sizeof(float), "the attention reductions"))) return AV_ERROR_OUT_OF_MEMORY;
+    impl->reduced_floats = floats;
+    return AV_SUCCESS;
+}
+
 static av_status cpu_attention(av_backend *be, float *out, float *probs, const float *qkv, int T, int C, int NH,
                                int NKV, bool causal, const int *head_slot) {
-    return av_attention_cpu(out, probs, qkv, T, C, NH, NKV, causal, head_slot);
+    cpu_impl *impl = be->impl;
+    if (!impl->reduce || !head_slot) return av_attention_cpu(out, probs, qkv, T, C, NH, NKV, causal, head_slot);
+    int n_slots = 0;
+    for (int h = 0; h < NH; h++) n_slots += head_slot[h] >= 0;
+    AV_TRY(grow_reduced(impl, av_reduction_layout_of(&impl->reductions, n_slots, T).floats));
+    return av_attention_reduced_cpu(out, impl->reduced, qkv, T, C, NH, NKV, causal, head_slot, &impl->reductions);
 }
 
 static av_status cpu_rmsnorm(av_backend *be, float *out, const float *inp, const float *weight, int T, int C,
@@ -291,10 +250,14 @@ av_status host_memory_available(size_t *bytes) {
 
 static av_status cpu_memory_available(av_backend *be, size_t *bytes) { return host_memory_available(bytes); }
 
-// Parameters stay where the loader put them; attention needs one block of score rows per thread (as it allocates).
+// Parameters stay where the loader put them; attention needs one block of score rows per thread (as it allocates),
+// and with set_reductions their partial sums and the compact buffer (for every head captured).
 static size_t cpu_extra_bytes(av_backend *be, int T, int C, int NH, int inner, size_t param_bytes,
                               size_t matrix_bytes) {
-    return attention_scratch_floats(T) * sizeof(float);
+    const cpu_impl *impl = be->impl;
+    if (!impl->reduce) return av_attention_cpu_scratch_bytes(T);
+    return av_attention_reduced_cpu_scratch_bytes(&impl->reductions, T) +
+           av_reduction_layout_of(&impl->reductions, NH, T).floats * sizeof(float);
 }
 
 static av_status cpu_attention_kernel(av_backend *be, int C, int NH, const char **name) {
@@ -310,7 +273,29 @@ static av_status cpu_emit_probs(av_backend *be, const float *probs, int layer, i
 
 static av_status cpu_flush_probs(av_backend *be) { return AV_SUCCESS; }
 
-static void cpu_destroy(av_backend *be) { free(be); }
+// Every shape can: the reductions are taken from each block of P rows as attention computes it.
+static av_status cpu_set_reductions(av_backend *be, const av_reduction_request *request, int C, int NH,
+                                    bool *on_backend) {
+    cpu_impl *impl = be->impl;
+    impl->reduce = *on_backend = request != NULL;
+    if (request) impl->reductions = *request;
+    return AV_SUCCESS;
+}
+
+static av_status cpu_emit_reductions(av_backend *be, int layer, int n_slots, int T, av_reductions_sink sink,
+                                     void *user) {
+    cpu_impl *impl = be->impl;
+    if (!impl->reduce) return av_fail(AV_ERROR_INVALID_ARGUMENT, "emit_reductions: set_reductions was not called");
+    return sink(user, layer, impl->reduced, n_slots, T);
+}
+
+static void cpu_destroy(av_backend *be) {
+    if (!be) return;
+    cpu_impl *impl = be->impl;
+    if (impl) free(impl->reduced);
+    free(impl);
+    free(be);
+}
 
 // OpenBLAS extensions: which kernels it picked, and (DYNAMIC_ARCH builds only, Debian's among them) its kernel
 // selection. Weak, so that attnviz still links against an OpenBLAS without them and simply keeps its choice.
@@ -337,9 +322,15 @@ av_status backend_cpu_create(av_backend **out) {
     fix_openblas_kernels();
     openblas_set_num_threads(1); // see av_matmul_cpu: OpenMP is the only thread pool
     av_backend *be = av_calloc(1, sizeof *be, "CPU backend");
-    if (!be) return AV_ERROR_OUT_OF_MEMORY;
+    cpu_impl *impl = av_calloc(1, sizeof *impl, "CPU backend");
+    if (!be || !impl) {
+        free(be);
+        free(impl);
+        return AV_ERROR_OUT_OF_MEMORY;
+    }
     *be = (av_backend){
         .name = "cpu",
+        .impl = impl,
         .alloc = cpu_alloc,
         .release = cpu_release,
         .upload = cpu_copy,
@@ -359,6 +350,8 @@ av_status backend_cpu_create(av_backend **out) {
         .attention_kernel = cpu_attention_kernel,
         .emit_probs = cpu_emit_probs,
         .flush_probs = cpu_flush_probs,
+        .set_reductions = cpu_set_reductions,
+        .emit_reductions = cpu_emit_reductions,
         .destroy = cpu_destroy,
     };
     *out = be;

@@ -152,14 +152,14 @@ static cJSON *tokens_json(const token_list *t, cJSON *meta) {
     return meta;
 }
 
-// DEVICE_REDUCTIONS: which path computed rows, colsum, pool and headmean.
+// REDUCTIONS: which path computed rows, colsum, pool and headmean (reductions_site).
 static cJSON *capture_json(const av_model *m, const capture_plan *plan, const capture_kinds *kinds,
-                           const av_run_options *o, int T, bool device_reductions) {
+                           const av_run_options *o, int T, const char *reductions) {
     cJSON *j = cJSON_CreateObject();
     capture_plan_add_json(j, plan, &m->cfg);
     cJSON_AddItemToObject(j, "kinds", capture_kinds_json(kinds, T));
     if (kinds->rows || kinds->colsum || kinds->pool || kinds->headmean)
-        cJSON_AddStringToObject(j, "reductions", device_reductions ? "device" : "host");
+        cJSON_AddStringToObject(j, "reductions", reductions);
     cJSON_AddBoolToObject(j, "causal", config_is_causal(&m->cfg));
     cJSON_AddStringToObject(j, "array_dtype", "float32");
     cJSON_AddStringToObject(j, "device_dtype", o->attn_dtype);
@@ -210,7 +210,7 @@ typedef struct run_state {
     capture_plan plan;
     av_backend *be;
     const char *attention_kernel; // "flash", "plain" or "reference", as the backend reports it
-    bool device_reductions;       // the backend computes the reductions; full P never reaches the host
+    bool device_reductions;       // the backend's attention computes the reductions; full P never reaches the host
     model_weights weights;
     bool weights_ready;
     char *tmp;
@@ -220,6 +220,13 @@ typedef struct run_state {
     float *logits; // (V) last position, causal LMs only
     double ms_tokenize, ms_forward;
 } run_state;
+
+// "host": from each layer's full P after attention; "device": by the CUDA flash kernels; "attention": by the CPU's
+// attention, block of query rows by block (neither of the last two ever holds a captured head's full P).
+static const char *reductions_site(const run_state *s) {
+    if (!s->device_reductions) return "host";
+    return strcmp(s->be->name, "cpu") ? "device" : "attention";
+}
 
 static av_status write_meta(run_state *s, const char *prompt, size_t len) {
     cJSON *meta = cJSON_CreateObject();
@@ -240,7 +247,7 @@ static av_status write_meta(run_state *s, const char *prompt, size_t len) {
     cJSON_AddNumberToObject(meta, "n_tokens", s->tokens.n);
     tokens_json(&s->tokens, meta);
     cJSON_AddItemToObject(meta, "captured", capture_json(s->model, &s->plan, &s->kinds, s->options, s->tokens.n,
-                                                             s->device_reductions));
+                                                             reductions_site(s)));
     if (s->logits) cJSON_AddItemToObject(meta, "next_token", next_token_json(s->model, s->logits, s->options->top_k));
     cJSON *timing = cJSON_CreateObject();
     cJSON_AddNumberToObject(timing, "tokenize", s->ms_tokenize);

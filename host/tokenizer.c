@@ -70,7 +70,7 @@ av_status tokenizer_encode(const tokenizer *tok, const char *text, size_t len, t
     if (!tok || !out || (!text && len > 0))
         return av_fail(AV_ERROR_INVALID_ARGUMENT, "tokenizer_encode: NULL argument");
     memset(out, 0, sizeof *out);
-    if (len == 0) return AV_SUCCESS;
+    if (len == 0) text = ""; // still encoded: the template's tokens ([CLS] [SEP], Llama 3's BOS) stand alone
     // Checked here so that every family can trust its input; the CLI decides whether zero tokens is an error.
     AV_TRY(utf8_validate(text, len));
     av_status status = tok->encode(tok, text, len, out);

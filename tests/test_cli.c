@@ -39,6 +39,14 @@ static void expect_failure(const char *out_parent, int code, const char *needle,
     free(text);
 }
 
+// Runs a python3 -c COMMAND whose script prints "ok" once every assert in it held.
+static void expect_python_ok(const char *command) {
+    char *text;
+    cr_assert_eq(run_command(command, &text), 0, "%s", text);
+    cr_assert(strstr(text, "ok"), "%s", text);
+    free(text);
+}
+
 // `attnviz run` on FIXTURE's prompt 0 (prompt0): the ids, offsets, next tokens and files in meta.json, and layer 1's
 // .npy against Hugging Face's attentions.
 static void expect_run_matches_fixture(const char *fixture) {
@@ -130,9 +138,7 @@ Test(cli, numpy_loads_the_dump_and_png_has_the_layout_size) {
              "import json; json.load(open('%s/meta.json', encoding='utf-8'))\n"
              "print('ok')\"",
              AV_PYTHON, out, T, T, out, layout.width, layout.height, out);
-    cr_assert_eq(run_command(command, &text), 0, "%s", text);
-    cr_assert(strstr(text, "ok"));
-    free(text);
+    expect_python_ok(command);
     snprintf(path, sizeof path, "%s/heatmaps/layer_00_head_00.png", out);
     cr_assert(!path_exists(path), "head 0 was not asked for");
     free(values);
@@ -394,27 +400,30 @@ Test(cli_bad_input, earlier_output_is_replaced_whole) {
     cr_assert_eq(count_dir_entries(outs_dir()), 1);
 }
 
-// Every --capture kind against numpy computing the same reduction from Hugging Face's attentions independently.
-Test(cli, capture_kinds_match_numpy_reductions_of_hugging_face_attentions) {
+// Every --capture kind against numpy computing the same reduction from Hugging Face's attentions independently. With
+// full (and --packed-causal) the host reduces each layer's full P; without it the CPU's attention takes the
+// reductions block by block (meta.json: "attention").
+static void expect_capture_matches_hugging_face(const char *capture, const char *heads, const char *reductions) {
     char *dir = make_scratch_dir("cli-capture"), out[4200], *text;
+    bool full = strstr(capture, "full") != NULL;
     snprintf(out, sizeof out, "%s/out", dir);
-    cr_assert_eq(cli(&text, "run --model %s --prompt '%s' --out %s --device cpu --layers 1 --heads 0,2,3 "
-                            "--capture full,rows:5,colsum,pool:4,headmean --packed-causal --png mean",
-                     FIXTURE("gpt2-tiny"), prompt0, out),
+    cr_assert_eq(cli(&text, "run --model %s --prompt '%s' --out %s --device cpu --layers 1 --heads %s "
+                            "--capture %s %s --png mean",
+                     FIXTURE("gpt2-tiny"), prompt0, out, heads, capture, full ? "--packed-causal" : ""),
                  0, "%s", text);
     free(text);
     static char command[32768];
     snprintf(command, sizeof command,
              "'%s' -c \"import json, numpy as np\n"
              "d = '%s/attention/'\n"
-             "P = np.load('%s')[1][[0, 2, 3]].astype(np.float64)\n"
+             "P = np.load('%s')[1][[%s]].astype(np.float64)\n"
              "NS, T, _ = P.shape\n"
              "def close(name, got, want):\n"
              "    assert got.dtype == np.float32 and got.shape == want.shape, (name, got.shape, want.shape)\n"
              "    err = np.abs(got - want).max()\n"
              "    assert err <= 1e-5, (name, err)\n"
              "i, j = np.tril_indices(T)\n"
-             "close('packed', np.load(d + 'layer_01.npy'), P[:, i, j])\n"
+             "if %d: close('packed', np.load(d + 'layer_01.npy'), P[:, i, j])\n"
              "close('rows', np.load(d + 'layer_01_rows.npy'), P[:, T - 5:, :])\n"
              "close('colsum', np.load(d + 'layer_01_colsum.npy'), P.sum(1))\n"
              "close('colmean', np.load(d + 'layer_01_colmean.npy'), P.sum(1) / (T - np.arange(T)))\n"
@@ -427,14 +436,70 @@ Test(cli, capture_kinds_match_numpy_reductions_of_hugging_face_attentions) {
              "close('headmax', np.load(d + 'layer_01_headmax.npy'), P.max(0))\n"
              "meta = json.load(open('%s/meta.json', encoding='utf-8'))\n"
              "kinds = [k['kind'] for k in meta['captured']['kinds']]\n"
-             "assert kinds == ['full', 'rows', 'colsum', 'pool', 'headmean'], kinds\n"
+             "assert kinds == ['full'] * %d + ['rows', 'colsum', 'pool', 'headmean'], kinds\n"
+             "assert meta['captured']['reductions'] == '%s', meta['captured']['reductions']\n"
              "for f in meta['files']:\n"
              "    open('%s/' + f, 'rb').close()\n"
              "print('ok')\"",
-             AV_PYTHON, out, FIXTURE("gpt2-tiny-expected/p0_attn.npy"), out, out);
-    cr_assert_eq(run_command(command, &text), 0, "%s", text);
-    cr_assert(strstr(text, "ok"), "%s", text);
+             AV_PYTHON, out, FIXTURE("gpt2-tiny-expected/p0_attn.npy"), heads, full, out, full, reductions, out);
+    expect_python_ok(command);
+    remove_tree(dir);
+    free(dir);
+}
+
+Test(cli, capture_kinds_match_numpy_reductions_of_hugging_face_attentions) {
+    expect_capture_matches_hugging_face("full,rows:5,colsum,pool:4,headmean", "0,2,3", "host");
+    expect_capture_matches_hugging_face("rows:5,colsum,pool:4,headmean", "0,1,2,3", "attention");
+    expect_capture_matches_hugging_face("rows:5,colsum,pool:4,headmean", "0,2,3", "host"); // a head mean of a subset
+}
+
+// A prompt whose full maps do not fit in --max-memory still runs when only reductions are captured: the CPU's
+// attention keeps one block of query rows per thread, never a head's T x T map. llama-tiny (rotary: no position table)
+// with its position limit raised to 4096, about 3000 tokens: full P is 4 heads x 3000^2 floats (137 MiB) a layer.
+Test(cli, long_prompt_reductions_run_where_full_maps_do_not_fit) {
+    char *dir = make_scratch_dir("cli-long"), model[4200], prompt[4200], out[4200], full_out[4200], *text;
+    snprintf(model, sizeof model, "%s/llama-tiny", dir);
+    snprintf(prompt, sizeof prompt, "%s/prompt.txt", dir);
+    snprintf(out, sizeof out, "%s/reduced", dir);
+    snprintf(full_out, sizeof full_out, "%s/full", dir);
+    copy_tree(FIXTURE("llama-tiny"), model);
+    static char command[32768];
+    snprintf(command, sizeof command, "sed -i 's/\"max_position_embeddings\": 160/\"max_position_embeddings\": 4096/' "
+             "'%s/config.json'", model);
+    cr_assert_eq(run_command(command, NULL), 0);
+    static char text_in[3000 * 6];
+    text_in[0] = '\0';
+    for (int i = 0; i < 3000; i++) strcat(text_in, i % 7 ? " the" : " cat.");
+    write_bytes(prompt, text_in, strlen(text_in));
+    const char *reduce = "--capture pool:64,colsum,rows:2 --png none --viewer off --threads 2";
+    cr_assert_eq(cli(&text, "run --model %s --prompt-file %s --out %s --device cpu --max-memory 64M %s", model, prompt,
+                     out, reduce),
+                 0, "%s", text);
     free(text);
+    int code = cli(&text, "run --model %s --prompt-file %s --out %s --device cpu --max-memory 64M --capture full "
+                          "--png none", model, prompt, full_out);
+    cr_assert_eq(code, 3, "exit %d: %s", code, text);
+    cr_assert(strstr(text, "attention per layer"), "%s", text);
+    free(text);
+    // The same reductions from full P on the host (no memory limit): the same bits, column sums within 1e-6.
+    cr_assert_eq(cli(&text, "run --model %s --prompt-file %s --out %s --device cpu --layers 1 --png none --viewer off "
+                            "--capture full,pool:64,colsum,rows:2 --threads 2", model, prompt, full_out),
+                 0, "%s", text);
+    free(text);
+    snprintf(command, sizeof command,
+             "'%s' -c \"import json, numpy as np\n"
+             "a, b = '%s/', '%s/'\n"
+             "meta = json.load(open(a + 'meta.json'))\n"
+             "assert meta['n_tokens'] > 2900 and meta['captured']['reductions'] == 'attention', meta['captured']\n"
+             "assert json.load(open(b + 'meta.json'))['captured']['reductions'] == 'host'\n"
+             "for name in ['pool', 'rows', 'colsum', 'colmean']:\n"
+             "    x, y = (np.load(d + 'attention/layer_01_' + name + '.npy') for d in (a, b))\n"
+             "    assert x.shape == y.shape, (name, x.shape, y.shape)\n"
+             "    err = np.abs(x - y).max()\n"
+             "    assert err <= 1e-6 * max(1, np.abs(y).max()) and (err == 0 or name.startswith('col')), (name, err)\n"
+             "print('ok', meta['n_tokens'])\"",
+             AV_PYTHON, out, full_out);
+    expect_python_ok(command);
     remove_tree(dir);
     free(dir);
 }

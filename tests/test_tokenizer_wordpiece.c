@@ -96,6 +96,19 @@ Test(wordpiece, tokenizer_load_picks_wordpiece_for_vocab_txt) {
     tokenizer_destroy(tok);
 }
 
+// No text at all still gets [CLS] [SEP], as Hugging Face's tokenizer gives it.
+Test(wordpiece, empty_text_gives_cls_and_sep) {
+    tokenizer *tok;
+    cr_assert_eq(tokenizer_load(&tok, CASES_DIR), AV_SUCCESS, "%s", av_last_error());
+    token_list list;
+    cr_assert_eq(tokenizer_encode(tok, "", 0, &list), AV_SUCCESS, "%s", av_last_error());
+    cr_assert_eq(list.n, 2);
+    cr_expect_eq(list.ids[0], 101);
+    cr_expect_eq(list.ids[1], 102);
+    token_list_free(&list);
+    tokenizer_destroy(tok);
+}
+
 static const char *minilm_dir(void) {
     const char *env = getenv("AV_MINILM_DIR");
     return env && *env ? env : AV_SOURCE_DIR "/models/all-MiniLM-L6-v2";

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Writes a SmolLM2-135M-shaped Llama checkpoint with random weights, for benchmarks that need no hub.
 
-Usage: gen_llama_small.py --out DIR [--shared DIR] [--seed N]
+Usage: gen_llama_small.py --out DIR [--shared DIR] [--seed N] [--positions N]
 
 DIR receives what a Hugging Face Llama checkpoint holds and attnviz reads: config.json, model.safetensors (float32),
 tokenizer.json (+ tokenizer_config.json for transformers' AutoTokenizer), generator.json. The shape is SmolLM2-135M's (LlamaForCausalLM: 30 layers, 9 query heads of 64 on 3
-key/value heads, hidden 576, intermediate 1536, tied LM head, rope_theta 1e5, 8192 positions). The tokenizer is in
+key/value heads, hidden 576, intermediate 1536, tied LM head, rope_theta 1e5, 8192 positions unless --positions says
+otherwise: rotary positions have no table, so the limit changes nothing else). The tokenizer is in
 Llama 3's layout (its Split regex, ignore_merges, <|begin_of_text|> put first) over GPT-2's vocabulary and merges from
 --shared (../shared/data/gpt2-tokenizer), so that a common word with its leading space is one token, as benchmark
 prompts need; the vocabulary sets the embedding table's size. The weights are drawn by the model's own initialiser
@@ -30,13 +31,15 @@ def parse_args():
     p.add_argument("--out", required=True, help="checkpoint directory to write (created)")
     p.add_argument("--shared", default=os.path.join(HERE, "..", "..", "shared"))
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--positions", type=int, default=8192, help="max_position_embeddings: the longest prompt")
     return p.parse_args()
 
 
-def build_model(seed, vocab_size):
+def build_model(seed, vocab_size, positions):
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                      num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192, rms_norm_eps=1e-5,
+                      num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=positions,
+                      rms_norm_eps=1e-5,
                       rope_parameters={"rope_type": "default", "rope_theta": 100000.0}, tie_word_embeddings=True)
     return LlamaForCausalLM(cfg).eval()
 
@@ -49,7 +52,7 @@ def main() -> int:
     tmp = out + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    model = build_model(args.seed, tok.get_vocab_size(with_added_tokens=True))
+    model = build_model(args.seed, tok.get_vocab_size(with_added_tokens=True), args.positions)
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save(os.path.join(tmp, "tokenizer.json"))
     # Without it AutoTokenizer would pick LlamaTokenizerFast, which rebuilds the BOS template around "<s>".
@@ -60,11 +63,11 @@ def main() -> int:
     n_params = sum(p.numel() for p in model.parameters())
     with open(os.path.join(tmp, "generator.json"), "w") as f:
         json.dump({"generator": "weights/gen_llama_small.py", "seed": args.seed, "parameters": n_params,
-                   "tokenizer": "llama3 layout over gpt2"}, f)
+                   "positions": args.positions, "tokenizer": "llama3 layout over gpt2"}, f)
         f.write("\n")
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
-    print(f"{out}: SmolLM2-135M shape, {n_params} parameters, seed {args.seed}")
+    print(f"{out}: SmolLM2-135M shape, {n_params} parameters, {args.positions} positions, seed {args.seed}")
     return 0
 
 

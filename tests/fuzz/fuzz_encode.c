@@ -117,12 +117,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     fuzz_require(status == AV_SUCCESS, "valid UTF-8 encodes");
-    if (len > 0) {
-        if (which == GPT2) check_gpt2(tok, &list, text, len);
-        else if (which == LLAMA3) check_llama3(tok, &list, text, len);
-        else check_wordpiece(&list, len);
-        if (memchr(text, 0, len) == NULL) check_viewer_tokens(&list, text, len);
-    }
+    // No text at all too: the templates' tokens ([CLS] [SEP], the BOS) stand alone then.
+    if (which == GPT2) check_gpt2(tok, &list, text, len);
+    else if (which == LLAMA3) check_llama3(tok, &list, text, len);
+    else check_wordpiece(&list, len);
+    if (memchr(text, 0, len) == NULL) check_viewer_tokens(&list, text, len);
     token_list_free(&list);
     return 0;
 }

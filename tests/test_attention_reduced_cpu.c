@@ -1,0 +1,180 @@
+// av_attention_reduced_cpu (the CPU's reductions taken block by block, no captured head's full P) against the
+// reference: av_attention_cpu's full P of the captured heads reduced on the host (host/reduce.c). Fresh random qkv,
+// a NaN-poisoned output buffer with a guard after it, ragged sizes around the row block (128) and pool bins,
+// grouped-query heads, head subsets, thread counts that leave groups empty, and run-to-run determinism.
+#include "backend.h"
+#include "reduce.h"
+#include "support.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD 64
+
+typedef struct shape {
+    int T, NH, NKV, HS;
+    bool causal;
+} shape;
+
+typedef struct outputs {
+    float *out;     // (T, C)
+    float *reduced; // the compact buffer, then GUARD floats
+} outputs;
+
+static int width_of(const shape *s) { return s->NH * s->HS + 2 * s->NKV * s->HS; }
+
+static float *random_qkv(const shape *s, uint64_t seed) {
+    size_t n = (size_t)s->T * width_of(s);
+    float *qkv = malloc(n * sizeof(float));
+    fill_random(qkv, n, seed, -2.0f, 2.0f);
+    return qkv;
+}
+
+static int count_slots(const int *head_slot, int NH) {
+    int n = 0;
+    for (int h = 0; h < NH; h++) n += head_slot[h] >= 0;
+    return n;
+}
+
+// The reference: full P of the captured heads, then the host reductions into the compact layout.
+static outputs reference_outputs(const shape *s, const float *qkv, const int *head_slot,
+                                 const av_reduction_request *r) {
+    int T = s->T, NS = count_slots(head_slot, s->NH);
+    av_reduction_layout at = av_reduction_layout_of(r, NS, T);
+    outputs o = {.out = malloc((size_t)T * s->NH * s->HS * sizeof(float)),
+                 .reduced = calloc(at.floats + 1, sizeof(float))};
+    float *probs = malloc((size_t)NS * T * T * sizeof(float));
+    AV_OK(av_attention_cpu(o.out, probs, qkv, T, s->NH * s->HS, s->NH, s->NKV, s->causal, head_slot));
+    if (r->rows) reduce_last_rows(o.reduced + at.rows, probs, NS, T, r->rows);
+    if (r->colsum) reduce_column_sums(o.reduced + at.colsum, o.reduced + at.colmean, probs, NS, T, s->causal);
+    if (r->pool) reduce_pool(o.reduced + at.pooled, probs, NS, T, r->pool);
+    if (r->head_mean) reduce_head_mean_max(o.reduced + at.head_mean, o.reduced + at.head_max, probs, NS, (size_t)T * T);
+    free(probs);
+    return o;
+}
+
+static outputs reduced_outputs(const shape *s, const float *qkv, const int *head_slot, const av_reduction_request *r) {
+    size_t floats = av_reduction_layout_of(r, count_slots(head_slot, s->NH), s->T).floats;
+    size_t n_out = (size_t)s->T * s->NH * s->HS;
+    outputs o = {.out = malloc(n_out * sizeof(float)), .reduced = malloc((floats + GUARD) * sizeof(float))};
+    memset(o.out, 0xff, n_out * sizeof(float)); // NaN: every entry must be written
+    memset(o.reduced, 0xff, (floats + GUARD) * sizeof(float));
+    AV_OK(av_attention_reduced_cpu(o.out, o.reduced, qkv, s->T, s->NH * s->HS, s->NH, s->NKV, s->causal, head_slot,
+                                   r));
+    for (size_t i = floats; i < floats + GUARD; i++)
+        cr_assert(isnan(o.reduced[i]), "T=%d: the guard after the compact buffer was written at +%zu", s->T,
+                  i - floats);
+    return o;
+}
+
+static void free_outputs(outputs *o) {
+    free(o->out);
+    free(o->reduced);
+}
+
+// Rows, pooled maps and the head max are the reference's bits (same P, same order of sums); column sums add the
+// groups' float64 partials in another order and the head mean sums float32 over heads: within 1e-6.
+static void check_case(const shape *s, const int *head_slot, const av_reduction_request *r, uint64_t seed) {
+    float *qkv = random_qkv(s, seed);
+    outputs want = reference_outputs(s, qkv, head_slot, r), got = reduced_outputs(s, qkv, head_slot, r);
+    int T = s->T, NS = count_slots(head_slot, s->NH), nb = r->pool ? reduce_pool_bins(T, r->pool) : 0;
+    av_reduction_layout at = av_reduction_layout_of(r, NS, T);
+    char what[160];
+    snprintf(what, sizeof what, "T=%d NH=%d NKV=%d causal=%d slots=%d rows=%d colsum=%d pool=%d mean=%d threads=%d",
+             T, s->NH, s->NKV, s->causal, NS, r->rows, r->colsum, r->pool, r->head_mean, omp_get_max_threads());
+    cr_assert(!memcmp(got.out, want.out, (size_t)T * s->NH * s->HS * sizeof(float)),
+              "%s: O differs from av_attention_cpu's", what);
+    struct {
+        const char *name;
+        size_t at, n;
+        double tol;
+    } parts[] = {{"rows", at.rows, (size_t)NS * r->rows * T, 0},
+                 {"colsum", at.colsum, r->colsum ? (size_t)NS * T : 0, 1e-6},
+                 {"colmean", at.colmean, r->colsum ? (size_t)NS * T : 0, 1e-6},
+                 {"pooled", at.pooled, (size_t)NS * nb * nb, 0},
+                 {"head_mean", at.head_mean, r->head_mean ? (size_t)T * T : 0, 1e-6},
+                 {"head_max", at.head_max, r->head_mean ? (size_t)T * T : 0, 0}};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (!parts[i].n) continue;
+        char name[200];
+        snprintf(name, sizeof name, "%s: %s", what, parts[i].name);
+        expect_close(name, got.reduced + parts[i].at, want.reduced + parts[i].at, parts[i].n, parts[i].tol,
+                     parts[i].tol, NULL);
+    }
+    free_outputs(&want);
+    free_outputs(&got);
+    free(qkv);
+}
+
+static const int every_head[] = {0, 1, 2, 3};
+
+Test(attention_reduced_cpu, every_reduction_matches_the_host_path_at_ragged_sizes) {
+    const int sizes[] = {1, 2, 17, 127, 128, 129, 131, 257, 300};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        int T = sizes[i];
+        for (int causal = 0; causal <= 1; causal++) {
+            shape s = {.T = T, .NH = 4, .NKV = 2, .HS = 16, .causal = causal};
+            int pools[] = {1, 3, 64, T};
+            for (size_t p = 0; p < sizeof pools / sizeof pools[0]; p++) {
+                av_reduction_request r = {.rows = T < 5 ? T : 5, .colsum = true, .pool = pools[p] < T ? pools[p] : T,
+                                          .head_mean = true};
+                check_case(&s, every_head, &r, 100 + 10 * i + p);
+            }
+        }
+    }
+}
+
+Test(attention_reduced_cpu, each_reduction_alone_and_head_subsets) {
+    shape s = {.T = 203, .NH = 4, .NKV = 1, .HS = 8, .causal = true};
+    const int subset[] = {-1, 0, -1, 1}, reversed[] = {3, 2, 1, 0}, one[] = {-1, -1, 0, -1};
+    const av_reduction_request alone[] = {{.rows = 203}, {.colsum = true}, {.pool = 7}, {.pool = 200}};
+    for (size_t i = 0; i < sizeof alone / sizeof alone[0]; i++) {
+        check_case(&s, subset, &alone[i], 7 + i);
+        check_case(&s, reversed, &alone[i], 17 + i);
+        check_case(&s, one, &alone[i], 27 + i);
+    }
+    av_reduction_request mean = {.head_mean = true};
+    check_case(&s, every_head, &mean, 40);
+}
+
+// The rows split into one group per thread; more groups than rows (empty groups) and one group must agree too.
+Test(attention_reduced_cpu, any_thread_count) {
+    int saved = omp_get_max_threads();
+    const int threads[] = {1, 3, 8};
+    for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++) {
+        omp_set_num_threads(threads[i]);
+        for (int T = 5; T <= 520; T += 515) {
+            shape s = {.T = T, .NH = 2, .NKV = 2, .HS = 16, .causal = true};
+            av_reduction_request r = {.rows = 3, .colsum = true, .pool = 4, .head_mean = true};
+            check_case(&s, every_head, &r, 60 + T);
+        }
+    }
+    omp_set_num_threads(saved);
+}
+
+Test(attention_reduced_cpu, runs_are_bitwise_identical) {
+    shape s = {.T = 600, .NH = 4, .NKV = 2, .HS = 16, .causal = true};
+    av_reduction_request r = {.rows = 9, .colsum = true, .pool = 33, .head_mean = true};
+    float *qkv = random_qkv(&s, 5);
+    outputs a = reduced_outputs(&s, qkv, every_head, &r), b = reduced_outputs(&s, qkv, every_head, &r);
+    size_t floats = av_reduction_layout_of(&r, 4, s.T).floats;
+    cr_assert(!memcmp(a.reduced, b.reduced, floats * sizeof(float)), "two runs of the same input differ");
+    free_outputs(&a);
+    free_outputs(&b);
+    free(qkv);
+}
+
+Test(attention_reduced_cpu, head_mean_needs_every_head_in_order) {
+    shape s = {.T = 8, .NH = 4, .NKV = 4, .HS = 8, .causal = false};
+    const int reversed[] = {3, 2, 1, 0};
+    av_reduction_request r = {.head_mean = true};
+    float *qkv = random_qkv(&s, 3), out[8 * 32], reduced[2 * 64];
+    cr_assert_eq(av_attention_reduced_cpu(out, reduced, qkv, s.T, 32, 4, 4, false, reversed, &r),
+                 AV_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(av_last_error(), "head order"), "%s", av_last_error());
+    free(qkv);
+}
