@@ -1,6 +1,7 @@
-// av_attention_reduced_cpu (the CPU's reductions taken block by block, no captured head's full P) against the
-// reference: av_attention_cpu's full P of the captured heads reduced on the host (host/reduce.c). Fresh random qkv,
-// a NaN-poisoned output buffer with a guard after it, ragged sizes around the row block (128) and pool bins,
+// The CPU's attention (host/attention_cpu.c). av_attention_cpu's softmax against float64 on scores that float32
+// holds exactly, and its NaN rows. av_attention_reduced_cpu (the reductions taken block by block, no captured head's
+// full P) against av_attention_cpu's full P of the captured heads reduced on the host (host/reduce.c): fresh random
+// qkv, a NaN-poisoned output buffer with a guard after it, ragged sizes around the row block (128) and pool bins,
 // grouped-query heads, head subsets, thread counts that leave groups empty, and run-to-run determinism.
 #include "backend.h"
 #include "reduce.h"
@@ -112,7 +113,54 @@ static void check_case(const shape *s, const int *head_slot, const av_reduction_
 
 static const int every_head[] = {0, 1, 2, 3};
 
-Test(attention_reduced_cpu, every_reduction_matches_the_host_path_at_ragged_sizes) {
+// q and k in multiples of 1/8 within [-4, 4] and HS = 16: every q.k is a multiple of 1/64 below 2^10, so float32
+// holds S exactly and the scale (1/4) too. What is left is the softmax: its exp, sum and division against float64, to
+// within a few ulp. The scores span about 128, so the smallest P (e^-128) are below float's normal range: 0 there.
+Test(attention_cpu, softmax_matches_float64_on_exact_scores) {
+    shape s = {.T = 150, .NH = 2, .NKV = 2, .HS = 16, .causal = true};
+    int T = s.T, W = width_of(&s);
+    size_t n = 2 * (size_t)T * T;
+    float *qkv = random_qkv(&s, 11), *probs = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+    for (int x = 0; x < T * W; x++) qkv[x] = roundf(qkv[x] * 16.0f) / 8.0f; // [-2, 2): multiples of 1/8 in [-4, 4]
+    float out[150 * 32];
+    AV_OK(av_attention_cpu(out, probs, qkv, T, 32, 2, 2, true, every_head));
+    for (int h = 0; h < 2; h++)
+        for (int i = 0; i < T; i++) {
+            double row[150], top = -INFINITY, sum = 0.0;
+            for (int j = 0; j <= i; j++) {
+                double dot = 0.0;
+                for (int d = 0; d < 16; d++) dot += (double)qkv[i * W + h * 16 + d] * qkv[j * W + 32 + h * 16 + d];
+                row[j] = dot * 0.25;
+                top = fmax(top, row[j]);
+            }
+            for (int j = 0; j <= i; j++) sum += row[j] = exp(row[j] - top);
+            for (int j = 0; j < T; j++) want[((size_t)h * T + i) * T + j] = j <= i ? (float)(row[j] / sum) : 0.0f;
+        }
+    expect_close("P of exact scores", probs, want, n, 1e-37, 1e-6, NULL);
+    free(qkv);
+    free(probs);
+    free(want);
+}
+
+// A NaN score makes its whole row NaN (the layer writer then names the layer, head and query), whichever of q or k
+// holds it; the other rows stay finite.
+Test(attention_cpu, nan_scores_make_their_rows_nan) {
+    shape s = {.T = 40, .NH = 1, .NKV = 1, .HS = 16, .causal = true};
+    int T = s.T, W = width_of(&s);
+    float *qkv = random_qkv(&s, 12), *probs = malloc((size_t)T * T * sizeof(float)), out[40 * 16];
+    qkv[7 * W + 3] = NAN;      // q of row 7
+    qkv[30 * W + 16 + 5] = NAN; // k of key 30: rows 30.. see it
+    AV_OK(av_attention_cpu(out, probs, qkv, T, 16, 1, 1, true, every_head));
+    for (int i = 0; i < T; i++) {
+        bool nan_row = i == 7 || i >= 30;
+        for (int j = 0; j <= i; j++)
+            cr_assert_eq(isnan(probs[(size_t)i * T + j]), nan_row, "P[%d, %d] = %g", i, j, probs[(size_t)i * T + j]);
+    }
+    free(qkv);
+    free(probs);
+}
+
+Test(attention_cpu, reduced_every_reduction_matches_the_host_path_at_ragged_sizes) {
     const int sizes[] = {1, 2, 17, 127, 128, 129, 131, 257, 300};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         int T = sizes[i];
@@ -128,7 +176,7 @@ Test(attention_reduced_cpu, every_reduction_matches_the_host_path_at_ragged_size
     }
 }
 
-Test(attention_reduced_cpu, each_reduction_alone_and_head_subsets) {
+Test(attention_cpu, reduced_each_reduction_alone_and_head_subsets) {
     shape s = {.T = 203, .NH = 4, .NKV = 1, .HS = 8, .causal = true};
     const int subset[] = {-1, 0, -1, 1}, reversed[] = {3, 2, 1, 0}, one[] = {-1, -1, 0, -1};
     const av_reduction_request alone[] = {{.rows = 203}, {.colsum = true}, {.pool = 7}, {.pool = 200}};
@@ -142,7 +190,7 @@ Test(attention_reduced_cpu, each_reduction_alone_and_head_subsets) {
 }
 
 // The rows split into one group per thread; more groups than rows (empty groups) and one group must agree too.
-Test(attention_reduced_cpu, any_thread_count) {
+Test(attention_cpu, reduced_any_thread_count) {
     int saved = omp_get_max_threads();
     const int threads[] = {1, 3, 8};
     for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++) {
@@ -156,7 +204,7 @@ Test(attention_reduced_cpu, any_thread_count) {
     omp_set_num_threads(saved);
 }
 
-Test(attention_reduced_cpu, runs_are_bitwise_identical) {
+Test(attention_cpu, reduced_runs_are_bitwise_identical) {
     shape s = {.T = 600, .NH = 4, .NKV = 2, .HS = 16, .causal = true};
     av_reduction_request r = {.rows = 9, .colsum = true, .pool = 33, .head_mean = true};
     float *qkv = random_qkv(&s, 5);
@@ -168,7 +216,7 @@ Test(attention_reduced_cpu, runs_are_bitwise_identical) {
     free(qkv);
 }
 
-Test(attention_reduced_cpu, head_mean_needs_every_head_in_order) {
+Test(attention_cpu, reduced_head_mean_needs_every_head_in_order) {
     shape s = {.T = 8, .NH = 4, .NKV = 4, .HS = 8, .causal = false};
     const int reversed[] = {3, 2, 1, 0};
     av_reduction_request r = {.head_mean = true};
