@@ -51,6 +51,7 @@ esac
 OUT=${OUT:-$repo/device-out}
 jobs=${DEVICE_CHECK_JOBS:-$(nproc)}
 tokens=${DEVICE_CHECK_TOKENS:-1024}
+long_tokens=${DEVICE_CHECK_LONG_TOKENS:-100000}
 build=$repo/build-device
 work=${TMPDIR:-/tmp}/attnviz-device-check
 logs=$work/logs
@@ -431,9 +432,9 @@ if [ "$mode" = full ] && [ $built -eq 0 ]; then
             record gpu_e2e "$(step_status $rc)" "$STEP_SECONDS" "table at the end of gpu_e2e.log"
         fi
     fi
-    if [ "${DEVICE_CHECK_LONG_TOKENS:-100000}" -gt 0 ]; then
+    if [ "$long_tokens" -gt 0 ]; then
         step_in_budget long_prompt 150 python3 "$repo/bench/long_prompt.py" --attnviz "$build/attnviz" \
-            --tokens "${DEVICE_CHECK_LONG_TOKENS:-100000}" --scratch "$work/long" --shared "$repo/../shared"
+            --tokens "$long_tokens" --scratch "$work/long" --shared "$repo/../shared"
         rc=$?
         record long_prompt "$(step_status $rc)" "$STEP_SECONDS" "$(grep -h '^{' "$logs/long_prompt.log" 2>/dev/null | tail -1)"
     fi

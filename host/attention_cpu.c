@@ -248,13 +248,11 @@ static av_status reduce_scratch_alloc(reduce_scratch *sc, const av_reduction_req
 
 av_status av_attention_reduced_cpu(float *out, float *reduced, const float *qkv, int T, int C, int NH, int NKV,
                                    bool causal, const int *head_slot, const av_reduction_request *request) {
-    int n_slots = 0;
-    for (int h = 0; h < NH; h++) {
-        n_slots += head_slot[h] >= 0;
+    int n_slots = av_captured_heads(head_slot, NH);
+    for (int h = 0; h < NH; h++)
         if (request->head_mean && head_slot[h] != h)
             return av_fail(AV_ERROR_INVALID_ARGUMENT, "head mean: needs every head captured in head order");
-    }
-    AV_TRY(attention_jobs(out, NULL, qkv, T, C, NH, NKV, causal, head_slot)); // the heads not captured
+    if (n_slots < NH) AV_TRY(attention_jobs(out, NULL, qkv, T, C, NH, NKV, causal, head_slot)); // those not captured
     reduce_target t = {.request = request,
                        .at = av_reduction_layout_of(request, n_slots, T),
                        .reduced = reduced,

@@ -38,6 +38,8 @@ typedef struct av_reduction_layout {
 } av_reduction_layout;
 
 av_reduction_layout av_reduction_layout_of(const av_reduction_request *request, int n_slots, int T);
+// The heads HEAD_SLOT (NH entries, attention()'s) captures: the n_slots of its layer.
+int av_captured_heads(const int *head_slot, int NH);
 
 // Receives one layer's reductions, in host memory, in layer order: reduced (floats of av_reduction_layout_of).
 typedef av_status (*av_reductions_sink)(void *user, int layer, const float *reduced, int n_slots, int T);

@@ -203,9 +203,7 @@ static av_status cpu_attention(av_backend *be, float *out, float *probs, const f
                                int NKV, bool causal, const int *head_slot) {
     cpu_impl *impl = be->impl;
     if (!impl->reduce || !head_slot) return av_attention_cpu(out, probs, qkv, T, C, NH, NKV, causal, head_slot);
-    int n_slots = 0;
-    for (int h = 0; h < NH; h++) n_slots += head_slot[h] >= 0;
-    AV_TRY(grow_reduced(impl, av_reduction_layout_of(&impl->reductions, n_slots, T).floats));
+    AV_TRY(grow_reduced(impl, av_reduction_layout_of(&impl->reductions, av_captured_heads(head_slot, NH), T).floats));
     return av_attention_reduced_cpu(out, impl->reduced, qkv, T, C, NH, NKV, causal, head_slot, &impl->reductions);
 }
 

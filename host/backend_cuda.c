@@ -477,12 +477,9 @@ static av_probs_request reductions_request(const cuda_impl *impl, void *target, 
 // set_reductions' outputs of the captured heads into impl->reduced (the compact layout for their count).
 static av_status flash_reduce(cuda_impl *impl, const av_attention_shape *shape, av_attention_tensor q,
                               av_attention_tensor k, const int *head_slot) {
-    int n_slots = 0;
+    int n_slots = av_captured_heads(head_slot, shape->n_heads);
     bool head_order = true; // slot h holds head h: one run covers every head
-    for (int h = 0; h < shape->n_heads; h++) {
-        n_slots += head_slot[h] >= 0;
-        head_order = head_order && head_slot[h] == h;
-    }
+    for (int h = 0; h < shape->n_heads; h++) head_order = head_order && head_slot[h] == h;
     if (impl->reductions.head_mean && !head_order)
         return av_fail(AV_ERROR_INVALID_ARGUMENT, "device head mean: needs every head captured in head order (%d of "
                        "%d captured)", n_slots, shape->n_heads);

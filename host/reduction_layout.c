@@ -11,6 +11,12 @@ static size_t take(size_t *cursor, bool wanted, size_t count) {
     return at;
 }
 
+int av_captured_heads(const int *head_slot, int NH) {
+    int n = 0;
+    for (int h = 0; h < NH; h++) n += head_slot[h] >= 0;
+    return n;
+}
+
 av_reduction_layout av_reduction_layout_of(const av_reduction_request *request, int n_slots, int T) {
     size_t NS = (size_t)n_slots, t = (size_t)T, cursor = 0;
     av_reduction_layout l = {.n_bins = request->pool ? reduce_pool_bins(T, request->pool) : 0};

@@ -35,16 +35,10 @@ static float *random_qkv(const shape *s, uint64_t seed) {
     return qkv;
 }
 
-static int count_slots(const int *head_slot, int NH) {
-    int n = 0;
-    for (int h = 0; h < NH; h++) n += head_slot[h] >= 0;
-    return n;
-}
-
 // The reference: full P of the captured heads, then the host reductions into the compact layout.
 static outputs reference_outputs(const shape *s, const float *qkv, const int *head_slot,
                                  const av_reduction_request *r) {
-    int T = s->T, NS = count_slots(head_slot, s->NH);
+    int T = s->T, NS = av_captured_heads(head_slot, s->NH);
     av_reduction_layout at = av_reduction_layout_of(r, NS, T);
     outputs o = {.out = malloc((size_t)T * s->NH * s->HS * sizeof(float)),
                  .reduced = calloc(at.floats + 1, sizeof(float))};
@@ -59,7 +53,7 @@ static outputs reference_outputs(const shape *s, const float *qkv, const int *he
 }
 
 static outputs reduced_outputs(const shape *s, const float *qkv, const int *head_slot, const av_reduction_request *r) {
-    size_t floats = av_reduction_layout_of(r, count_slots(head_slot, s->NH), s->T).floats;
+    size_t floats = av_reduction_layout_of(r, av_captured_heads(head_slot, s->NH), s->T).floats;
     size_t n_out = (size_t)s->T * s->NH * s->HS;
     outputs o = {.out = malloc(n_out * sizeof(float)), .reduced = malloc((floats + GUARD) * sizeof(float))};
     memset(o.out, 0xff, n_out * sizeof(float)); // NaN: every entry must be written
@@ -82,7 +76,7 @@ static void free_outputs(outputs *o) {
 static void check_case(const shape *s, const int *head_slot, const av_reduction_request *r, uint64_t seed) {
     float *qkv = random_qkv(s, seed);
     outputs want = reference_outputs(s, qkv, head_slot, r), got = reduced_outputs(s, qkv, head_slot, r);
-    int T = s->T, NS = count_slots(head_slot, s->NH), nb = r->pool ? reduce_pool_bins(T, r->pool) : 0;
+    int T = s->T, NS = av_captured_heads(head_slot, s->NH), nb = r->pool ? reduce_pool_bins(T, r->pool) : 0;
     av_reduction_layout at = av_reduction_layout_of(r, NS, T);
     char what[160];
     snprintf(what, sizeof what, "T=%d NH=%d NKV=%d causal=%d slots=%d rows=%d colsum=%d pool=%d mean=%d threads=%d",
