@@ -130,6 +130,7 @@ typedef struct reduce_target {
     av_reduction_layout at;
     float *reduced; // the compact buffer (av_reduction_layout_of)
     int T, pool;    // pool: the bin height, clipped to T (0 without pooling)
+    int group_size; // heads per group of the group mean (0 without it)
     bool causal;
 } reduce_target;
 
@@ -161,6 +162,14 @@ static int group_edge(int g, int n_groups, int T, int unit, bool causal) {
     return (int)(T * (causal ? sqrt(f) : f)) / unit * unit;
 }
 
+// sum (T) += p, max (T) = max(max, p): one row of a head or group mean.
+static void add_to_mean_max(float *sum, float *max, const float *p, int T) {
+    for (int j = 0; j < T; j++) {
+        sum[j] += p[j];
+        max[j] = larger(max[j], p[j]);
+    }
+}
+
 // Row i of head slot s, p (T) = P[i, :] (zero past the visible keys), into the reductions; colsum and bins are the
 // group's partials. A query bin's key-bin sums are written out (mean over its rows) at its last row.
 static void reduce_row(const reduce_target *t, const float *p, int i, int s, double *colsum, double *bins) {
@@ -188,12 +197,14 @@ static void reduce_row(const reduce_target *t, const float *p, int i, int s, dou
             memset(bins, 0, (size_t)nb * sizeof(double));
         }
     }
-    if (r->head_mean) { // summed in head order here, divided by the head count at the end
-        float *mean = base + t->at.head_mean + (size_t)i * T, *max = base + t->at.head_max + (size_t)i * T;
-        for (int j = 0; j < T; j++) {
-            mean[j] += p[j];
-            max[j] = larger(max[j], p[j]);
-        }
+    // Means summed in head order here (slot s is head s), divided by the head count at the end.
+    if (r->head_mean) {
+        size_t row = (size_t)i * T;
+        add_to_mean_max(base + t->at.head_mean + row, base + t->at.head_max + row, p, T);
+    }
+    if (r->group_mean) {
+        size_t row = ((size_t)(s / t->group_size) * T + i) * T;
+        add_to_mean_max(base + t->at.group_mean + row, base + t->at.group_max + row, p, T);
     }
 }
 
@@ -229,6 +240,12 @@ static void add_column_partials(const reduce_target *t, const reduce_scratch *sc
     }
 }
 
+// x (n) /= count: the means' sums into means.
+static void divide_map(float *x, size_t n, int count) {
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++) x[i] /= (float)count;
+}
+
 static void reduce_scratch_free(reduce_scratch *sc) {
     free(sc->rows);
     free(sc->colsum);
@@ -249,21 +266,32 @@ static av_status reduce_scratch_alloc(reduce_scratch *sc, const av_reduction_req
 av_status av_attention_reduced_cpu(float *out, float *reduced, const float *qkv, int T, int C, int NH, int NKV,
                                    bool causal, const int *head_slot, const av_reduction_request *request) {
     int n_slots = av_captured_heads(head_slot, NH);
+    bool means = request->head_mean || request->group_mean;
     for (int h = 0; h < NH; h++)
-        if (request->head_mean && head_slot[h] != h)
-            return av_fail(AV_ERROR_INVALID_ARGUMENT, "head mean: needs every head captured in head order");
+        if (means && head_slot[h] != h)
+            return av_fail(AV_ERROR_INVALID_ARGUMENT, "head and group means: need every head captured in head order");
+    if (request->group_mean && (request->group_mean < 0 || NH % request->group_mean))
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "group mean: %d groups do not divide %d heads", request->group_mean,
+                       NH);
     if (n_slots < NH) AV_TRY(attention_jobs(out, NULL, qkv, T, C, NH, NKV, causal, head_slot)); // those not captured
     reduce_target t = {.request = request,
                        .at = av_reduction_layout_of(request, n_slots, T),
                        .reduced = reduced,
                        .T = T,
                        .pool = request->pool ? (request->pool < T ? request->pool : T) : 0,
+                       .group_size = request->group_mean ? NH / request->group_mean : 0,
                        .causal = causal};
     reduce_scratch sc;
     AV_TRY(reduce_scratch_alloc(&sc, request, T));
+    // Probabilities are >= 0, so the maxima start at 0 too.
+    size_t map = (size_t)T * T, groups = (size_t)request->group_mean;
     if (request->head_mean) {
-        memset(reduced + t.at.head_mean, 0, (size_t)T * T * sizeof(float));
-        memset(reduced + t.at.head_max, 0, (size_t)T * T * sizeof(float)); // probabilities are >= 0
+        memset(reduced + t.at.head_mean, 0, map * sizeof(float));
+        memset(reduced + t.at.head_max, 0, map * sizeof(float));
+    }
+    if (groups) {
+        memset(reduced + t.at.group_mean, 0, groups * map * sizeof(float));
+        memset(reduced + t.at.group_max, 0, groups * map * sizeof(float));
     }
     for (int h = 0; h < NH; h++) {
         int s = head_slot[h];
@@ -272,12 +300,8 @@ av_status av_attention_reduced_cpu(float *out, float *reduced, const float *qkv,
         for (int g = 0; g < sc.n_groups; g++) reduce_group(&t, &sc, out, qkv, C, NH, NKV, h, s, g);
         if (request->colsum) add_column_partials(&t, &sc, s);
     }
-    if (request->head_mean) {
-        float *mean = reduced + t.at.head_mean;
-        size_t n = (size_t)T * T;
-#pragma omp parallel for
-        for (size_t x = 0; x < n; x++) mean[x] /= (float)n_slots;
-    }
+    if (request->head_mean) divide_map(reduced + t.at.head_mean, map, n_slots);
+    if (groups) divide_map(reduced + t.at.group_mean, groups * map, t.group_size);
     reduce_scratch_free(&sc);
     return AV_SUCCESS;
 }

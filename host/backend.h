@@ -26,13 +26,16 @@ typedef struct av_reduction_request {
     bool colsum;    // column sums and column means
     int pool;       // pool factor B <= T: P summed over key bins and averaged over query bins of B
     bool head_mean; // head mean and max over every head (asked for only when every head is captured)
+    int group_mean; // G > 0: mean and max over each group of NH / G consecutive heads, the heads sharing a key/value
+                    // head when G = NKV (asked for only when every head is captured); 0: not requested
 } av_reduction_request;
 
 // Where each reduction lies in a layer's compact float32 buffer, in floats from its start; absent ones take no space:
-//   rows (NS, W, T) | colsum (NS, T) | colmean (NS, T) | pooled (NS, NB, NB) | head_mean (T, T) | head_max (T, T)
+//   rows (NS, W, T) | colsum (NS, T) | colmean (NS, T) | pooled (NS, NB, NB) | head_mean (T, T) | head_max (T, T) |
+//   group_mean (G, T, T) | group_max (G, T, T)
 // with NS captured heads in slot order, W = rows, NB = ceil(T / pool). Definitions as in host/reduce.h.
 typedef struct av_reduction_layout {
-    size_t rows, colsum, colmean, pooled, head_mean, head_max;
+    size_t rows, colsum, colmean, pooled, head_mean, head_max, group_mean, group_max;
     size_t floats; // the whole buffer
     int n_bins;    // NB (0 without pooling)
 } av_reduction_layout;
@@ -159,8 +162,8 @@ av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, in
 size_t av_attention_cpu_scratch_bytes(int T);
 // av_attention_cpu that computes REQUEST for the captured heads instead of writing their P: each head's P exists
 // one block of query rows at a time. reduced (floats of av_reduction_layout_of(request, captured heads, T)); a head
-// mean needs every head captured in head order. Same P as av_attention_cpu; sums in float64 except the head mean
-// (float32, in head order); the result depends on the thread count, not on the schedule.
+// or group mean needs every head captured in head order. Same P as av_attention_cpu; sums in float64 except the head
+// and group means (float32, in head order); the result depends on the thread count, not on the schedule.
 av_status av_attention_reduced_cpu(float *out, float *reduced, const float *qkv, int T, int C, int NH, int NKV,
                                    bool causal, const int *head_slot, const av_reduction_request *request);
 // Scratch av_attention_reduced_cpu allocates (besides REDUCED).

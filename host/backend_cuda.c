@@ -197,7 +197,7 @@ static size_t reduction_bytes(const cuda_impl *impl, int T, int C, int NH) {
     static float probe;
     av_probs_request req = {.colsum = r->colsum ? &probe : NULL, .colmean = r->colsum ? &probe : NULL,
                             .pooled = r->pool ? &probe : NULL, .pool = r->pool};
-    // The workspace does not depend on the key/value heads (no per-group head means are asked for).
+    // The workspace does not depend on the key/value heads (head means, per group too, need none).
     av_attention_shape shape = flash_shape(T, C, NH, NH, false);
     size_t workspace = 0;
     if (av_attention_probs_workspace(&shape, &req, &workspace) != AV_SUCCESS) return SIZE_MAX / 2; // refused
@@ -474,20 +474,35 @@ static av_probs_request reductions_request(const cuda_impl *impl, void *target, 
         .head_group = AV_HEADS_ALL};
 }
 
+// The group mean and max into their slots of the compact buffer: a call of their own, since one request has one
+// head grouping (the head mean's is all heads). The kernel's groups are the key/value heads'; head means need no
+// workspace.
+static av_status flash_group_means(cuda_impl *impl, const av_attention_shape *shape, av_attention_tensor q,
+                                   av_attention_tensor k, const reduction_target *t) {
+    if (impl->reductions.group_mean != shape->n_kv_heads)
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "device group mean: %d groups, but the kernel groups heads by their "
+                       "%d key/value heads", impl->reductions.group_mean, shape->n_kv_heads);
+    av_probs_request request = {.probs_dtype = AV_DTYPE_FP32, .layout = AV_PROBS_SQUARE,
+                                .head_mean = t->base + t->at.group_mean, .head_max = t->base + t->at.group_max,
+                                .head_group = AV_HEADS_PER_KV_GROUP};
+    return av_attention_probs(shape, q, k, impl->lse, &request, NULL, 0, impl->compute);
+}
+
 // set_reductions' outputs of the captured heads into impl->reduced (the compact layout for their count).
 static av_status flash_reduce(cuda_impl *impl, const av_attention_shape *shape, av_attention_tensor q,
                               av_attention_tensor k, const int *head_slot) {
     int n_slots = av_captured_heads(head_slot, shape->n_heads);
     bool head_order = true; // slot h holds head h: one run covers every head
     for (int h = 0; h < shape->n_heads; h++) head_order = head_order && head_slot[h] == h;
-    if (impl->reductions.head_mean && !head_order)
-        return av_fail(AV_ERROR_INVALID_ARGUMENT, "device head mean: needs every head captured in head order (%d of "
-                       "%d captured)", n_slots, shape->n_heads);
+    if ((impl->reductions.head_mean || impl->reductions.group_mean) && !head_order)
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "device head and group means: need every head captured in head order "
+                       "(%d of %d captured)", n_slots, shape->n_heads);
     reduction_target target = {.at = av_reduction_layout_of(&impl->reductions, n_slots, shape->seq_len)};
     AV_TRY(grow_device_buffer(impl, (void **)&impl->reduced, &impl->reduced_bytes, target.at.floats * sizeof(float),
                               "the attention reductions"));
     target.base = impl->reduced;
-    return probs_per_head_run(impl, shape, q, k, head_slot, reductions_request, &target);
+    AV_TRY(probs_per_head_run(impl, shape, q, k, head_slot, reductions_request, &target));
+    return impl->reductions.group_mean ? flash_group_means(impl, shape, q, k, &target) : AV_SUCCESS;
 }
 
 // qkv rounded to bf16 once; the forward writes O (bf16) and each row's log-sum-exp, from which the probs kernel

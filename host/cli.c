@@ -46,6 +46,8 @@ static const char *const run_usage =
     "                         colsum    attention each key receives: layer_XX_colsum.npy and _colmean.npy (heads, n)\n"
     "                         pool:B    B x B block-pooled maps (rows still sum to 1): layer_XX_pool.npy\n"
     "                         headmean  mean and max over the captured heads: layer_XX_headmean.npy, _headmax.npy\n"
+    "                         groupmean the same per key/value group (grouped-query attention): layer_XX_groupmean.npy\n"
+    "                                   and _groupmax.npy (groups, n, n)\n"
     "  --packed-causal      write full P of a causal model as its packed lower triangle (half the bytes)\n"
     "  --viewer SIZE|off    viewer.html, the interactive page, holds at most SIZE bytes of attention (default 64M:\n"
     "                       column means, last rows, every layer's head mean, then heads in order, as they fit)\n"

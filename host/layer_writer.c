@@ -36,13 +36,33 @@ static av_status parse_capture_item(capture_kinds *k, const char *item, size_t l
     else if (!strcmp(name, "colsum")) k->colsum = true;
     else if (!strcmp(name, "pool")) k->pool = true, k->pool_b = (int)number;
     else if (!strcmp(name, "headmean")) k->headmean = true;
+    else if (!strcmp(name, "groupmean")) k->groupmean = true;
     else
         return av_fail(AV_ERROR_INVALID_ARGUMENT,
-                       "--capture: unknown kind '%s' (expected full, rows:W, colsum, pool:B, headmean)", name);
+                       "--capture: unknown kind '%s' (expected full, rows:W, colsum, pool:B, headmean, groupmean)",
+                       name);
     return AV_SUCCESS;
 }
 
-av_status capture_kinds_parse(capture_kinds *k, const char *spec, bool packed, bool causal) {
+// Group g of the group mean: the query heads [g * NH / NKV, (g + 1) * NH / NKV) that share key/value head g.
+static int heads_per_group(const model_config *cfg) { return cfg->n_head / cfg->n_kv_head; }
+
+// A group without a captured head would have no mean.
+static av_status check_groups_captured(const model_config *cfg, const capture_plan *plan) {
+    int size = heads_per_group(cfg);
+    for (int g = 0; g < cfg->n_kv_head && plan->n_slots > 0; g++) {
+        bool any = false;
+        for (int h = g * size; h < (g + 1) * size; h++) any = any || plan->head_slot[h] >= 0;
+        if (!any)
+            return av_fail(AV_ERROR_INVALID_ARGUMENT, "--capture groupmean: key/value group %d (heads %d-%d) has "
+                           "no captured head; add one of them to --heads", g, g * size, (g + 1) * size - 1);
+    }
+    return AV_SUCCESS;
+}
+
+av_status capture_kinds_parse(capture_kinds *k, const char *spec, bool packed, const model_config *cfg,
+                              const capture_plan *plan) {
+    bool causal = config_is_causal(cfg);
     memset(k, 0, sizeof *k);
     for (const char *p = spec;;) {
         size_t len = strcspn(p, ",");
@@ -54,7 +74,10 @@ av_status capture_kinds_parse(capture_kinds *k, const char *spec, bool packed, b
         return av_fail(AV_ERROR_INVALID_ARGUMENT, "--packed-causal: this model's attention is not causal");
     if (packed && !k->full) return av_fail(AV_ERROR_INVALID_ARGUMENT, "--packed-causal applies to --capture full");
     k->packed = packed;
-    return AV_SUCCESS;
+    if (!k->groupmean) return AV_SUCCESS;
+    k->n_groups = cfg->n_kv_head;
+    k->group_size = heads_per_group(cfg);
+    return check_groups_captured(cfg, plan);
 }
 
 // The last-rows count and pool factor of --capture rows:W / pool:B, clipped to the T tokens of the run.
@@ -69,6 +92,7 @@ static size_t scratch_floats(const capture_kinds *k, int n_slots, int T) {
     if (k->colsum) floats = max_size(floats, 2 * NS * t);
     if (k->pool) floats = max_size(floats, NS * (size_t)reduce_pool_bins(T, k->pool_b) * reduce_pool_bins(T, k->pool_b));
     if (k->headmean) floats = max_size(floats, t * t); // the head max (the mean goes to w->mean)
+    if (k->groupmean) floats = max_size(floats, 2 * (size_t)k->n_groups * t * t);
     if (k->packed) floats = max_size(floats, NS * t * (t + 1) / 2);
     return floats;
 }
@@ -91,10 +115,15 @@ av_status layer_writer_init(layer_writer *w, const av_model *model, const token_
                         .causal = config_is_causal(&model->cfg), .viewer = viewer};
     w->files = cJSON_CreateArray();
     w->slot_head = av_malloc((size_t)NS * sizeof(int), "slot table");
+    w->slot_group = av_malloc((size_t)NS * sizeof(int), "slot table");
     w->head_labels = av_calloc((size_t)NS, sizeof(char *), "head labels");
-    if (!w->files || !w->slot_head || !w->head_labels) return AV_ERROR_OUT_OF_MEMORY;
-    for (int h = 0; h < model->cfg.n_head; h++)
-        if (plan->head_slot[h] >= 0) w->slot_head[plan->head_slot[h]] = h;
+    if (!w->files || !w->slot_head || !w->slot_group || !w->head_labels) return AV_ERROR_OUT_OF_MEMORY;
+    for (int h = 0; h < model->cfg.n_head; h++) {
+        int s = plan->head_slot[h];
+        if (s < 0) continue;
+        w->slot_head[s] = h;
+        w->slot_group[s] = h / heads_per_group(&model->cfg);
+    }
     for (int s = 0; s < plan->n_slots; s++) {
         if (!(w->head_labels[s] = av_malloc(16, "head label"))) return AV_ERROR_OUT_OF_MEMORY;
         snprintf(w->head_labels[s], 16, "head %d", w->slot_head[s]);
@@ -118,6 +147,7 @@ void layer_writer_free(layer_writer *w) {
         for (int s = 0; s < w->plan->n_slots; s++) free(w->head_labels[s]);
     free(w->head_labels);
     free(w->slot_head);
+    free(w->slot_group);
     free(w->mean);
     free(w->scratch);
     free(w->bin_labels);
@@ -314,6 +344,41 @@ static av_status write_head_mean_max(layer_writer *w, int layer, const float *ma
     return draw_mean(w, layer, &f, NS);
 }
 
+// The captured heads of key/value group g as text: "head 2" or "heads 2, 3".
+static void group_heads_text(const layer_writer *w, int g, int NS, char *text, size_t size) {
+    int n = 0;
+    for (int s = 0; s < NS; s++) n += w->slot_group[s] == g;
+    size_t used = (size_t)snprintf(text, size, "head%s", n == 1 ? "" : "s");
+    for (int s = 0, first = 1; s < NS && used < size; s++) {
+        if (w->slot_group[s] != g) continue;
+        used += (size_t)snprintf(text + used, size - used, "%s %d", first ? "" : ",", w->slot_head[s]);
+        first = 0;
+    }
+}
+
+// mean, max (G, T, T): each key/value group's mean and max over its captured heads; then a map of each group's mean
+// unless --png none.
+static av_status write_group_means(layer_writer *w, int layer, const float *mean, const float *max, int NS, int T) {
+    char rel[96], title[256], heads[128];
+    int G = w->kinds.n_groups;
+    int64_t shape[3] = {G, T, T};
+    layer_npy_name(rel, sizeof rel, layer, "_groupmean");
+    AV_TRY(write_npy(w, rel, mean, 3, shape));
+    layer_npy_name(rel, sizeof rel, layer, "_groupmax");
+    AV_TRY(write_npy(w, rel, max, 3, shape));
+    if (w->png == PNG_NONE) return AV_SUCCESS;
+    map_family f = full_family(w, mean, T);
+    for (int g = 0; g < G; g++) {
+        group_heads_text(w, g, NS, heads, sizeof heads);
+        snprintf(rel, sizeof rel, "heatmaps/layer_%02d_group_%02d.png", layer, g);
+        snprintf(title, sizeof title, "%s  layer %d  key/value group %d: mean of %s", w->model->name, layer, g,
+                 heads);
+        AV_TRY(render_map(w, rel, &f, mean + (size_t)g * T * T, title));
+        AV_TRY(add_file(w, rel));
+    }
+    return AV_SUCCESS;
+}
+
 // Attention that is not a number (NaN or infinite) comes from the checkpoint's weights holding NaN or Inf, or from a
 // forward pass that overflowed; nothing of such a layer is written.
 #define NON_FINITE_CAUSE "the checkpoint's weights hold NaN or Inf, or the forward pass overflowed"
@@ -334,8 +399,13 @@ av_status layer_writer_write(void *user, int layer, const float *probs, int n_sl
                        w->model->name, layer, w->slot_head[bad / map], bad % map / (size_t)T, (double)probs[bad]);
     // The head mean first: full P's mean map reuses it before the other kinds use w->mean for their own means.
     if (w->kinds.headmean) {
-        reduce_head_mean_max(w->mean, w->scratch, probs, n_slots, (size_t)T * T);
+        reduce_head_mean_max(w->mean, w->scratch, probs, n_slots, map);
         AV_TRY(write_head_mean_max(w, layer, w->scratch, n_slots, T));
+    }
+    if (w->kinds.groupmean) {
+        size_t maps = (size_t)w->kinds.n_groups * map;
+        reduce_group_mean_max(w->scratch, w->scratch + maps, probs, w->slot_group, n_slots, w->kinds.n_groups, map);
+        AV_TRY(write_group_means(w, layer, w->scratch, w->scratch + maps, n_slots, T));
     }
     if (w->kinds.full) {
         bool mean_ready = w->kinds.headmean;
@@ -367,7 +437,8 @@ av_reduction_request capture_kinds_reductions(const capture_kinds *k, int T) {
     return (av_reduction_request){.rows = k->rows ? clipped_rows(k, T) : 0,
                                   .colsum = k->colsum,
                                   .pool = k->pool ? clipped_pool(k, T) : 0,
-                                  .head_mean = k->headmean};
+                                  .head_mean = k->headmean,
+                                  .group_mean = k->groupmean ? k->n_groups : 0};
 }
 
 // The same files, in the same order, as layer_writer_write writes for these kinds (full excluded).
@@ -384,6 +455,8 @@ av_status layer_writer_write_reduced(void *user, int layer, const float *reduced
         memcpy(w->mean, reduced + at.head_mean, (size_t)T * T * sizeof(float));
         AV_TRY(write_head_mean_max(w, layer, reduced + at.head_max, n_slots, T));
     }
+    if (w->kinds.groupmean)
+        AV_TRY(write_group_means(w, layer, reduced + at.group_mean, reduced + at.group_max, n_slots, T));
     if (w->kinds.rows) AV_TRY(write_rows(w, layer, reduced + at.rows, n_slots, T));
     if (w->kinds.colsum) AV_TRY(write_column_sums(w, layer, reduced + at.colsum, reduced + at.colmean, n_slots, T));
     if (w->kinds.pool) AV_TRY(write_pool(w, layer, reduced + at.pooled, n_slots, T));
@@ -424,6 +497,16 @@ cJSON *capture_kinds_json(const capture_kinds *k, int T) {
         cJSON_AddStringToObject(mean, "kind", "headmean");
         cJSON_AddStringToObject(mean, "over", "the captured heads (headmean and headmax files)");
         cJSON_AddItemToArray(kinds, mean);
+    }
+    if (k->groupmean) {
+        cJSON *group = cJSON_CreateObject();
+        cJSON_AddStringToObject(group, "kind", "groupmean");
+        cJSON_AddNumberToObject(group, "groups", k->n_groups);
+        cJSON_AddNumberToObject(group, "heads_per_group", k->group_size);
+        cJSON_AddStringToObject(group, "over", "the captured heads of each key/value group: group g holds query heads "
+                                               "g * heads_per_group to (g + 1) * heads_per_group - 1 (groupmean and "
+                                               "groupmax files, one map per group)");
+        cJSON_AddItemToArray(kinds, group);
     }
     return kinds;
 }

@@ -10,15 +10,18 @@
 
 typedef enum png_mode { PNG_ALL, PNG_MEAN, PNG_NONE } png_mode;
 
-// What --capture asks for: any combination of full, rows:W, colsum, pool:B, headmean.
+// What --capture asks for: any combination of full, rows:W, colsum, pool:B, headmean, groupmean.
 typedef struct capture_kinds {
-    bool full, rows, colsum, pool, headmean;
+    bool full, rows, colsum, pool, headmean, groupmean;
     int rows_w, pool_b;
-    bool packed; // full P as the packed causal triangle (--packed-causal)
+    int n_groups, group_size; // groupmean: the model's key/value heads and the query heads sharing each
+    bool packed;  // full P as the packed causal triangle (--packed-causal)
 } capture_kinds;
 
-// Parses "full", "pool:8,colsum", ...; PACKED is --packed-causal (needs full and a causal model).
-av_status capture_kinds_parse(capture_kinds *kinds, const char *spec, bool packed, bool causal);
+// Parses "full", "pool:8,colsum", ... for a model of CFG whose heads PLAN captures; PACKED is --packed-causal (needs
+// full and a causal model). groupmean needs a captured head in every key/value group.
+av_status capture_kinds_parse(capture_kinds *kinds, const char *spec, bool packed, const model_config *cfg,
+                              const capture_plan *plan);
 
 typedef struct layer_writer {
     const av_model *model;
@@ -30,6 +33,7 @@ typedef struct layer_writer {
     bool causal;
     cJSON *files;            // paths relative to the output directory, in the order written
     int *slot_head;          // (n_slots) head index of each slot
+    int *slot_group;         // (n_slots) key/value group of each slot's head
     float *mean;             // (T, T) head mean (and the mean map of a reduction)
     float *scratch;          // the largest reduction of one layer
     char **head_labels;      // (n_slots) "head 3" row labels of the column-sum map

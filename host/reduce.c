@@ -48,18 +48,27 @@ void reduce_pool(float *out, const float *p, int NS, int T, int B) {
     }
 }
 
-void reduce_head_mean_max(float *mean, float *max, const float *p, int NS, size_t N) {
+void reduce_group_mean_max(float *mean, float *max, const float *p, const int *slot_group, int NS, int G, size_t N) {
+    for (int g = 0; g < G; g++) {
+        int count = 0;
+        for (int s = 0; s < NS; s++) count += !slot_group || slot_group[s] == g;
 #pragma omp parallel for
-    for (size_t x = 0; x < N; x++) {
-        double sum = 0.0;
-        float m = 0.0f; // probabilities and their reductions are >= 0
-        for (int s = 0; s < NS; s++) {
-            sum += p[s * N + x];
-            m = fmaxf(m, p[s * N + x]);
+        for (size_t x = 0; x < N; x++) {
+            double sum = 0.0;
+            float m = 0.0f; // probabilities and their reductions are >= 0
+            for (int s = 0; s < NS; s++) {
+                if (slot_group && slot_group[s] != g) continue;
+                sum += p[s * N + x];
+                m = fmaxf(m, p[s * N + x]);
+            }
+            if (mean) mean[g * N + x] = (float)(sum / count);
+            if (max) max[g * N + x] = m;
         }
-        if (mean) mean[x] = (float)(sum / NS);
-        if (max) max[x] = m;
     }
+}
+
+void reduce_head_mean_max(float *mean, float *max, const float *p, int NS, size_t N) {
+    reduce_group_mean_max(mean, max, p, NULL, NS, 1, N);
 }
 
 void reduce_pack_causal(float *out, const float *p, int NS, int T) {

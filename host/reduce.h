@@ -18,6 +18,9 @@ int reduce_pool_bins(int T, int B);
 void reduce_pool(float *out, const float *p, int NS, int T, int B);
 // mean, max (N) over the NS maps of p (NS, N); either may be NULL.
 void reduce_head_mean_max(float *mean, float *max, const float *p, int NS, size_t N);
+// mean, max (G, N): for each group g, over the maps of p (NS, N) whose slot_group[s] is g (every group has one);
+// slot_group NULL puts all NS maps in group 0. Either output may be NULL.
+void reduce_group_mean_max(float *mean, float *max, const float *p, const int *slot_group, int NS, int G, size_t N);
 // out (NS, T (T + 1) / 2): the causal triangle of each map, row i (keys 0..i) starting at i (i + 1) / 2.
 void reduce_pack_causal(float *out, const float *p, int NS, int T);
 

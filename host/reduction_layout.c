@@ -27,6 +27,8 @@ av_reduction_layout av_reduction_layout_of(const av_reduction_request *request, 
     l.pooled = take(&cursor, request->pool > 0, NS * nb * nb);
     l.head_mean = take(&cursor, request->head_mean, t * t);
     l.head_max = take(&cursor, request->head_mean, t * t);
+    l.group_mean = take(&cursor, request->group_mean > 0, (size_t)request->group_mean * t * t);
+    l.group_max = take(&cursor, request->group_mean > 0, (size_t)request->group_mean * t * t);
     l.floats = cursor;
     return l;
 }

@@ -152,13 +152,13 @@ static cJSON *tokens_json(const token_list *t, cJSON *meta) {
     return meta;
 }
 
-// REDUCTIONS: which path computed rows, colsum, pool and headmean (reductions_site).
+// REDUCTIONS: which path computed rows, colsum, pool, headmean and groupmean (reductions_site).
 static cJSON *capture_json(const av_model *m, const capture_plan *plan, const capture_kinds *kinds,
                            const av_run_options *o, int T, const char *reductions) {
     cJSON *j = cJSON_CreateObject();
     capture_plan_add_json(j, plan, &m->cfg);
     cJSON_AddItemToObject(j, "kinds", capture_kinds_json(kinds, T));
-    if (kinds->rows || kinds->colsum || kinds->pool || kinds->headmean)
+    if (kinds->rows || kinds->colsum || kinds->pool || kinds->headmean || kinds->groupmean)
         cJSON_AddStringToObject(j, "reductions", reductions);
     cJSON_AddBoolToObject(j, "causal", config_is_causal(&m->cfg));
     cJSON_AddStringToObject(j, "array_dtype", "float32");
@@ -270,13 +270,14 @@ static av_status write_meta(run_state *s, const char *prompt, size_t len) {
 }
 
 // Hands the reductions to the backend when the host needs no full P: full is not captured (PNGs of full maps come
-// only with it) and a head mean, if asked for, covers every head (the device's head mean does). The backend may still
+// only with it) and head or group means, if asked for, cover every head (the device's do). The backend may still
 // decline (the plain path); then the host reduces full P as usual.
 static av_status choose_reductions(run_state *s) {
     const capture_kinds *k = &s->kinds;
     const model_config *cfg = &s->model->cfg;
-    bool any = k->rows || k->colsum || k->pool || k->headmean;
-    bool host_free = !k->full && (!k->headmean || s->plan.n_slots == cfg->n_head);
+    bool any = k->rows || k->colsum || k->pool || k->headmean || k->groupmean;
+    bool means = k->headmean || k->groupmean;
+    bool host_free = !k->full && (!means || s->plan.n_slots == cfg->n_head);
     if (!any || !host_free || s->plan.n_slots == 0 || !s->be->set_reductions) return AV_SUCCESS;
     av_reduction_request request = capture_kinds_reductions(k, s->tokens.n);
     return s->be->set_reductions(s->be, &request, cfg->n_embd, cfg->n_head, &s->device_reductions);
@@ -313,8 +314,8 @@ static av_status run_steps(run_state *s, const char *prompt, size_t len, const c
     AV_TRY(tokenize_prompt(s->model, prompt, len, &s->tokens));
     s->ms_tokenize = now_ms() - t0;
     AV_TRY(capture_plan_parse(&s->plan, &s->model->cfg, s->options->layers, s->options->heads));
-    AV_TRY(capture_kinds_parse(&s->kinds, s->options->capture, s->options->packed_causal,
-                               config_is_causal(&s->model->cfg)));
+    AV_TRY(capture_kinds_parse(&s->kinds, s->options->capture, s->options->packed_causal, &s->model->cfg,
+                               &s->plan));
     static const char *const subdirs[] = {"attention", "heatmaps", NULL};
     AV_TRY(output_dir_begin(out_dir, subdirs, &s->tmp));
     s->viewer_on = s->plan.n_slots > 0 && s->options->viewer_bytes > 0;
@@ -323,7 +324,8 @@ static av_status run_steps(run_state *s, const char *prompt, size_t len, const c
         viewer_content content = {.full = k->full,
                                   .rows = capture_kinds_reductions(k, s->tokens.n).rows,
                                   .colmean = k->colsum,
-                                  .headmean = k->headmean && !k->full};
+                                  .headmean = k->headmean && !k->full,
+                                  .group_size = k->groupmean ? k->group_size : 0};
         AV_TRY(viewer_begin(&s->viewer, s->tmp, s->model, prompt, len, &s->tokens, &s->plan, &content,
                             s->options->viewer_bytes));
     }

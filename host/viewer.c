@@ -129,6 +129,7 @@ static cJSON *kinds_json(const viewer_content *c) {
     cJSON_AddNumberToObject(kinds, "rows", c->rows);
     cJSON_AddBoolToObject(kinds, "colsum", c->colmean);
     cJSON_AddBoolToObject(kinds, "headmean", c->headmean);
+    cJSON_AddNumberToObject(kinds, "group_size", c->group_size);
     return kinds;
 }
 

@@ -22,6 +22,7 @@ typedef struct viewer_content {
     int rows;      // the last ROWS query rows of every head (0: none)
     bool colmean;  // attention received: each key's column mean
     bool headmean; // the head mean (T, T), when full P is not captured
+    int group_size; // groupmean: query heads per key/value group, whose heatmaps the page shows (0: none)
 } viewer_content;
 
 typedef struct viewer_file {

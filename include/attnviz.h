@@ -51,7 +51,7 @@ typedef struct av_run_options {
     const char *dtype;      // "fp32" or "bf16": matmul inputs on the GPU (fp32 accumulation either way)
     const char *attn_dtype; // "fp32", "fp16" or "bf16": the device side buffer of P
     const char *png;        // "all" (every head and the head mean), "mean" (head mean only), "none"
-    const char *capture;    // comma list of full, rows:W (last W query rows), colsum, pool:B, headmean
+    const char *capture;    // comma list of full, rows:W (last W query rows), colsum, pool:B, headmean, groupmean
     int packed_causal;      // nonzero: full P of a causal model as its packed triangle (half the bytes)
     size_t max_memory;      // refuse runs needing more bytes than this; 0: what the backend reports as free
     int top_k;              // next-token predictions recorded in meta.json (causal LMs); 0 for none

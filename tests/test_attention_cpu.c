@@ -2,7 +2,7 @@
 // holds exactly, and its NaN rows. av_attention_reduced_cpu (the reductions taken block by block, no captured head's
 // full P) against av_attention_cpu's full P of the captured heads reduced on the host (host/reduce.c): fresh random
 // qkv, a NaN-poisoned output buffer with a guard after it, ragged sizes around the row block (128) and pool bins,
-// grouped-query heads, head subsets, thread counts that leave groups empty, and run-to-run determinism.
+// grouped-query heads and group means, head subsets, thread counts that leave groups empty, and run-to-run determinism.
 #include "backend.h"
 #include "reduce.h"
 #include "support.h"
@@ -48,6 +48,12 @@ static outputs reference_outputs(const shape *s, const float *qkv, const int *he
     if (r->colsum) reduce_column_sums(o.reduced + at.colsum, o.reduced + at.colmean, probs, NS, T, s->causal);
     if (r->pool) reduce_pool(o.reduced + at.pooled, probs, NS, T, r->pool);
     if (r->head_mean) reduce_head_mean_max(o.reduced + at.head_mean, o.reduced + at.head_max, probs, NS, (size_t)T * T);
+    if (r->group_mean) { // every head captured, in head order
+        int slot_group[16];
+        for (int h = 0; h < NS; h++) slot_group[h] = h / (s->NH / r->group_mean);
+        reduce_group_mean_max(o.reduced + at.group_mean, o.reduced + at.group_max, probs, slot_group, NS,
+                              r->group_mean, (size_t)T * T);
+    }
     free(probs);
     return o;
 }
@@ -71,16 +77,19 @@ static void free_outputs(outputs *o) {
     free(o->reduced);
 }
 
-// Rows, pooled maps and the head max are the reference's bits (same P, same order of sums); column sums add the
-// groups' float64 partials in another order and the head mean sums float32 over heads: within 1e-6.
+// Rows, pooled maps and the head and group maxima are the reference's bits (same P, same order of sums); column sums
+// add the groups' float64 partials in another order and the head and group means sum float32 over heads: within
+// 1e-6.
 static void check_case(const shape *s, const int *head_slot, const av_reduction_request *r, uint64_t seed) {
     float *qkv = random_qkv(s, seed);
     outputs want = reference_outputs(s, qkv, head_slot, r), got = reduced_outputs(s, qkv, head_slot, r);
     int T = s->T, NS = av_captured_heads(head_slot, s->NH), nb = r->pool ? reduce_pool_bins(T, r->pool) : 0;
     av_reduction_layout at = av_reduction_layout_of(r, NS, T);
-    char what[160];
-    snprintf(what, sizeof what, "T=%d NH=%d NKV=%d causal=%d slots=%d rows=%d colsum=%d pool=%d mean=%d threads=%d",
-             T, s->NH, s->NKV, s->causal, NS, r->rows, r->colsum, r->pool, r->head_mean, omp_get_max_threads());
+    size_t group_maps = (size_t)r->group_mean * T * T;
+    char what[200];
+    snprintf(what, sizeof what,
+             "T=%d NH=%d NKV=%d causal=%d slots=%d rows=%d colsum=%d pool=%d mean=%d groups=%d threads=%d", T, s->NH,
+             s->NKV, s->causal, NS, r->rows, r->colsum, r->pool, r->head_mean, r->group_mean, omp_get_max_threads());
     cr_assert(!memcmp(got.out, want.out, (size_t)T * s->NH * s->HS * sizeof(float)),
               "%s: O differs from av_attention_cpu's", what);
     struct {
@@ -92,10 +101,12 @@ static void check_case(const shape *s, const int *head_slot, const av_reduction_
                  {"colmean", at.colmean, r->colsum ? (size_t)NS * T : 0, 1e-6},
                  {"pooled", at.pooled, (size_t)NS * nb * nb, 0},
                  {"head_mean", at.head_mean, r->head_mean ? (size_t)T * T : 0, 1e-6},
-                 {"head_max", at.head_max, r->head_mean ? (size_t)T * T : 0, 0}};
+                 {"head_max", at.head_max, r->head_mean ? (size_t)T * T : 0, 0},
+                 {"group_mean", at.group_mean, group_maps, 1e-6},
+                 {"group_max", at.group_max, group_maps, 0}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         if (!parts[i].n) continue;
-        char name[200];
+        char name[240];
         snprintf(name, sizeof name, "%s: %s", what, parts[i].name);
         expect_close(name, got.reduced + parts[i].at, want.reduced + parts[i].at, parts[i].n, parts[i].tol,
                      parts[i].tol, NULL);
@@ -163,7 +174,7 @@ Test(attention_cpu, reduced_every_reduction_matches_the_host_path_at_ragged_size
             int pools[] = {1, 3, 64, T};
             for (size_t p = 0; p < sizeof pools / sizeof pools[0]; p++) {
                 av_reduction_request r = {.rows = T < 5 ? T : 5, .colsum = true, .pool = pools[p] < T ? pools[p] : T,
-                                          .head_mean = true};
+                                          .head_mean = true, .group_mean = s.NKV};
                 check_case(&s, every_head, &r, 100 + 10 * i + p);
             }
         }
@@ -181,6 +192,11 @@ Test(attention_cpu, reduced_each_reduction_alone_and_head_subsets) {
     }
     av_reduction_request mean = {.head_mean = true};
     check_case(&s, every_head, &mean, 40);
+    // Groups of one head (each group mean is that head's P) and of two.
+    for (int groups = 1; groups <= 4; groups *= 2) {
+        av_reduction_request group_mean = {.group_mean = groups};
+        check_case(&s, every_head, &group_mean, 41 + groups);
+    }
 }
 
 // The rows split into one group per thread; more groups than rows (empty groups) and one group must agree too.
@@ -191,7 +207,7 @@ Test(attention_cpu, reduced_any_thread_count) {
         omp_set_num_threads(threads[i]);
         for (int T = 5; T <= 520; T += 515) {
             shape s = {.T = T, .NH = 2, .NKV = 2, .HS = 16, .causal = true};
-            av_reduction_request r = {.rows = 3, .colsum = true, .pool = 4, .head_mean = true};
+            av_reduction_request r = {.rows = 3, .colsum = true, .pool = 4, .head_mean = true, .group_mean = 2};
             check_case(&s, every_head, &r, 60 + T);
         }
     }
@@ -200,7 +216,7 @@ Test(attention_cpu, reduced_any_thread_count) {
 
 Test(attention_cpu, reduced_runs_are_bitwise_identical) {
     shape s = {.T = 600, .NH = 4, .NKV = 2, .HS = 16, .causal = true};
-    av_reduction_request r = {.rows = 9, .colsum = true, .pool = 33, .head_mean = true};
+    av_reduction_request r = {.rows = 9, .colsum = true, .pool = 33, .head_mean = true, .group_mean = 2};
     float *qkv = random_qkv(&s, 5);
     outputs a = reduced_outputs(&s, qkv, every_head, &r), b = reduced_outputs(&s, qkv, every_head, &r);
     size_t floats = av_reduction_layout_of(&r, 4, s.T).floats;
@@ -210,13 +226,19 @@ Test(attention_cpu, reduced_runs_are_bitwise_identical) {
     free(qkv);
 }
 
-Test(attention_cpu, reduced_head_mean_needs_every_head_in_order) {
+Test(attention_cpu, reduced_means_need_every_head_in_order_and_whole_groups) {
     shape s = {.T = 8, .NH = 4, .NKV = 4, .HS = 8, .causal = false};
     const int reversed[] = {3, 2, 1, 0};
-    av_reduction_request r = {.head_mean = true};
-    float *qkv = random_qkv(&s, 3), out[8 * 32], reduced[2 * 64];
-    cr_assert_eq(av_attention_reduced_cpu(out, reduced, qkv, s.T, 32, 4, 4, false, reversed, &r),
+    const av_reduction_request means[] = {{.head_mean = true}, {.group_mean = 2}};
+    float *qkv = random_qkv(&s, 3), out[8 * 32], reduced[2 * 4 * 64];
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(av_attention_reduced_cpu(out, reduced, qkv, s.T, 32, 4, 4, false, reversed, &means[i]),
+                     AV_ERROR_INVALID_ARGUMENT);
+        cr_assert(strstr(av_last_error(), "head order"), "%s", av_last_error());
+    }
+    av_reduction_request three = {.group_mean = 3};
+    cr_assert_eq(av_attention_reduced_cpu(out, reduced, qkv, s.T, 32, 4, 4, false, every_head, &three),
                  AV_ERROR_INVALID_ARGUMENT);
-    cr_assert(strstr(av_last_error(), "head order"), "%s", av_last_error());
+    cr_assert(strstr(av_last_error(), "do not divide"), "%s", av_last_error());
     free(qkv);
 }

@@ -47,6 +47,13 @@ static void expect_python_ok(const char *command) {
     free(text);
 }
 
+// expect_python_ok on the outputs in the scratch directory DIR, then DIR removed and freed.
+static void expect_python_ok_then_remove(const char *command, char *dir) {
+    expect_python_ok(command);
+    remove_tree(dir);
+    free(dir);
+}
+
 // `attnviz run` on FIXTURE's prompt 0 (prompt0): the ids, offsets, next tokens and files in meta.json, and layer 1's
 // .npy against Hugging Face's attentions.
 static void expect_run_matches_fixture(const char *fixture) {
@@ -442,15 +449,53 @@ static void expect_capture_matches_hugging_face(const char *capture, const char 
              "    open('%s/' + f, 'rb').close()\n"
              "print('ok')\"",
              AV_PYTHON, out, FIXTURE("gpt2-tiny-expected/p0_attn.npy"), heads, full, out, full, reductions, out);
-    expect_python_ok(command);
-    remove_tree(dir);
-    free(dir);
+    expect_python_ok_then_remove(command, dir);
 }
 
 Test(cli, capture_kinds_match_numpy_reductions_of_hugging_face_attentions) {
     expect_capture_matches_hugging_face("full,rows:5,colsum,pool:4,headmean", "0,2,3", "host");
     expect_capture_matches_hugging_face("rows:5,colsum,pool:4,headmean", "0,1,2,3", "attention");
     expect_capture_matches_hugging_face("rows:5,colsum,pool:4,headmean", "0,2,3", "host"); // a head mean of a subset
+}
+
+// --capture groupmean against numpy's mean and max over each key/value group of Hugging Face's attentions (qwen2-tiny:
+// six query heads on two key/value heads, groups 0-2 and 3-5), over the captured heads of each group.
+static void expect_group_means_match_hugging_face(const char *capture, const char *heads, const char *reductions) {
+    char *dir = make_scratch_dir("cli-groupmean"), out[4200], *text;
+    snprintf(out, sizeof out, "%s/out", dir);
+    cr_assert_eq(cli(&text, "run --model %s --prompt '%s' --out %s --device cpu --layers 1 --heads %s "
+                            "--capture %s --png mean",
+                     FIXTURE("qwen2-tiny"), prompt0, out, heads, capture),
+                 0, "%s", text);
+    free(text);
+    static char command[32768];
+    snprintf(command, sizeof command,
+             "'%s' -c \"import json, numpy as np\n"
+             "P = np.load('%s')[1].astype(np.float64)\n"
+             "heads = [%s]\n"
+             "groups = [[h for h in range(3 * g, 3 * g + 3) if h in heads] for g in range(2)]\n"
+             "for name, f in (('groupmean', np.mean), ('groupmax', np.max)):\n"
+             "    got = np.load('%s/attention/layer_01_' + name + '.npy')\n"
+             "    want = np.stack([f(P[g], axis=0) for g in groups])\n"
+             "    assert got.dtype == np.float32 and got.shape == want.shape, (name, got.shape, want.shape)\n"
+             "    err = np.abs(got - want).max()\n"
+             "    assert err <= 1e-5, (name, err)\n"
+             "meta = json.load(open('%s/meta.json', encoding='utf-8'))\n"
+             "kind = meta['captured']['kinds'][-1]\n"
+             "assert (kind['kind'], kind['groups'], kind['heads_per_group']) == ('groupmean', 2, 3), kind\n"
+             "assert meta['captured']['reductions'] == '%s', meta['captured']['reductions']\n"
+             "pngs = [f for f in meta['files'] if 'group' in f and f.endswith('.png')]\n"
+             "assert pngs == ['heatmaps/layer_01_group_00.png', 'heatmaps/layer_01_group_01.png'], pngs\n"
+             "print('ok')\"",
+             AV_PYTHON, FIXTURE("qwen2-tiny-expected/p0_attn.npy"), heads, out, out, reductions);
+    expect_python_ok_then_remove(command, dir);
+}
+
+Test(cli, group_means_match_numpy_reductions_of_hugging_face_attentions) {
+    expect_group_means_match_hugging_face("groupmean", "0,1,2,3,4,5", "attention");
+    expect_group_means_match_hugging_face("groupmean,headmean,rows:3", "0,1,2,3,4,5", "attention");
+    expect_group_means_match_hugging_face("groupmean", "1,3,5", "host");
+    expect_group_means_match_hugging_face("full,groupmean", "0,1,2,3,4,5", "host");
 }
 
 // A prompt whose full maps do not fit in --max-memory still runs when only reductions are captured: the CPU's
@@ -499,9 +544,7 @@ Test(cli, long_prompt_reductions_run_where_full_maps_do_not_fit) {
              "    assert err <= 1e-6 * max(1, np.abs(y).max()) and (err == 0 or name.startswith('col')), (name, err)\n"
              "print('ok', meta['n_tokens'])\"",
              AV_PYTHON, out, full_out);
-    expect_python_ok(command);
-    remove_tree(dir);
-    free(dir);
+    expect_python_ok_then_remove(command, dir);
 }
 
 Test(cli_bad_input, malformed_capture_lists_are_usage_errors) {
@@ -515,6 +558,13 @@ Test(cli_bad_input, malformed_capture_lists_are_usage_errors) {
         free(text);
     }
     cr_assert_eq(count_dir_entries(outs_dir()), 0);
+}
+
+Test(cli_bad_input, group_mean_needs_a_captured_head_in_every_group) {
+    char *text;
+    int code = cli(&text, "run --model %s --prompt hi --out %s --device cpu --capture groupmean --heads 0,2",
+                   FIXTURE("qwen2-tiny"), out_dir);
+    expect_failure(outs_dir(), code, "key/value group 1 (heads 3-5) has no captured head", text);
 }
 
 Test(cli_bad_input, packed_causal_needs_full_and_a_causal_model) {

@@ -167,6 +167,7 @@ Test(cuda_reductions, device_reductions_match_the_host_path) {
         {"rows:5", NULL, 1},     {"rows:100000", NULL, 1}, {"colsum", NULL, 2},     {"pool:1", NULL, 1},
         {"pool:3", NULL, 1},     {"pool:8", NULL, 1},      {pool_beyond, NULL, 1},  {"headmean", NULL, 2},
         {"rows:7,colsum,pool:8,headmean", NULL, 6},        {"pool:3,colsum,rows:2", "1", 4},
+        {"groupmean", NULL, 2},  {"rows:3,headmean,groupmean", NULL, 5},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int n = check_capture(f.model, cases[i].capture, cases[i].heads, f.dir);
@@ -181,7 +182,7 @@ Test(cuda_reductions, same_files_as_the_host_path) {
     NEED_DEVICE();
     fixture f = open_fixture("reductions-files");
     char dev[4200], host[4200];
-    const char *capture = "rows:4,colsum,pool:8,headmean";
+    const char *capture = "rows:4,colsum,pool:8,headmean,groupmean";
     const char *pngs[] = {"all", "mean"};
     for (int p = 0; p < 2; p++) {
         run_device_and_host(f.model, &(run_spec){.capture = capture, .png = pngs[p]},
@@ -191,7 +192,8 @@ Test(cuda_reductions, same_files_as_the_host_path) {
     close_fixture(&f);
 }
 
-// The device head mean covers every head, the writer's the captured ones: a subset falls back to the host.
+// The device head mean covers every head, the writer's the captured ones: a subset falls back to the host (for the
+// group mean too: tests/emulator/backend/cli_check.sh, on a grouped-query fixture).
 Test(cuda_reductions, head_mean_of_a_head_subset_falls_back_to_the_host) {
     NEED_DEVICE();
     fixture f = open_fixture("reductions-subset");

@@ -30,13 +30,17 @@ static float *random_probs(int NS, int T, bool causal, uint64_t seed) {
 }
 
 // What a backend's reductions would be: the compact buffer, here from the host's reductions of P.
-static float *compact_from_host(const av_reduction_request *r, const float *p, int NS, int T, bool causal) {
+// slot_group (NS): each slot's key/value group.
+static float *compact_from_host(const av_reduction_request *r, const float *p, int NS, int T, bool causal,
+                                const int *slot_group) {
     av_reduction_layout at = av_reduction_layout_of(r, NS, T);
     float *c = malloc((at.floats ? at.floats : 1) * sizeof *c);
     if (r->rows) reduce_last_rows(c + at.rows, p, NS, T, r->rows);
     if (r->colsum) reduce_column_sums(c + at.colsum, c + at.colmean, p, NS, T, causal);
     if (r->pool) reduce_pool(c + at.pooled, p, NS, T, r->pool);
     if (r->head_mean) reduce_head_mean_max(c + at.head_mean, c + at.head_max, p, NS, (size_t)T * T);
+    if (r->group_mean)
+        reduce_group_mean_max(c + at.group_mean, c + at.group_max, p, slot_group, NS, r->group_mean, (size_t)T * T);
     return c;
 }
 
@@ -73,11 +77,11 @@ typedef struct writer_case {
 
 static void check_case(const av_model *model, const token_list *tokens, const writer_case *c, const char *dir) {
     int T = tokens->n;
-    bool causal = model->cfg.arch == AV_ARCH_GPT2;
+    bool causal = config_is_causal(&model->cfg);
     capture_plan plan;
     AV_OK(capture_plan_parse(&plan, &model->cfg, "all", c->heads));
     capture_kinds kinds;
-    AV_OK(capture_kinds_parse(&kinds, c->capture, false, causal));
+    AV_OK(capture_kinds_parse(&kinds, c->capture, false, &model->cfg, &plan));
     png_mode png = !strcmp(c->png, "all") ? PNG_ALL : !strcmp(c->png, "mean") ? PNG_MEAN : PNG_NONE;
     char dev_dir[4200], host_dir[4200], label[256];
     snprintf(dev_dir, sizeof dev_dir, "%s/device", dir);
@@ -95,7 +99,7 @@ static void check_case(const av_model *model, const token_list *tokens, const wr
     av_reduction_request request = capture_kinds_reductions(&kinds, T);
     for (int layer = 0; layer < 2; layer++) {
         float *p = random_probs(plan.n_slots, T, causal, 40 + layer);
-        float *compact = compact_from_host(&request, p, plan.n_slots, T, causal);
+        float *compact = compact_from_host(&request, p, plan.n_slots, T, causal, dev.slot_group);
         AV_OK(layer_writer_write_reduced(&dev, layer, compact, plan.n_slots, T));
         AV_OK(layer_writer_write(&host, layer, p, plan.n_slots, T));
         free(compact);
@@ -107,24 +111,39 @@ static void check_case(const av_model *model, const token_list *tokens, const wr
     capture_plan_free(&plan);
 }
 
-Test(layer_writer_reduced, writes_what_the_host_path_writes) {
+static const char *prompt = "The quick brown fox jumps over the lazy dog, twice.";
+
+static void check_cases(const char *model_dir, const writer_case *cases, size_t n) {
     av_model *model;
-    AV_OK(av_model_load(&model, FIXTURE("gpt2-tiny")));
-    const char *prompt = "The quick brown fox jumps over the lazy dog, twice.";
+    AV_OK(av_model_load(&model, model_dir));
     token_list tokens = {0};
     AV_OK(tokenizer_encode(model->tok, prompt, strlen(prompt), &tokens));
-    char pool_beyond[32];
-    snprintf(pool_beyond, sizeof pool_beyond, "pool:%d", tokens.n + 5);
-    writer_case cases[] = {
-        {"rows:3", "all", "all"},    {"rows:1000", "all", "none"},       {"colsum", "all", "mean"},
-        {"pool:1", "all", "all"},    {"pool:3", "1,3", "all"},           {pool_beyond, "all", "mean"},
-        {"headmean", "all", "all"},  {"headmean", "all", "none"},        {"rows:2,colsum,pool:4,headmean", "all", "all"},
-        {"colsum,rows:5", "2", "mean"},
-    };
     char *dir = make_scratch_dir("layer-writer-reduced");
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(model, &tokens, &cases[i], dir);
+    for (size_t i = 0; i < n; i++) check_case(model, &tokens, &cases[i], dir);
     remove_tree(dir);
     free(dir);
     token_list_free(&tokens);
     av_model_destroy(model);
+}
+
+// pool:1000 is beyond the prompt's length (clipped to T).
+Test(layer_writer_reduced, writes_what_the_host_path_writes) {
+    const writer_case cases[] = {
+        {"rows:3", "all", "all"},    {"rows:1000", "all", "none"},       {"colsum", "all", "mean"},
+        {"pool:1", "all", "all"},    {"pool:3", "1,3", "all"},           {"pool:1000", "all", "mean"},
+        {"headmean", "all", "all"},  {"headmean", "all", "none"},        {"rows:2,colsum,pool:4,headmean", "all", "all"},
+        {"colsum,rows:5", "2", "mean"}, {"groupmean", "all", "all"},
+    };
+    check_cases(FIXTURE("gpt2-tiny"), cases, sizeof cases / sizeof cases[0]);
+}
+
+// Grouped-query attention: six query heads on two key/value heads.
+Test(layer_writer_reduced, group_means_of_grouped_query_heads) {
+    const writer_case cases[] = {
+        {"groupmean", "all", "all"},
+        {"groupmean,headmean,pool:4", "all", "mean"},
+        {"groupmean", "0,4,5", "none"},
+        {"rows:2,groupmean", "2,3", "all"},
+    };
+    check_cases(FIXTURE("qwen2-tiny"), cases, sizeof cases / sizeof cases[0]);
 }

@@ -117,6 +117,14 @@ Test(viewer, what_the_other_kinds_hold) {
                   "maps 1:-1 1:2 1:3\nleft out: none\n");
 }
 
+// A head of a grouped-query model shows its key/value group's mean map when the run has nothing of its own
+// (qwen2-tiny: heads 0-2 and 3-5 share a key/value head each).
+Test(viewer, group_means_show_for_their_heads) {
+    expect_viewer("viewer-groupmean", FIXTURE("qwen2-tiny"),
+                  "--prompt 'The cat sat on the mat.' --layers 1 --heads 1,4 --capture groupmean",
+                  "heatmaps shown: heatmaps/layer_01_group_00.png heatmaps/layer_01_group_01.png\n");
+}
+
 // 10 tokens, 2 layers of 4 heads: the column means take 8 x 28 characters, the last 3 rows 8 x 80, so 300 bytes
 // keep the column means and leave the rows out.
 Test(viewer, budget_takes_column_means_before_rows) {

@@ -169,6 +169,7 @@ if (spans.length !== n) fail('the page shows ' + spans.length + ' tokens, want '
 if (!detail.textContent) fail('the page opens with nothing beside the text');
 const fileSet = new Set(meta.files);
 let views = 0;
+const shown = new Set();
 function expectView(layer, head, dir, t) {
   const vals = P.values(layer, head, t, dir), text = detail.textContent;
   if (!vals) {
@@ -195,6 +196,7 @@ for (const layerOption of byId.layer.children) {
         expectView(+layerOption.value, +headOption.value, radio.value, t);
       }
       if (byId.map.style.display !== 'none' && !fileSet.has(byId.map.src)) fail('the page shows ' + byId.map.src);
+      if (byId.map.style.display !== 'none') shown.add(byId.map.src);
     }
   }
 }
@@ -205,3 +207,4 @@ spans[n - 1].onmouseenter();
 if (P.values(+byId.layer.value, +byId.head.value, 0, 'from') && !detail.textContent.includes('from token 0 '))
   fail('pointing at another token moved the pinned one: ' + detail.textContent.slice(0, 80));
 console.log('page ok: ' + views + ' views with weights');
+console.log('heatmaps shown: ' + [...shown].sort().join(' '));

@@ -50,4 +50,6 @@ check $m 1e-5; kernel plain
 check $m 1e-1 --dtype bf16; kernel flash
 check $m 1e-1 --dtype bf16 --heads 1 --attn-dtype fp16; kernel flash
 check $m 1e-1 --dtype bf16 --capture rows:4,pool:3,headmean,colsum; kernel flash; reductions device
+check $m 1e-1 --dtype bf16 --capture groupmean,pool:3; kernel flash; reductions device
+check $m 1e-1 --dtype bf16 --capture groupmean --heads 1; kernel flash; reductions host
 exit $rc
