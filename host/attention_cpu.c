@@ -27,8 +27,11 @@ static inline float larger(float a, float b) { return a > b ? a : b; }
 static inline float exp_nonpositive(float x) {
     const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
     float xc = x >= -87.0f ? x : -87.0f;
-    int n = (int)(xc * log2e - 0.5f); // round to nearest, xc <= 0
-    float r = xc - (float)n * ln2_hi - (float)n * ln2_lo;
+    // n = xc log2e rounded to nearest by adding 1.5 * 2^23 (no fraction bits left); (float)(int)(...) became a
+    // truncation call with SSE4.1, which kept the AVX clones below from vectorizing.
+    float fn = (xc * log2e + 12582912.0f) - 12582912.0f;
+    int n = (int)fn;
+    float r = xc - fn * ln2_hi - fn * ln2_lo;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -42,6 +45,8 @@ static inline float exp_nonpositive(float x) {
 }
 
 // Softmax of one score row in place: s (T) holds raw q.k; entries past `visible` are masked and written as 0.
+// Built for AVX-512 and AVX2 too, picked at load time by the CPU (the portable build is SSE2, 4 lanes).
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void softmax_row(float *s, int visible, int T, float scale) {
     float top = -INFINITY;
 #pragma omp simd reduction(max : top)
