@@ -177,7 +177,8 @@ static void add_to_mean_max(float *sum, float *max, const float *p, int T) {
 
 // Row i of head slot s, p (T) = P[i, :] (zero past the visible keys), into the reductions; colsum and bins are the
 // group's partials. A query bin's key-bin sums are written out (mean over its rows) at its last row.
-static void reduce_row(const reduce_target *t, const float *p, int i, int s, double *colsum, double *bins) {
+static void reduce_row(const reduce_target *t, const float *p, int i, int s, int head_group, double *colsum,
+                       double *bins) {
     const av_reduction_request *r = t->request;
     int T = t->T, visible = t->causal ? i + 1 : T;
     float *base = t->reduced;
@@ -202,13 +203,13 @@ static void reduce_row(const reduce_target *t, const float *p, int i, int s, dou
             memset(bins, 0, (size_t)nb * sizeof(double));
         }
     }
-    // Means summed in head order here (slot s is head s), divided by the head count at the end.
+    // Means summed in head order here (heads run one after another), divided by their head counts at the end.
     if (r->head_mean) {
         size_t row = (size_t)i * T;
         add_to_mean_max(base + t->at.head_mean + row, base + t->at.head_max + row, p, T);
     }
     if (r->group_mean) {
-        size_t row = ((size_t)(s / t->group_size) * T + i) * T;
+        size_t row = ((size_t)head_group * T + i) * T;
         add_to_mean_max(base + t->at.group_mean + row, base + t->at.group_max + row, p, T);
     }
 }
@@ -221,6 +222,7 @@ static void reduce_group(const reduce_target *t, const reduce_scratch *sc, float
     int begin = group_edge(g, sc->n_groups, T, unit, t->causal);
     int end = group_edge(g + 1, sc->n_groups, T, unit, t->causal);
     float *rows = sc->rows + (size_t)omp_get_thread_num() * block * T;
+    int head_group = t->group_size ? h / t->group_size : 0;
     double *colsum = t->request->colsum ? sc->colsum + (size_t)g * T : NULL;
     double *bins = t->pool ? sc->bins + (size_t)g * t->at.n_bins : NULL;
     if (colsum) memset(colsum, 0, (size_t)T * sizeof(double));
@@ -228,7 +230,7 @@ static void reduce_group(const reduce_target *t, const reduce_scratch *sc, float
     for (int r0 = begin; r0 < end; r0 += block) {
         int r1 = r0 + block < end ? r0 + block : end;
         attention_block(out, rows, qkv, T, C, NH, NKV, h, r0, r1, t->causal);
-        for (int i = r0; i < r1; i++) reduce_row(t, rows + (size_t)(i - r0) * T, i, s, colsum, bins);
+        for (int i = r0; i < r1; i++) reduce_row(t, rows + (size_t)(i - r0) * T, i, s, head_group, colsum, bins);
     }
 }
 
@@ -270,33 +272,33 @@ static av_status reduce_scratch_alloc(reduce_scratch *sc, const av_reduction_req
 
 av_status av_attention_reduced_cpu(float *out, float *reduced, const float *qkv, int T, int C, int NH, int NKV,
                                    bool causal, const int *head_slot, const av_reduction_request *request) {
-    int n_slots = av_captured_heads(head_slot, NH);
-    bool means = request->head_mean || request->group_mean;
-    for (int h = 0; h < NH; h++)
-        if (means && head_slot[h] != h)
-            return av_fail(AV_ERROR_INVALID_ARGUMENT, "head and group means: need every head captured in head order");
-    if (request->group_mean && (request->group_mean < 0 || NH % request->group_mean))
-        return av_fail(AV_ERROR_INVALID_ARGUMENT, "group mean: %d groups do not divide %d heads", request->group_mean,
-                       NH);
+    int n_slots = av_captured_heads(head_slot, NH), groups = request->group_mean;
+    if (groups && (groups < 0 || NH % groups))
+        return av_fail(AV_ERROR_INVALID_ARGUMENT, "group mean: %d groups do not divide %d heads", groups, NH);
+    int group_size = groups ? NH / groups : 0;
+    for (int hg = 0; hg < groups; hg++)
+        if (!av_captured_heads(head_slot + hg * group_size, group_size))
+            return av_fail(AV_ERROR_INVALID_ARGUMENT, "group mean: no head of group %d (heads %d-%d) is captured", hg,
+                           hg * group_size, (hg + 1) * group_size - 1);
     if (n_slots < NH) AV_TRY(attention_jobs(out, NULL, qkv, T, C, NH, NKV, causal, head_slot)); // those not captured
     reduce_target t = {.request = request,
                        .at = av_reduction_layout_of(request, n_slots, T),
                        .reduced = reduced,
                        .T = T,
                        .pool = request->pool ? (request->pool < T ? request->pool : T) : 0,
-                       .group_size = request->group_mean ? NH / request->group_mean : 0,
+                       .group_size = group_size,
                        .causal = causal};
     reduce_scratch sc;
     AV_TRY(reduce_scratch_alloc(&sc, request, T));
     // Probabilities are >= 0, so the maxima start at 0 too.
-    size_t map = (size_t)T * T, groups = (size_t)request->group_mean;
+    size_t map = (size_t)T * T;
     if (request->head_mean) {
         memset(reduced + t.at.head_mean, 0, map * sizeof(float));
         memset(reduced + t.at.head_max, 0, map * sizeof(float));
     }
     if (groups) {
-        memset(reduced + t.at.group_mean, 0, groups * map * sizeof(float));
-        memset(reduced + t.at.group_max, 0, groups * map * sizeof(float));
+        memset(reduced + t.at.group_mean, 0, (size_t)groups * map * sizeof(float));
+        memset(reduced + t.at.group_max, 0, (size_t)groups * map * sizeof(float));
     }
     for (int h = 0; h < NH; h++) {
         int s = head_slot[h];
@@ -306,7 +308,9 @@ av_status av_attention_reduced_cpu(float *out, float *reduced, const float *qkv,
         if (request->colsum) add_column_partials(&t, &sc, s);
     }
     if (request->head_mean) divide_map(reduced + t.at.head_mean, map, n_slots);
-    if (groups) divide_map(reduced + t.at.group_mean, groups * map, t.group_size);
+    for (int hg = 0; hg < groups; hg++)
+        divide_map(reduced + t.at.group_mean + (size_t)hg * map, map, av_captured_heads(head_slot + hg * group_size,
+                                                                                        group_size));
     reduce_scratch_free(&sc);
     return AV_SUCCESS;
 }

@@ -25,9 +25,10 @@ typedef struct av_reduction_request {
     int rows;       // the last ROWS query rows of each captured head
     bool colsum;    // column sums and column means
     int pool;       // pool factor B <= T: P summed over key bins and averaged over query bins of B
-    bool head_mean; // head mean and max over every head (asked for only when every head is captured)
-    int group_mean; // G > 0: mean and max over each group of NH / G consecutive heads, the heads sharing a key/value
-                    // head when G = NKV (asked for only when every head is captured); 0: not requested
+    bool head_mean;  // head mean and max over the captured heads
+    int group_mean;  // G > 0: mean and max over the captured heads of each group of NH / G consecutive heads (the
+                     // heads sharing a key/value head when G = NKV); every group has one; 0: not requested
+    bool every_head; // every head is captured (the CUDA flash path takes head and group means only then)
 } av_reduction_request;
 
 // Where each reduction lies in a layer's compact float32 buffer, in floats from its start; absent ones take no space:
@@ -117,8 +118,8 @@ struct av_backend {
     // computes REQUEST for the captured heads instead of full P (model code then passes probs NULL and streams each
     // captured layer through emit_reductions); a NULL REQUEST goes back to full P. *on_backend is false, and nothing
     // changes, when the attention of this shape cannot (the caller computes the reductions from full P): the CUDA
-    // flash path can, the CUDA plain path cannot, the CPU always can. Called before extra_bytes, so that the memory
-    // check counts the reductions' buffers (for NH slots at most).
+    // flash path can (head and group means only with every_head), the CUDA plain path cannot, the CPU always can.
+    // Called before extra_bytes, so that the memory check counts the reductions' buffers (for NH slots at most).
     av_status (*set_reductions)(av_backend *be, const av_reduction_request *request, int C, int NH, bool *on_backend);
     // Hands the reductions of the last attention() call (n_slots captured heads) to SINK in host memory; deferred
     // and flushed (flush_probs) like emit_probs.
@@ -161,9 +162,9 @@ av_status av_attention_cpu(float *out, float *probs, const float *qkv, int T, in
 // Scratch av_attention_cpu allocates for T tokens (a block of query rows per thread).
 size_t av_attention_cpu_scratch_bytes(int T);
 // av_attention_cpu that computes REQUEST for the captured heads instead of writing their P: each head's P exists
-// one block of query rows at a time. reduced (floats of av_reduction_layout_of(request, captured heads, T)); a head
-// or group mean needs every head captured in head order. Same P as av_attention_cpu; sums in float64 except the head
-// and group means (float32, in head order); the result depends on the thread count, not on the schedule.
+// one block of query rows at a time. reduced (floats of av_reduction_layout_of(request, captured heads, T)). Same P
+// as av_attention_cpu; sums in float64 except the head and group means (float32, in head order); the result depends
+// on the thread count, not on the schedule.
 av_status av_attention_reduced_cpu(float *out, float *reduced, const float *qkv, int T, int C, int NH, int NKV,
                                    bool causal, const int *head_slot, const av_reduction_request *request);
 // Scratch av_attention_reduced_cpu allocates (besides REDUCED).

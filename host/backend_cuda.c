@@ -642,7 +642,8 @@ static av_status cuda_emit_reductions(av_backend *be, int layer, int n_slots, in
     return stream_out(impl, impl->reduced, floats * sizeof(float), true, layer, n_slots, T, sink, user);
 }
 
-// The reductions run on the flash path only; the plain path leaves them to the host.
+// The reductions run on the flash path only; the plain path leaves them to the host, and so does the flash path for
+// head and group means of a head subset (the kernels' means cover every head).
 static av_status cuda_set_reductions(av_backend *be, const av_reduction_request *request, int C, int NH,
                                      bool *on_device) {
     cuda_impl *impl = impl_of(be);
@@ -651,6 +652,7 @@ static av_status cuda_set_reductions(av_backend *be, const av_reduction_request 
         impl->reduce = false;
         return AV_SUCCESS;
     }
+    if ((request->head_mean || request->group_mean) && !request->every_head) return AV_SUCCESS;
     AV_TRY(check_attention_choice(impl, C, NH));
     if (!flash_runs(impl, C, NH)) return AV_SUCCESS;
     impl->reduce = *on_device = true;

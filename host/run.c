@@ -270,16 +270,15 @@ static av_status write_meta(run_state *s, const char *prompt, size_t len) {
 }
 
 // Hands the reductions to the backend when the host needs no full P: full is not captured (PNGs of full maps come
-// only with it) and head or group means, if asked for, cover every head (the device's do). The backend may still
-// decline (the plain path); then the host reduces full P as usual.
+// only with it). The backend may still decline (the CUDA plain path, or head and group means of a head subset on the
+// flash path); then the host reduces full P as usual.
 static av_status choose_reductions(run_state *s) {
     const capture_kinds *k = &s->kinds;
     const model_config *cfg = &s->model->cfg;
     bool any = k->rows || k->colsum || k->pool || k->headmean || k->groupmean;
-    bool means = k->headmean || k->groupmean;
-    bool host_free = !k->full && (!means || s->plan.n_slots == cfg->n_head);
-    if (!any || !host_free || s->plan.n_slots == 0 || !s->be->set_reductions) return AV_SUCCESS;
+    if (!any || k->full || s->plan.n_slots == 0 || !s->be->set_reductions) return AV_SUCCESS;
     av_reduction_request request = capture_kinds_reductions(k, s->tokens.n);
+    request.every_head = s->plan.n_slots == cfg->n_head;
     return s->be->set_reductions(s->be, &request, cfg->n_embd, cfg->n_head, &s->device_reductions);
 }
 

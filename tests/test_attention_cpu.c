@@ -48,9 +48,10 @@ static outputs reference_outputs(const shape *s, const float *qkv, const int *he
     if (r->colsum) reduce_column_sums(o.reduced + at.colsum, o.reduced + at.colmean, probs, NS, T, s->causal);
     if (r->pool) reduce_pool(o.reduced + at.pooled, probs, NS, T, r->pool);
     if (r->head_mean) reduce_head_mean_max(o.reduced + at.head_mean, o.reduced + at.head_max, probs, NS, (size_t)T * T);
-    if (r->group_mean) { // every head captured, in head order
+    if (r->group_mean) {
         int slot_group[16];
-        for (int h = 0; h < NS; h++) slot_group[h] = h / (s->NH / r->group_mean);
+        for (int h = 0; h < s->NH; h++)
+            if (head_slot[h] >= 0) slot_group[head_slot[h]] = h / (s->NH / r->group_mean);
         reduce_group_mean_max(o.reduced + at.group_mean, o.reduced + at.group_max, probs, slot_group, NS,
                               r->group_mean, (size_t)T * T);
     }
@@ -190,12 +191,17 @@ Test(attention_cpu, reduced_each_reduction_alone_and_head_subsets) {
         check_case(&s, reversed, &alone[i], 17 + i);
         check_case(&s, one, &alone[i], 27 + i);
     }
-    av_reduction_request mean = {.head_mean = true};
-    check_case(&s, every_head, &mean, 40);
-    // Groups of one head (each group mean is that head's P) and of two.
-    for (int groups = 1; groups <= 4; groups *= 2) {
-        av_reduction_request group_mean = {.group_mean = groups};
-        check_case(&s, every_head, &group_mean, 41 + groups);
+    // Means over every head and over subsets (in any slot order); groups of four, two and one head (each group mean
+    // then that head's P).
+    const int *heads[] = {every_head, subset, reversed, one};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        av_reduction_request mean = {.head_mean = true};
+        check_case(&s, heads[i], &mean, 40 + i);
+        for (int groups = 1; groups <= 4; groups *= 2) {
+            av_reduction_request group_mean = {.group_mean = groups};
+            bool each_group_captured = groups == 1 || (heads[i] != one && (groups == 2 || heads[i] != subset));
+            if (each_group_captured) check_case(&s, heads[i], &group_mean, 44 + i + groups);
+        }
     }
 }
 
@@ -226,17 +232,14 @@ Test(attention_cpu, reduced_runs_are_bitwise_identical) {
     free(qkv);
 }
 
-Test(attention_cpu, reduced_means_need_every_head_in_order_and_whole_groups) {
+Test(attention_cpu, reduced_group_means_need_whole_groups_with_a_captured_head) {
     shape s = {.T = 8, .NH = 4, .NKV = 4, .HS = 8, .causal = false};
-    const int reversed[] = {3, 2, 1, 0};
-    const av_reduction_request means[] = {{.head_mean = true}, {.group_mean = 2}};
+    const int first_two[] = {0, 1, -1, -1};
+    av_reduction_request two = {.group_mean = 2}, three = {.group_mean = 3};
     float *qkv = random_qkv(&s, 3), out[8 * 32], reduced[2 * 4 * 64];
-    for (int i = 0; i < 2; i++) {
-        cr_assert_eq(av_attention_reduced_cpu(out, reduced, qkv, s.T, 32, 4, 4, false, reversed, &means[i]),
-                     AV_ERROR_INVALID_ARGUMENT);
-        cr_assert(strstr(av_last_error(), "head order"), "%s", av_last_error());
-    }
-    av_reduction_request three = {.group_mean = 3};
+    cr_assert_eq(av_attention_reduced_cpu(out, reduced, qkv, s.T, 32, 4, 4, false, first_two, &two),
+                 AV_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(av_last_error(), "no head of group 1 (heads 2-3)"), "%s", av_last_error());
     cr_assert_eq(av_attention_reduced_cpu(out, reduced, qkv, s.T, 32, 4, 4, false, every_head, &three),
                  AV_ERROR_INVALID_ARGUMENT);
     cr_assert(strstr(av_last_error(), "do not divide"), "%s", av_last_error());

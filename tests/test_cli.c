@@ -455,7 +455,7 @@ static void expect_capture_matches_hugging_face(const char *capture, const char 
 Test(cli, capture_kinds_match_numpy_reductions_of_hugging_face_attentions) {
     expect_capture_matches_hugging_face("full,rows:5,colsum,pool:4,headmean", "0,2,3", "host");
     expect_capture_matches_hugging_face("rows:5,colsum,pool:4,headmean", "0,1,2,3", "attention");
-    expect_capture_matches_hugging_face("rows:5,colsum,pool:4,headmean", "0,2,3", "host"); // a head mean of a subset
+    expect_capture_matches_hugging_face("rows:5,colsum,pool:4,headmean", "0,2,3", "attention"); // a subset's mean
 }
 
 // --capture groupmean against numpy's mean and max over each key/value group of Hugging Face's attentions (qwen2-tiny:
@@ -494,7 +494,8 @@ static void expect_group_means_match_hugging_face(const char *capture, const cha
 Test(cli, group_means_match_numpy_reductions_of_hugging_face_attentions) {
     expect_group_means_match_hugging_face("groupmean", "0,1,2,3,4,5", "attention");
     expect_group_means_match_hugging_face("groupmean,headmean,rows:3", "0,1,2,3,4,5", "attention");
-    expect_group_means_match_hugging_face("groupmean", "1,3,5", "host");
+    expect_group_means_match_hugging_face("groupmean", "1,3,5", "attention");
+    expect_group_means_match_hugging_face("full,groupmean", "2,3", "host");
     expect_group_means_match_hugging_face("full,groupmean", "0,1,2,3,4,5", "host");
 }
 
