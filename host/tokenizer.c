@@ -9,7 +9,7 @@
 
 // tokenizer.json is read first when it exists: it carries the pre-tokenization regex, the normalizer and the BOS
 // template, which vocab.json + merges.txt (also shipped by Qwen2 checkpoints, whose regex is not GPT-2's) lack.
-static av_status load_from_tokenizer_json(tokenizer **out, const char *dir, const char *path) {
+static av_status load_from_tokenizer_json(tokenizer **out, const char *path) {
     cJSON *root;
     AV_TRY(tokenizer_parse_json_file(path, &root));
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
@@ -20,7 +20,7 @@ static av_status load_from_tokenizer_json(tokenizer **out, const char *dir, cons
     else if (!strcmp(type->valuestring, "BPE"))
         status = bpe_tokenizer_load_json(out, root, path);
     else if (!strcmp(type->valuestring, "WordPiece"))
-        status = wordpiece_tokenizer_load(out, dir);
+        status = wordpiece_tokenizer_load_json(out, root, path);
     else
         status = av_fail(AV_ERROR_UNSUPPORTED, "%s: model.type \"%s\" is not supported (BPE or WordPiece)", path,
                          type->valuestring);
@@ -51,7 +51,7 @@ av_status tokenizer_load(tokenizer **out, const char *dir) {
     if (!vocab_json || !merges_txt || !tokenizer_json || !vocab_txt)
         status = av_fail(AV_ERROR_OUT_OF_MEMORY, "%s: out of memory joining tokenizer paths", dir);
     else if (av_file_exists(tokenizer_json))
-        status = load_from_tokenizer_json(out, dir, tokenizer_json);
+        status = load_from_tokenizer_json(out, tokenizer_json);
     else if (av_file_exists(vocab_json) && av_file_exists(merges_txt))
         status = bpe_tokenizer_load_files(out, vocab_json, merges_txt);
     else if (av_file_exists(vocab_txt))

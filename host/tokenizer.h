@@ -38,6 +38,8 @@ struct cJSON;
 av_status bpe_tokenizer_load_json(tokenizer **out, const struct cJSON *root, const char *path);
 // DIR holds vocab.txt (and optionally tokenizer_config.json for do_lower_case) or a WordPiece tokenizer.json.
 av_status wordpiece_tokenizer_load(tokenizer **out, const char *dir);
+// ROOT: a WordPiece tokenizer.json, as for bpe_tokenizer_load_json.
+av_status wordpiece_tokenizer_load_json(tokenizer **out, const struct cJSON *root, const char *path);
 
 // Reads and parses the JSON file PATH (*root: free with cJSON_Delete); a parse error names the byte it failed at.
 av_status tokenizer_parse_json_file(const char *path, struct cJSON **root);

@@ -518,9 +518,7 @@ static void post_processor_names(const cJSON *post, const char **cls, const char
     }
 }
 
-static av_status load_tokenizer_json(wordpiece *wp, const char *path) {
-    cJSON *root;
-    AV_TRY(tokenizer_parse_json_file(path, &root));
+static av_status load_tokenizer_json(wordpiece *wp, const cJSON *root, const char *path) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
@@ -555,31 +553,26 @@ static av_status load_tokenizer_json(wordpiece *wp, const char *path) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(added, "content");
         if (status == AV_SUCCESS && cJSON_IsString(content)) status = add_special(wp, content->valuestring);
     }
-    cJSON_Delete(root);
     return status;
 }
 
-av_status wordpiece_tokenizer_load(tokenizer **out, const char *dir) {
-    if (!out || !dir) return av_fail(AV_ERROR_INVALID_ARGUMENT, "wordpiece_tokenizer_load: NULL argument");
-    *out = NULL;
+// A tokenizer with Hugging Face BertTokenizer's defaults, for a loader to fill; NULL when out of memory.
+static wordpiece *wordpiece_new(void) {
     wordpiece *wp = av_calloc(1, sizeof *wp, "WordPiece tokenizer");
-    tokenizer *tok = av_calloc(1, sizeof *tok, "tokenizer");
-    char *json_path = av_path_join(dir, "tokenizer.json");
-    av_status status = wp && tok && json_path ? AV_SUCCESS : AV_ERROR_OUT_OF_MEMORY;
-    if (status == AV_SUCCESS) {
-        wp->prefix = copy_string("##", 2);
-        wp->max_input_chars_per_word = MAX_INPUT_CHARS_PER_WORD_DEFAULT;
-        wp->clean_text = wp->handle_chinese_chars = true;
-        if (!wp->prefix) status = AV_ERROR_OUT_OF_MEMORY;
-    }
-    // tokenizer.json describes exactly what the fast tokenizer runs, so it wins over vocab.txt.
-    if (status == AV_SUCCESS)
-        status = av_file_exists(json_path) ? load_tokenizer_json(wp, json_path) : load_vocab_txt(wp, dir);
-    free(json_path);
-    if (status != AV_SUCCESS) {
+    if (!wp) return NULL;
+    wp->max_input_chars_per_word = MAX_INPUT_CHARS_PER_WORD_DEFAULT;
+    wp->clean_text = wp->handle_chinese_chars = true;
+    if ((wp->prefix = copy_string("##", 2))) return wp;
+    wordpiece_free(wp);
+    return NULL;
+}
+
+// WP as the tokenizer *out when its loader succeeded (STATUS), else freed.
+static av_status wrap_wordpiece(tokenizer **out, wordpiece *wp, av_status status) {
+    tokenizer *tok = status == AV_SUCCESS ? av_calloc(1, sizeof *tok, "tokenizer") : NULL;
+    if (!tok) {
         wordpiece_free(wp);
-        free(tok);
-        return status;
+        return status == AV_SUCCESS ? AV_ERROR_OUT_OF_MEMORY : status;
     }
     tok->kind = "wordpiece";
     tok->encode = wordpiece_encode;
@@ -588,4 +581,32 @@ av_status wordpiece_tokenizer_load(tokenizer **out, const char *dir) {
     tok->impl = wp;
     *out = tok;
     return AV_SUCCESS;
+}
+
+av_status wordpiece_tokenizer_load_json(tokenizer **out, const cJSON *root, const char *path) {
+    if (!out || !root || !path) return av_fail(AV_ERROR_INVALID_ARGUMENT, "wordpiece_tokenizer_load_json: NULL");
+    *out = NULL;
+    wordpiece *wp = wordpiece_new();
+    if (!wp) return AV_ERROR_OUT_OF_MEMORY;
+    return wrap_wordpiece(out, wp, load_tokenizer_json(wp, root, path));
+}
+
+av_status wordpiece_tokenizer_load(tokenizer **out, const char *dir) {
+    if (!out || !dir) return av_fail(AV_ERROR_INVALID_ARGUMENT, "wordpiece_tokenizer_load: NULL argument");
+    *out = NULL;
+    char *json_path = av_path_join(dir, "tokenizer.json");
+    if (!json_path) return AV_ERROR_OUT_OF_MEMORY;
+    // tokenizer.json describes exactly what the fast tokenizer runs, so it wins over vocab.txt.
+    av_status status;
+    if (av_file_exists(json_path)) {
+        cJSON *root = NULL;
+        status = tokenizer_parse_json_file(json_path, &root);
+        if (status == AV_SUCCESS) status = wordpiece_tokenizer_load_json(out, root, json_path);
+        cJSON_Delete(root);
+    } else {
+        wordpiece *wp = wordpiece_new();
+        status = wp ? wrap_wordpiece(out, wp, load_vocab_txt(wp, dir)) : AV_ERROR_OUT_OF_MEMORY;
+    }
+    free(json_path);
+    return status;
 }
