@@ -2,6 +2,8 @@
 // change the computation in a way attnviz does not implement are refused rather than ignored.
 #include "config.h"
 
+#include "json_read.h"
+
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
@@ -91,18 +93,9 @@ static av_status parse_activation(const char *name, const char *key, const char 
 }
 
 // A boolean option whose non-default value attnviz does not implement.
-static av_status optional_bool(const cJSON *root, const char *key, const char *path, bool fallback, bool *out) {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
-    *out = fallback;
-    if (!item || cJSON_IsNull(item)) return AV_SUCCESS;
-    if (!cJSON_IsBool(item)) return av_fail(AV_ERROR_FORMAT, "%s: key '%s' must be true or false", path, key);
-    *out = cJSON_IsTrue(item);
-    return AV_SUCCESS;
-}
-
 static av_status refuse_bool(const cJSON *root, const char *key, const char *path, bool refused_value) {
     bool value;
-    AV_TRY(optional_bool(root, key, path, !refused_value, &value));
+    AV_TRY(json_optional_bool(root, key, !refused_value, &value, path, NULL));
     if (value == refused_value)
         return av_fail(AV_ERROR_UNSUPPORTED, "%s: %s = %s is not supported", path, key,
                        refused_value ? "true" : "false");
@@ -239,8 +232,8 @@ static av_status parse_llama(model_config *cfg, const cJSON *root, const char *p
         return av_fail(AV_ERROR_UNSUPPORTED, "%s: hidden_act '%s' is not supported (only silu)", path, act);
     cfg->activation = AV_ACT_SILU;
     AV_TRY(parse_rope(&cfg->rope, root, path));
-    AV_TRY(optional_bool(root, "attention_bias", path, qwen2, &cfg->qkv_bias));
-    AV_TRY(optional_bool(root, "tie_word_embeddings", path, false, &cfg->tie_word_embeddings));
+    AV_TRY(json_optional_bool(root, "attention_bias", qwen2, &cfg->qkv_bias, path, NULL));
+    AV_TRY(json_optional_bool(root, "tie_word_embeddings", false, &cfg->tie_word_embeddings, path, NULL));
     AV_TRY(refuse_bool(root, "mlp_bias", path, true));
     AV_TRY(refuse_bool(root, "use_sliding_window", path, true));
     return AV_SUCCESS;

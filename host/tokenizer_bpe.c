@@ -6,6 +6,7 @@
 //      ignore_merges, take a piece that is a whole vocab entry as is),
 //   5. put the post-processor's template tokens (Llama 3's <|begin_of_text|>) around the prompt's tokens.
 // Tokens are handled as ids throughout: a merge is the pair (left id, right id) -> (rank, merged id).
+#include "json_read.h"
 #include "tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -253,23 +254,12 @@ static av_status add_special(bpe_model *m, const char *content, int32_t id, bool
     return m->bytes[id] ? AV_SUCCESS : AV_ERROR_OUT_OF_MEMORY;
 }
 
-// Reads an optional bool option; a missing or null key gives FALLBACK.
-static av_status read_flag(const cJSON *object, const char *key, bool fallback, bool *value, const char *path,
-                           const char *where) {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, key);
-    *value = fallback;
-    if (!item || cJSON_IsNull(item)) return AV_SUCCESS;
-    if (!cJSON_IsBool(item)) return av_fail(AV_ERROR_FORMAT, "%s: %s.%s is not true or false", path, where, key);
-    *value = cJSON_IsTrue(item);
-    return AV_SUCCESS;
-}
-
 // Stripping the whitespace around an added token or matching it only as a whole word would change the ids.
 static av_status check_added_token_options(const cJSON *entry, const char *path, const char *where) {
     static const char *const keys[] = {"lstrip", "rstrip", "single_word"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         bool set;
-        AV_TRY(read_flag(entry, keys[i], false, &set, path, where));
+        AV_TRY(json_optional_bool(entry, keys[i], false, &set, path, where));
         if (set) return av_fail(AV_ERROR_UNSUPPORTED, "%s: %s: %s true is not supported", path, where, keys[i]);
     }
     return AV_SUCCESS;
@@ -288,9 +278,8 @@ static av_status load_added_tokens(bpe_model *m, const cJSON *added, const char 
             return av_fail(AV_ERROR_FORMAT, "%s: %s has no content", path, where);
         AV_TRY(check_added_token_options(entry, path, where));
         // Hugging Face's AddedToken default: special tokens match the raw text, others the normalized text.
-        bool normalized;
-        AV_TRY(read_flag(entry, "normalized", !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(entry, "special")),
-                         &normalized, path, where));
+        bool normalized, special = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(entry, "special"));
+        AV_TRY(json_optional_bool(entry, "normalized", !special, &normalized, path, where));
         int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(entry, "id")->valuedouble;
         if (!m->symbols[id]) AV_TRY(set_symbol(m, content->valuestring, id, path));
         else if (strcmp(m->symbols[id], content->valuestring))
@@ -842,9 +831,9 @@ static av_status load_model_options(bpe_model *m, const cJSON *model, const char
     if (!is_absent(dropout) && !(cJSON_IsNumber(dropout) && dropout->valuedouble == 0))
         return av_fail(AV_ERROR_UNSUPPORTED, "%s: model.dropout is set; BPE dropout is not supported", path);
     bool byte_fallback;
-    AV_TRY(read_flag(model, "byte_fallback", false, &byte_fallback, path, "model"));
+    AV_TRY(json_optional_bool(model, "byte_fallback", false, &byte_fallback, path, "model"));
     if (byte_fallback) return av_fail(AV_ERROR_UNSUPPORTED, "%s: model.byte_fallback true is not supported", path);
-    return read_flag(model, "ignore_merges", false, &m->ignore_merges, path, "model");
+    return json_optional_bool(model, "ignore_merges", false, &m->ignore_merges, path, "model");
 }
 
 static av_status load_normalizer(bpe_model *m, const cJSON *root, const char *path) {
@@ -866,8 +855,8 @@ static av_status load_normalizer(bpe_model *m, const cJSON *root, const char *pa
 // Split).
 static av_status check_byte_level(const cJSON *byte_level, bool use_regex, const char *path, const char *where) {
     bool prefix, regex;
-    AV_TRY(read_flag(byte_level, "add_prefix_space", false, &prefix, path, where));
-    AV_TRY(read_flag(byte_level, "use_regex", true, &regex, path, where));
+    AV_TRY(json_optional_bool(byte_level, "add_prefix_space", false, &prefix, path, where));
+    AV_TRY(json_optional_bool(byte_level, "use_regex", true, &regex, path, where));
     if (prefix) return av_fail(AV_ERROR_UNSUPPORTED, "%s: %s: ByteLevel add_prefix_space true is not supported", path,
                                where);
     if (regex != use_regex)
@@ -882,7 +871,7 @@ static av_status read_split(const cJSON *split, const char **pattern, const char
     const cJSON *regex = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(split, "pattern"), "Regex");
     const cJSON *behavior = cJSON_GetObjectItemCaseSensitive(split, "behavior");
     bool invert;
-    AV_TRY(read_flag(split, "invert", false, &invert, path, where));
+    AV_TRY(json_optional_bool(split, "invert", false, &invert, path, where));
     if (!cJSON_IsString(regex))
         return av_fail(AV_ERROR_UNSUPPORTED, "%s: %s: Split pattern is not {\"Regex\": ...}", path, where);
     if (!cJSON_IsString(behavior) || strcmp(behavior->valuestring, "Isolated"))

@@ -8,6 +8,7 @@
 //      that is not in the vocabulary, or longer than max_input_chars_per_word characters, becomes one [UNK].
 // Every normalized character remembers the byte range of the prompt character it came from, so every token gets
 // byte offsets into the original prompt.
+#include "json_read.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -438,15 +439,6 @@ static av_status require_token(const wordpiece *wp, const char *name, int32_t *i
     return AV_SUCCESS;
 }
 
-// Reads a bool option; a missing or null key keeps *value.
-static av_status read_bool(const cJSON *object, const char *key, bool *value, const char *path) {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, key);
-    if (!item || cJSON_IsNull(item)) return AV_SUCCESS;
-    if (!cJSON_IsBool(item)) return av_fail(AV_ERROR_FORMAT, "%s: \"%s\" is not true, false or null", path, key);
-    *value = cJSON_IsTrue(item);
-    return AV_SUCCESS;
-}
-
 // vocab.txt plus, when present, tokenizer_config.json (do_lower_case, strip_accents, tokenize_chinese_chars and
 // the special token names), with Hugging Face BertTokenizer's defaults otherwise.
 static av_status load_vocab_txt(wordpiece *wp, const char *dir) {
@@ -461,12 +453,15 @@ static av_status load_vocab_txt(wordpiece *wp, const char *dir) {
     wp->lowercase = true;
     bool strip_set = false;
     if (status == AV_SUCCESS && config) {
-        status = read_bool(config, "do_lower_case", &wp->lowercase, config_path);
+        status = json_optional_bool(config, "do_lower_case", wp->lowercase, &wp->lowercase, config_path, NULL);
         const cJSON *strip = cJSON_GetObjectItemCaseSensitive(config, "strip_accents");
         strip_set = cJSON_IsBool(strip);
-        if (status == AV_SUCCESS) status = read_bool(config, "strip_accents", &wp->strip_accents, config_path);
         if (status == AV_SUCCESS)
-            status = read_bool(config, "tokenize_chinese_chars", &wp->handle_chinese_chars, config_path);
+            status = json_optional_bool(config, "strip_accents", wp->strip_accents, &wp->strip_accents, config_path,
+                                        NULL);
+        if (status == AV_SUCCESS)
+            status = json_optional_bool(config, "tokenize_chinese_chars", wp->handle_chinese_chars,
+                                        &wp->handle_chinese_chars, config_path, NULL);
     }
     if (!strip_set) wp->strip_accents = wp->lowercase; // strip_accents null follows lower-casing
     const char *unk = special_token_name(config, "unk_token", "[UNK]");
@@ -490,11 +485,12 @@ static av_status load_bert_normalizer(wordpiece *wp, const cJSON *normalizer, co
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "BertNormalizer") != 0)
         return av_fail(AV_ERROR_UNSUPPORTED, "%s: WordPiece normalizer \"%s\" is not supported (BertNormalizer)", path,
                        cJSON_IsString(type) ? type->valuestring : "?");
-    AV_TRY(read_bool(normalizer, "clean_text", &wp->clean_text, path));
-    AV_TRY(read_bool(normalizer, "handle_chinese_chars", &wp->handle_chinese_chars, path));
-    AV_TRY(read_bool(normalizer, "lowercase", &wp->lowercase, path));
+    AV_TRY(json_optional_bool(normalizer, "clean_text", wp->clean_text, &wp->clean_text, path, NULL));
+    AV_TRY(json_optional_bool(normalizer, "handle_chinese_chars", wp->handle_chinese_chars, &wp->handle_chinese_chars,
+                              path, NULL));
+    AV_TRY(json_optional_bool(normalizer, "lowercase", wp->lowercase, &wp->lowercase, path, NULL));
     wp->strip_accents = wp->lowercase;
-    return read_bool(normalizer, "strip_accents", &wp->strip_accents, path);
+    return json_optional_bool(normalizer, "strip_accents", wp->strip_accents, &wp->strip_accents, path, NULL);
 }
 
 // The [CLS] and [SEP] names from a TemplateProcessing or BertProcessing post-processor (defaults otherwise).

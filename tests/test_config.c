@@ -174,6 +174,14 @@ Test(config, malformed_json) {
     expect_parse_error("{\"model_type\": \"gpt2\",\n \"n_embd\": }", AV_ERROR_FORMAT, "malformed JSON", "(line 2)");
 }
 
+// A boolean option holding anything but true, false or null is refused, not read as false.
+Test(config, boolean_option_of_another_type) {
+    expect_parse_error("{\"model_type\":\"llama\",\"hidden_size\":64,\"num_attention_heads\":4,"
+                       "\"num_hidden_layers\":2,\"max_position_embeddings\":128,\"intermediate_size\":96,"
+                       "\"vocab_size\":300,\"tie_word_embeddings\":\"yes\"}",
+                       AV_ERROR_FORMAT, "tie_word_embeddings is not true, false or null");
+}
+
 Test(config, top_level_not_an_object) {
     expect_parse_error("[\"gpt2\"]", AV_ERROR_FORMAT, "not a JSON object");
 }

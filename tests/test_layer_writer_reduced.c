@@ -132,7 +132,8 @@ Test(layer_writer_reduced, writes_what_the_host_path_writes) {
         {"rows:3", "all", "all"},    {"rows:1000", "all", "none"},       {"colsum", "all", "mean"},
         {"pool:1", "all", "all"},    {"pool:3", "1,3", "all"},           {"pool:1000", "all", "mean"},
         {"headmean", "all", "all"},  {"headmean", "all", "none"},        {"rows:2,colsum,pool:4,headmean", "all", "all"},
-        {"colsum,rows:5", "2", "mean"}, {"groupmean", "all", "all"},
+        {"colsum,rows:5", "2", "mean"},
+        {"groupmean", "all", "all"},
     };
     check_cases(FIXTURE("gpt2-tiny"), cases, sizeof cases / sizeof cases[0]);
 }

@@ -308,7 +308,7 @@ Test(tokenizer_bpe_json, model_options_that_change_ids_are_refused) {
         {"/model", "continuing_subword_prefix", "\"##\"", AV_ERROR_UNSUPPORTED, "model.continuing_subword_prefix"},
         {"/model", "end_of_word_suffix", "\"</w>\"", AV_ERROR_UNSUPPORTED, "model.end_of_word_suffix \"</w>\""},
         {"/model", "dropout", "0.1", AV_ERROR_UNSUPPORTED, "model.dropout"},
-        {"/model", "ignore_merges", "\"yes\"", AV_ERROR_FORMAT, "model.ignore_merges is not true or false"},
+        {"/model", "ignore_merges", "\"yes\"", AV_ERROR_FORMAT, "model.ignore_merges is not true, false or null"},
         {"/added_tokens/1", "lstrip", "true", AV_ERROR_UNSUPPORTED, "added_tokens[1]: lstrip true"},
     };
     expect_edits_refused(LLAMA3_DIR, edits, sizeof edits / sizeof *edits);
