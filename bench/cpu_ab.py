@@ -386,7 +386,10 @@ def print_table(records, ceilings):
             + (f", {ceilings['sgemm_gflops_forced']:.1f} with {ceilings['forced_core']}"
                if ceilings.get("forced_core") else "")
             + f", torch.mm {ceilings['torch_mm_gflops']:.1f} GFLOP/s; floor uses {ceilings['sgemm_gflops']:.1f} "
-              f"GFLOP/s and memcpy {ceilings['memcpy_gbs']:.1f} GB/s (read+write)")
+              f"GFLOP/s and memcpy {ceilings['memcpy_gbs']:.1f} GB/s (read+write)"
+            # The runs keep the caller's environment: a set OPENBLAS_CORETYPE picks attnviz's kernels.
+            + (f"; the runs inherit OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}"
+               if os.environ.get("OPENBLAS_CORETYPE") else ""))
     return "\n".join(lines + ["", ceil, "other arms:"] + extra)
 
 

@@ -11,7 +11,8 @@ bf16). No baseline: Hugging Face eager with output_attentions=True holds every l
 Measured: the process's wall time, its peak RSS, and on cuda the rise of the device's used memory while it ran
 (NVML or nvidia-smi, every 10 ms). Checked, so that a fast wrong run cannot pass: meta.json names the tokens and
 where the reductions ran, every pooled row sums to 1 and every head's column sums add up to T (within --tolerance:
-float32 sums of bf16 products on the GPU), and the last rows sum to 1.
+float32 sums of bf16 products on the GPU), and the last rows sum to 1. On the CPU the record names the OpenBLAS
+kernels an inherited OPENBLAS_CORETYPE forces (or "as detected").
 
 Usage: python3 bench/long_prompt.py --attnviz BIN [--tokens 100000] [--device cuda] [--dtype bf16] [--threads N]
                                     [--positions 131072] [--scratch DIR] [--shared DIR] [--capture LIST]
@@ -113,6 +114,8 @@ def main() -> int:
     log(f"{args.tokens} tokens on {args.device}, --capture {args.capture}")
     record = {"tokens": args.tokens, "device": args.device, "dtype": args.dtype if args.device == "cuda" else "fp32",
               "threads": args.threads, "capture": args.capture}
+    if args.device == "cpu":  # an inherited OPENBLAS_CORETYPE picks the CPU products' kernels (1.3x here)
+        record["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE", "as detected")
     record.update(run(args, prompt, out))
     try:
         record.update(check_outputs(args, out))
