@@ -176,7 +176,9 @@ static void add_to_mean_max(float *sum, float *max, const float *p, int T) {
 }
 
 // Row i of head slot s, p (T) = P[i, :] (zero past the visible keys), into the reductions; colsum and bins are the
-// group's partials. A query bin's key-bin sums are written out (mean over its rows) at its last row.
+// group's partials. A query bin's key-bin sums are written out (mean over its rows) at its last row. Built like
+// softmax_row: the float64 sums run 8 lanes wide in the AVX-512 clone, with the same bits in every clone.
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void reduce_row(const reduce_target *t, const float *p, int i, int s, int head_group, double *colsum,
                        double *bins) {
     const av_reduction_request *r = t->request;
@@ -189,12 +191,9 @@ static void reduce_row(const reduce_target *t, const float *p, int i, int s, int
     if (r->colsum)
         for (int j = 0; j < visible; j++) colsum[j] += p[j];
     if (t->pool) {
-        for (int b = 0, j = 0; j < visible; b++) { // key bin b, no division per key
-            int end = j + t->pool < visible ? j + t->pool : visible;
-            double sum = bins[b];
-            for (; j < end; j++) sum += p[j];
-            bins[b] = sum;
-        }
+        // Whole key bins, as reduce_pool adds them (p is 0 past the visible keys), so the sums are the same bits.
+        for (int j = 0; j < visible; j += t->pool)
+            bins[j / t->pool] += reduce_sum_f64(p + j, (j + t->pool < T ? j + t->pool : T) - j);
         int bin = i / t->pool, last = (bin + 1) * t->pool < T ? (bin + 1) * t->pool - 1 : T - 1;
         if (i == last) {
             int nb = t->at.n_bins, height = last + 1 - bin * t->pool;

@@ -40,8 +40,7 @@ void reduce_pool(float *out, const float *p, int NS, int T, int B) {
             for (int bj = 0; bj < nb; bj++) {
                 int j0 = bj * pool, j1 = j0 + pool < T ? j0 + pool : T;
                 double sum = 0.0;
-                for (int i = i0; i < i1; i++)
-                    for (int j = j0; j < j1; j++) sum += p[s * TT + (size_t)i * T + j];
+                for (int i = i0; i < i1; i++) sum += reduce_sum_f64(p + s * TT + (size_t)i * T + j0, j1 - j0);
                 row[bj] = (float)(sum / (i1 - i0));
             }
         }

@@ -13,6 +13,17 @@ void reduce_last_rows(float *out, const float *p, int NS, int T, int W);
 void reduce_column_sums(float *colsum, float *colmean, const float *p, int NS, int T, bool causal);
 // Bins per axis of a pool factor B (clamped to T): ceil(T / B).
 int reduce_pool_bins(int T, int B);
+// sum p (N) in float64, in eight interleaved lanes (no chain of dependent additions, so the loop vectorizes) added up
+// in a fixed order: every pooled sum (reduce_pool, the CPU's reducing attention) adds a row's keys of a bin this way,
+// so both give the same bits.
+static inline double reduce_sum_f64(const float *p, int n) {
+    double lane[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0}, tail = 0.0;
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) lane[l] += p[j + l];
+    for (; j < n; j++) tail += p[j];
+    return (((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]))) + tail;
+}
 // out (NS, NB, NB): P summed over key bins of B columns and averaged over query bins of B rows (the last bin may be
 // short), so each pooled row still sums to 1.
 void reduce_pool(float *out, const float *p, int NS, int T, int B);
