@@ -48,26 +48,39 @@ void av_rmsnorm_cpu(float *out, const float *inp, const float *weight, int T, in
     }
 }
 
-// One head's HS values at X turned by row T's angles: the fp32 product t * inv_freq[i] is what Hugging Face's
-// float32 matmul of positions by inv_freq gives, so the angles (and their error at long prompts) are the same. Their
-// cosine and sine are taken in double and rounded once, the correctly rounded float the CUDA kernel also computes
-// (glibc's cosf / sinf are 1 ulp off for about 1% of angles near 1e5).
-static void rope_head(float *x, const float *inv_freq, int t, int HS) {
+// Rotary pairs whose cosine and sine are taken at once, for every head of a row.
+#define ROPE_CHUNK 64
+
+// Row T of qkv, its N_HEADS q and k heads of HS values, turned by the row's angles. The fp32 product t * inv_freq[i]
+// is what Hugging Face's float32 matmul of positions by inv_freq gives, so the angles (and their error at long
+// prompts) are the same. Their cosine and sine are taken in double and rounded once, the correctly rounded float the
+// CUDA kernel also computes (glibc's cosf / sinf are 1 ulp off for about 1% of angles near 1e5), once per row for all
+// its heads.
+static void rope_row(float *row, const float *inv_freq, int t, int n_heads, int HS) {
     int half = HS / 2;
-    for (int i = 0; i < half; i++) {
-        float angle = (float)t * inv_freq[i];
-        float c = (float)cos((double)angle), s = (float)sin((double)angle);
-        float x1 = x[i], x2 = x[i + half];
-        x[i] = x1 * c - x2 * s;
-        x[i + half] = x2 * c + x1 * s;
+    float c[ROPE_CHUNK], s[ROPE_CHUNK];
+    for (int i0 = 0; i0 < half; i0 += ROPE_CHUNK) {
+        int n = half - i0 < ROPE_CHUNK ? half - i0 : ROPE_CHUNK;
+        for (int k = 0; k < n; k++) {
+            float angle = (float)t * inv_freq[i0 + k];
+            c[k] = (float)cos((double)angle);
+            s[k] = (float)sin((double)angle);
+        }
+        for (int h = 0; h < n_heads; h++) {
+            float *x = row + (size_t)h * HS + i0;
+            for (int k = 0; k < n; k++) {
+                float x1 = x[k], x2 = x[k + half];
+                x[k] = x1 * c[k] - x2 * s[k];
+                x[k + half] = x2 * c[k] + x1 * s[k];
+            }
+        }
     }
 }
 
 void av_rope_cpu(float *qkv, const float *inv_freq, int T, int NH, int NKV, int HS) {
     size_t width = (size_t)(NH + 2 * NKV) * HS;
 #pragma omp parallel for
-    for (int t = 0; t < T; t++)
-        for (int h = 0; h < NH + NKV; h++) rope_head(qkv + t * width + (size_t)h * HS, inv_freq, t, HS);
+    for (int t = 0; t < T; t++) rope_row(qkv + t * width, inv_freq, t, NH + NKV, HS);
 }
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
