@@ -51,9 +51,7 @@ static int heads_per_group(const model_config *cfg) { return cfg->n_head / cfg->
 static av_status check_groups_captured(const model_config *cfg, const capture_plan *plan) {
     int size = heads_per_group(cfg);
     for (int g = 0; g < cfg->n_kv_head && plan->n_slots > 0; g++) {
-        bool any = false;
-        for (int h = g * size; h < (g + 1) * size; h++) any = any || plan->head_slot[h] >= 0;
-        if (!any)
+        if (!av_captured_heads(plan->head_slot + g * size, size))
             return av_fail(AV_ERROR_INVALID_ARGUMENT, "--capture groupmean: key/value group %d (heads %d-%d) has "
                            "no captured head; add one of them to --heads", g, g * size, (g + 1) * size - 1);
     }
@@ -431,6 +429,10 @@ av_status layer_writer_write(void *user, int layer, const float *probs, int n_sl
         AV_TRY(write_pool(w, layer, w->scratch, n_slots, T));
     }
     return AV_SUCCESS;
+}
+
+bool capture_kinds_reduce(const capture_kinds *k) {
+    return k->rows || k->colsum || k->pool || k->headmean || k->groupmean;
 }
 
 av_reduction_request capture_kinds_reductions(const capture_kinds *k, int T) {

@@ -52,6 +52,8 @@ av_status layer_writer_write(void *user, int layer, const float *probs, int n_sl
 // full; REDUCED holds capture_kinds_reductions(kinds, T) in av_reduction_layout_of's layout. Writes the same files as
 // layer_writer_write would from full P.
 av_status layer_writer_write_reduced(void *user, int layer, const float *reduced, int n_slots, int T);
+// Whether KINDS ask for any reduction (anything but full P).
+bool capture_kinds_reduce(const capture_kinds *kinds);
 // The reductions KINDS ask for at T tokens, clipped to T as the host path clips them.
 av_reduction_request capture_kinds_reductions(const capture_kinds *kinds, int T);
 // Host bytes the writer needs beyond P itself (VIEWER: one is written).

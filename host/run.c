@@ -158,8 +158,7 @@ static cJSON *capture_json(const av_model *m, const capture_plan *plan, const ca
     cJSON *j = cJSON_CreateObject();
     capture_plan_add_json(j, plan, &m->cfg);
     cJSON_AddItemToObject(j, "kinds", capture_kinds_json(kinds, T));
-    if (kinds->rows || kinds->colsum || kinds->pool || kinds->headmean || kinds->groupmean)
-        cJSON_AddStringToObject(j, "reductions", reductions);
+    if (capture_kinds_reduce(kinds)) cJSON_AddStringToObject(j, "reductions", reductions);
     cJSON_AddBoolToObject(j, "causal", config_is_causal(&m->cfg));
     cJSON_AddStringToObject(j, "array_dtype", "float32");
     cJSON_AddStringToObject(j, "device_dtype", o->attn_dtype);
@@ -275,8 +274,7 @@ static av_status write_meta(run_state *s, const char *prompt, size_t len) {
 static av_status choose_reductions(run_state *s) {
     const capture_kinds *k = &s->kinds;
     const model_config *cfg = &s->model->cfg;
-    bool any = k->rows || k->colsum || k->pool || k->headmean || k->groupmean;
-    if (!any || k->full || s->plan.n_slots == 0 || !s->be->set_reductions) return AV_SUCCESS;
+    if (!capture_kinds_reduce(k) || k->full || s->plan.n_slots == 0 || !s->be->set_reductions) return AV_SUCCESS;
     av_reduction_request request = capture_kinds_reductions(k, s->tokens.n);
     request.every_head = s->plan.n_slots == cfg->n_head;
     return s->be->set_reductions(s->be, &request, cfg->n_embd, cfg->n_head, &s->device_reductions);

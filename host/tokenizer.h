@@ -36,7 +36,8 @@ av_status bpe_tokenizer_load_files(tokenizer **out, const char *vocab_json, cons
 // ROOT: tokenizer.json (read from PATH, named in messages) as parsed by tokenizer_parse_json_file.
 struct cJSON;
 av_status bpe_tokenizer_load_json(tokenizer **out, const struct cJSON *root, const char *path);
-// DIR holds vocab.txt (and optionally tokenizer_config.json for do_lower_case) or a WordPiece tokenizer.json.
+// DIR holds vocab.txt (and optionally tokenizer_config.json for do_lower_case); tokenizer_load takes a tokenizer.json
+// beside it first (wordpiece_tokenizer_load_json).
 av_status wordpiece_tokenizer_load(tokenizer **out, const char *dir);
 // ROOT: a WordPiece tokenizer.json, as for bpe_tokenizer_load_json.
 av_status wordpiece_tokenizer_load_json(tokenizer **out, const struct cJSON *root, const char *path);

@@ -590,19 +590,7 @@ av_status wordpiece_tokenizer_load_json(tokenizer **out, const cJSON *root, cons
 av_status wordpiece_tokenizer_load(tokenizer **out, const char *dir) {
     if (!out || !dir) return av_fail(AV_ERROR_INVALID_ARGUMENT, "wordpiece_tokenizer_load: NULL argument");
     *out = NULL;
-    char *json_path = av_path_join(dir, "tokenizer.json");
-    if (!json_path) return AV_ERROR_OUT_OF_MEMORY;
-    // tokenizer.json describes exactly what the fast tokenizer runs, so it wins over vocab.txt.
-    av_status status;
-    if (av_file_exists(json_path)) {
-        cJSON *root = NULL;
-        status = tokenizer_parse_json_file(json_path, &root);
-        if (status == AV_SUCCESS) status = wordpiece_tokenizer_load_json(out, root, json_path);
-        cJSON_Delete(root);
-    } else {
-        wordpiece *wp = wordpiece_new();
-        status = wp ? wrap_wordpiece(out, wp, load_vocab_txt(wp, dir)) : AV_ERROR_OUT_OF_MEMORY;
-    }
-    free(json_path);
-    return status;
+    wordpiece *wp = wordpiece_new();
+    if (!wp) return AV_ERROR_OUT_OF_MEMORY;
+    return wrap_wordpiece(out, wp, load_vocab_txt(wp, dir));
 }
