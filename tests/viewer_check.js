@@ -174,6 +174,8 @@ function expectView(layer, head, dir, t) {
   const vals = P.values(layer, head, t, dir), text = detail.textContent;
   if (!vals) {
     if (detail.childNodes.length) fail('a list without values at layer ' + layer + ' head ' + head + ' ' + dir);
+    if (text.includes('heatmap below') && byId.map.style.display === 'none')
+      fail('layer ' + layer + ' head ' + head + ' ' + dir + ' points at a heatmap it does not show: ' + text);
     return;
   }
   const best = P.top(vals, 1)[0];
