@@ -125,6 +125,9 @@ struct av_backend {
     // and flushed (flush_probs) like emit_probs.
     av_status (*emit_reductions)(av_backend *be, int layer, int n_slots, int T, av_reductions_sink sink, void *user);
 
+    // Waits until the work queued so far has finished (for progress reports; the CPU's ops are synchronous).
+    av_status (*synchronize)(av_backend *be);
+
     void (*destroy)(av_backend *be);
 };
 

@@ -283,6 +283,7 @@ static av_status cpu_emit_probs(av_backend *be, const float *probs, int layer, i
 }
 
 static av_status cpu_flush_probs(av_backend *be) { return AV_SUCCESS; }
+static av_status cpu_synchronize(av_backend *be) { return AV_SUCCESS; }
 
 // Every shape can: the reductions are taken from each block of P rows as attention computes it.
 static av_status cpu_set_reductions(av_backend *be, const av_reduction_request *request, int C, int NH,
@@ -361,6 +362,7 @@ av_status backend_cpu_create(av_backend **out) {
         .attention_kernel = cpu_attention_kernel,
         .emit_probs = cpu_emit_probs,
         .flush_probs = cpu_flush_probs,
+        .synchronize = cpu_synchronize,
         .set_reductions = cpu_set_reductions,
         .emit_reductions = cpu_emit_reductions,
         .destroy = cpu_destroy,

@@ -662,6 +662,12 @@ static av_status cuda_set_reductions(av_backend *be, const av_reduction_request 
 
 static av_status cuda_flush_probs(av_backend *be) { return deliver_pending(impl_of(be)); }
 
+// The compute stream only: a layer's P may still be on its way to the host on the copy stream.
+static av_status cuda_synchronize(av_backend *be) {
+    AV_CUDA_CHECK(cudaStreamSynchronize(impl_of(be)->compute));
+    return AV_SUCCESS;
+}
+
 // Creation and teardown. destroy accepts a partly created backend (members still zero).
 
 static void cuda_destroy(av_backend *be) {
@@ -755,6 +761,7 @@ av_status backend_cuda_create(av_backend **out, const backend_options *options) 
         .flush_probs = cuda_flush_probs,
         .set_reductions = cuda_set_reductions,
         .emit_reductions = cuda_emit_reductions,
+        .synchronize = cuda_synchronize,
         .destroy = cuda_destroy,
     };
     av_status st = cuda_init(impl);

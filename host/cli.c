@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 // Exit codes (documented in the README and in --help).
 enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_MEMORY = 3, EXIT_DEVICE = 4, EXIT_INTERNAL = 5 };
@@ -53,6 +55,8 @@ static const char *const run_usage =
     "                       column means, last rows, every layer's head mean, then heads in order, as they fit)\n"
     "  --max-memory SIZE    refuse runs needing more than SIZE bytes (suffixes K, M, G); default: what is free\n"
     "  --threads N          CPU threads (default: OpenMP's default, all cores)\n"
+    "  --progress WHEN      auto (default: when standard error is a terminal), on or off: a line on standard error\n"
+    "                       after each layer with the time spent and an estimate of the time left\n"
     "  --help               this text\n";
 
 static const char *const tokenize_usage =
@@ -158,13 +162,62 @@ static bool parse_size(const char *s, size_t *out) {
     return *out > 0;
 }
 
+// --progress: the forward pass layer by layer on standard error, one line rewritten in place on a terminal, a line
+// a layer otherwise. The time left assumes every layer costs what the finished ones did on average (a model's
+// layers have the same shapes).
+typedef struct progress_line {
+    bool terminal;
+    bool open;    // a terminal line is out without its newline
+    double start; // seconds (CLOCK_MONOTONIC) when the forward pass began
+} progress_line;
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void format_duration(char *out, size_t size, double seconds) {
+    if (seconds < 60) snprintf(out, size, "%.1f s", seconds);
+    else snprintf(out, size, "%d min %02d s", (int)(seconds / 60), (int)fmod(seconds, 60));
+}
+
+static void show_progress(void *user, int layers_done, int n_layers) {
+    progress_line *p = user;
+    if (layers_done == 0) p->start = seconds_now();
+    if (layers_done == 0 && !p->terminal) return;
+    double spent = seconds_now() - p->start;
+    char status[160], took[32], left[32];
+    format_duration(took, sizeof took, spent);
+    format_duration(left, sizeof left, layers_done ? spent / layers_done * (n_layers - layers_done) : 0);
+    if (layers_done == 0) snprintf(status, sizeof status, "layer 0/%d", n_layers);
+    else if (layers_done < n_layers)
+        snprintf(status, sizeof status, "layer %d/%d done, %s, about %s left", layers_done, n_layers, took, left);
+    else snprintf(status, sizeof status, "layer %d/%d done, %s", layers_done, n_layers, took);
+    // \033[K clears what a longer earlier status left on the line.
+    if (p->terminal) fprintf(stderr, "\rattnviz: %s\033[K%s", status, layers_done == n_layers ? "\n" : "");
+    else fprintf(stderr, "attnviz: %s\n", status);
+    p->open = p->terminal && layers_done < n_layers;
+    fflush(stderr);
+}
+
+// --progress WHEN into *ON; false when WHEN is none of auto, on and off.
+static bool parse_progress(const char *when, bool *on) {
+    if (!strcmp(when, "auto")) *on = isatty(STDERR_FILENO);
+    else if (!strcmp(when, "on")) *on = true;
+    else if (!strcmp(when, "off")) *on = false;
+    else return false;
+    return true;
+}
+
 static int check_prompt_choice(const prompt_source *p, const char *usage) {
     if (!!p->text == !!p->file) return usage_error(usage, "give exactly one of --prompt and --prompt-file");
     return EXIT_OK;
 }
 
 static int command_run(int argc, char **argv) {
-    enum { OPT_PROMPT_FILE = 256, OPT_ATTN_DTYPE, OPT_MAX_MEMORY, OPT_CAPTURE, OPT_PACKED, OPT_ATTENTION, OPT_VIEWER };
+    enum { OPT_PROMPT_FILE = 256, OPT_ATTN_DTYPE, OPT_MAX_MEMORY, OPT_CAPTURE, OPT_PACKED, OPT_ATTENTION, OPT_VIEWER,
+           OPT_PROGRESS };
     static const struct option options[] = {
         {"model", required_argument, NULL, 'm'},       {"prompt", required_argument, NULL, 'p'},
         {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
@@ -174,10 +227,13 @@ static int command_run(int argc, char **argv) {
         {"png", required_argument, NULL, 'g'},         {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
         {"threads", required_argument, NULL, 'j'},     {"capture", required_argument, NULL, OPT_CAPTURE},
         {"packed-causal", no_argument, NULL, OPT_PACKED}, {"attention", required_argument, NULL, OPT_ATTENTION},
-        {"viewer", required_argument, NULL, OPT_VIEWER}, {"help", no_argument, NULL, 'h'},
+        {"viewer", required_argument, NULL, OPT_VIEWER}, {"progress", required_argument, NULL, OPT_PROGRESS},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     av_run_options opt;
     av_run_options_default(&opt);
+    progress_line progress = {.terminal = isatty(STDERR_FILENO)};
+    bool progress_on = progress.terminal;
     prompt_source prompt = {0};
     const char *model_dir = NULL, *out_dir = NULL;
     int c;
@@ -199,6 +255,10 @@ static int command_run(int argc, char **argv) {
         case OPT_MAX_MEMORY:
             if (!parse_size(optarg, &opt.max_memory)) return usage_error(run_usage, "--max-memory: expected a size");
             break;
+        case OPT_PROGRESS:
+            if (!parse_progress(optarg, &progress_on))
+                return usage_error(run_usage, "--progress: expected auto, on or off");
+            break;
         case OPT_VIEWER:
             if (!strcmp(optarg, "off")) opt.viewer_bytes = 0;
             else if (!parse_size(optarg, &opt.viewer_bytes))
@@ -218,6 +278,10 @@ static int command_run(int argc, char **argv) {
     if (!model_dir || !out_dir) return usage_error(run_usage, "--model and --out are required");
     int code = check_prompt_choice(&prompt, run_usage);
     if (code) return code;
+    if (progress_on) {
+        opt.progress = show_progress;
+        opt.progress_user = &progress;
+    }
 
     char *text = NULL;
     size_t len = 0;
@@ -228,6 +292,7 @@ static int command_run(int argc, char **argv) {
     if (st == AV_SUCCESS) st = av_run(model, text, len, &opt, out_dir);
     av_model_destroy(model);
     free(text);
+    if (progress.open) fputc('\n', stderr); // the run failed mid-way: its message on a line of its own
     if (st != AV_SUCCESS) return fail(st);
     printf("attnviz: wrote %s\n", out_dir);
     return EXIT_OK;

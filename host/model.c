@@ -232,6 +232,13 @@ av_status model_emit_capture(av_backend *be, const forward_request *req, const f
     return be->emit_probs(be, probs, l, req->plan->n_slots, T, req->sink, req->sink_user);
 }
 
+av_status model_report_progress(av_backend *be, const forward_request *req, int layers_done, int n_layers) {
+    if (!req->progress) return AV_SUCCESS;
+    AV_TRY(be->synchronize(be));
+    req->progress(req->progress_user, layers_done, n_layers);
+    return AV_SUCCESS;
+}
+
 // The embedding tables are read at ids[t] and at row t: both must be inside them, whatever the tokenizer produced
 // (its vocabulary may be larger than the model's embedding table).
 static av_status check_ids_and_length(const av_model *model, const forward_request *req) {
@@ -284,9 +291,11 @@ static av_status decoder_run(const model_config *cfg, av_backend *be, const mode
     int T = req->T;
     AV_TRY(be->upload(be, b->ids, req->ids, (size_t)T * sizeof(int32_t)));
     AV_TRY(be->embedding(be, b->x, b->ids, w->wte, w->wpe, NULL, T, cfg->n_embd));
+    AV_TRY(model_report_progress(be, req, 0, cfg->n_layer));
     for (int l = 0; l < cfg->n_layer; l++) {
         bool capture = req->plan && req->plan->n_slots > 0 && req->plan->layer_on[l];
         AV_TRY(arch->block(cfg, be, w, &w->layers[l], b, T, capture, req, l));
+        AV_TRY(model_report_progress(be, req, l + 1, cfg->n_layer));
     }
     AV_TRY(be->flush_probs(be));
     AV_TRY(arch->final_norm(cfg, be, w, b, T));

@@ -69,6 +69,8 @@ typedef struct forward_request {
     float *hidden;      // (T, C) host memory or NULL: final hidden states (after ln_f for GPT-2, last block for BERT)
     float *logits;      // (logits_rows, V) host memory or NULL: logits of the last logits_rows positions (GPT-2)
     int logits_rows;
+    av_progress_fn progress; // NULL or av_run_options.progress
+    void *progress_user;
 } forward_request;
 
 // av_model_load / av_model_destroy (include/attnviz.h) build and free this struct.
@@ -89,6 +91,8 @@ void *model_carve(char **cursor, size_t bytes);
 size_t model_forward_bytes(const model_config *cfg, int T, int n_slots, int logits_rows);
 // Heads of P the forward pass of REQ allocates per captured layer: 0 with device reductions or without a plan.
 int model_probs_slots(const forward_request *req);
+// Reports LAYERS_DONE of N_LAYERS to REQ's progress callback, if any, once the backend has finished them.
+av_status model_report_progress(av_backend *be, const forward_request *req, int layers_done, int n_layers);
 // Streams captured layer L out: full P (probs (n_slots, T, T)) through emit_probs, or the backend's reductions.
 av_status model_emit_capture(av_backend *be, const forward_request *req, const float *probs, int l, int T);
 

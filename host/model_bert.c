@@ -149,9 +149,11 @@ static av_status bert_run(const model_config *cfg, av_backend *be, const model_w
     AV_TRY(be->upload(be, b->ids, req->ids, (size_t)T * sizeof(int32_t)));
     AV_TRY(be->embedding(be, b->tmp, b->ids, w->wte, w->wpe, w->wtt, T, C));
     AV_TRY(be->layernorm(be, b->x, b->tmp, w->emb_ln_w, w->emb_ln_b, T, C, cfg->layer_norm_eps));
+    AV_TRY(model_report_progress(be, req, 0, cfg->n_layer));
     for (int l = 0; l < cfg->n_layer; l++) {
         bool capture = req->plan && req->plan->n_slots > 0 && req->plan->layer_on[l];
         AV_TRY(bert_block(cfg, be, &w->layers[l], w->layout, b, T, capture, req, l));
+        AV_TRY(model_report_progress(be, req, l + 1, cfg->n_layer));
     }
     AV_TRY(be->flush_probs(be));
     if (req->hidden) AV_TRY(be->download(be, req->hidden, b->x, (size_t)T * C * sizeof(float)));

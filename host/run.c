@@ -301,7 +301,9 @@ static av_status run_forward(run_state *s) {
                            .device_reductions = s->device_reductions,
                            .reductions_sink = layer_writer_write_reduced,
                            .logits = s->logits,
-                           .logits_rows = next_token ? 1 : 0};
+                           .logits_rows = next_token ? 1 : 0,
+                           .progress = s->options->progress,
+                           .progress_user = s->options->progress_user};
     return model_forward(s->model, s->be, &s->weights, &req);
 }
 

@@ -43,6 +43,10 @@ typedef struct av_model av_model;
 av_status av_model_load(av_model **model, const char *dir);
 void av_model_destroy(av_model *model);
 
+// Progress of av_run's forward pass: called once with LAYERS_DONE 0 when it begins (the model's weights are on the
+// backend), then after each layer has finished (1 ... N_LAYERS), on the thread that called av_run.
+typedef void (*av_progress_fn)(void *user, int layers_done, int n_layers);
+
 // What av_run captures and writes. Strings are the CLI's option values; av_run_options_default fills the defaults.
 typedef struct av_run_options {
     const char *device;     // "auto" (cuda when a device exists), "cpu", "cuda"
@@ -58,6 +62,8 @@ typedef struct av_run_options {
     const char *attention;  // "auto" or NULL (flash kernels when the run allows: cuda, bf16, head size 64 or 128),
                             // "plain" (scores, softmax, P.V), "flash" (an error when the run does not allow it)
     size_t viewer_bytes;    // viewer.html holds at most this many bytes of attention; 0: no viewer.html
+    av_progress_fn progress; // NULL (default): no reports; else each layer waits for the backend to finish it
+    void *progress_user;
 } av_run_options;
 
 void av_run_options_default(av_run_options *options);

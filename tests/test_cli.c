@@ -289,8 +289,8 @@ Test(cli_bad_input, token_id_beyond_the_embedding_table) {
                              "id 5000 outside the vocabulary (vocab_size 1157)");
 }
 
-// A NaN in layer 1's attention weights: the run stops at layer 1 with one line naming the layer, and writes nothing.
-Test(cli_bad_input, nan_in_the_weights) {
+// A copy of gpt2-tiny with a NaN in layer 1's attention weights; returns its directory.
+static char *fixture_with_nan_in_layer_1(void) {
     char path[4400], *m = fixture_copy_file("gpt2-tiny", "model.safetensors", path);
     st_checkpoint ck;
     cr_assert_eq(st_file_open(&ck, path), AV_SUCCESS, "%s", av_last_error());
@@ -301,7 +301,54 @@ Test(cli_bad_input, nan_in_the_weights) {
     float nan = NAN;
     FILE *f = fopen(path, "r+b");
     cr_assert(f && fseek(f, offset, SEEK_SET) == 0 && fwrite(&nan, sizeof nan, 1, f) == 1 && fclose(f) == 0);
-    run_expect_failure(m, "--prompt 'hello world'", "layer 1 head 0, query 0: attention nan is not a number");
+    return m;
+}
+
+// The run stops at layer 1 with one line naming the layer, and writes nothing.
+Test(cli_bad_input, nan_in_the_weights) {
+    run_expect_failure(fixture_with_nan_in_layer_1(), "--prompt 'hello world'",
+                       "layer 1 head 0, query 0: attention nan is not a number");
+}
+
+// --progress on: a line a layer (standard error is a pipe here), the time left estimated until the last; auto, the
+// default, prints nothing but the result where standard error is not a terminal.
+Test(cli_bad_input, progress_reports_each_layer) {
+    char *text, wrote[4400];
+    int code = cli(&text, "run --model %s --prompt 'hello world' --out %s --device cpu --progress on",
+                   FIXTURE("gpt2-tiny"), out_dir);
+    cr_assert_eq(code, 0, "%s", text);
+    const char *first = strstr(text, "attnviz: layer 1/2 done, "), *last = strstr(text, "attnviz: layer 2/2 done, ");
+    cr_assert(first && last && first < last, "%s", text);
+    cr_assert(strstr(first, " left\n") < last, "layer 1 of 2 should estimate the time left: %s", text);
+    cr_assert(!strstr(last, "left") && !strstr(text, "layer 0/"), "%s", text);
+    snprintf(wrote, sizeof wrote, "attnviz: wrote %s\n", out_dir);
+    cr_assert(strstr(text, wrote), "%s", text);
+    free(text);
+    cr_assert_eq(cli(&text, "run --model %s --prompt 'hello world' --out %s --device cpu", FIXTURE("gpt2-tiny"),
+                     out_dir), 0);
+    cr_assert_str_eq(text, wrote);
+    free(text);
+    cr_assert_eq(cli(&text, "run --model %s --prompt hi --out %s --progress sometimes", FIXTURE("gpt2-tiny"),
+                     out_dir), 2, "%s", text);
+    cr_assert(strstr(text, "--progress: expected auto, on or off"), "%s", text);
+    free(text);
+}
+
+// On a terminal (script(1) gives the run one) the status is one line rewritten in place; a run that fails mid-way
+// ends that line before its message, and leaves nothing behind.
+Test(cli_bad_input, progress_on_a_terminal_ends_its_line_before_a_failure) {
+    char command[9000], *text;
+    snprintf(command, sizeof command, "script -qec \"'%s' run --model '%s' --prompt hi --out '%s' --device cpu\" "
+             "/dev/null", AV_CLI_PATH, fixture_with_nan_in_layer_1(), out_dir);
+    int code = run_command(command, &text);
+    cr_assert_eq(code, 1, "%s", text);
+    const char *status = strstr(text, "\rattnviz: layer 1/2 done, ");
+    const char *message = strstr(text, "attnviz: gpt2-tiny: layer 1 head");
+    cr_assert(status && message && status < message, "%s", text);
+    cr_assert(strstr(status, "\033[K"), "%s", text);
+    cr_assert(message[-1] == '\n', "the failure's message should start its own line: %s", text);
+    cr_assert_eq(count_dir_entries(outs_dir()), 0, "output left behind");
+    free(text);
 }
 
 // --prompt-file - reads standard input to its end, byte for byte: the same tokens (with their byte offsets) as the

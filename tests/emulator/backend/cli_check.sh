@@ -32,6 +32,9 @@ check $m 1e-1 --dtype bf16 --layers 1 --heads 1; kernel flash
 check $m 1e-1 --dtype bf16 --attn-dtype fp16 --heads 1,0; kernel flash
 check $m 1e-1 --dtype bf16 --attn-dtype bf16 --heads 0; kernel flash
 check $m 1e-1 --dtype bf16 --attention plain; kernel plain
+# --progress on: each layer's line once the device has finished it (the backend's synchronize), in both runs.
+check $m 1e-1 --dtype bf16 --progress on; kernel flash
+[ "$(grep -c '^attnviz: layer [12]/2 done, ' $O/$n.log)" = 4 ] || { rc=1; echo "run $n: not a progress line a layer"; }
 # Reductions on the device (flash path, no full P) against the CPU's host reductions of full P: meta.json must say
 # which path computed them; a head mean of a head subset stays on the host. Column sums add up the errors of a
 # column's rows (7.5e-2 seen).
