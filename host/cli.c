@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 // Exit codes (documented in the README and in --help).
@@ -168,14 +167,8 @@ static bool parse_size(const char *s, size_t *out) {
 typedef struct progress_line {
     bool terminal;
     bool open;    // a terminal line is out without its newline
-    double start; // seconds (CLOCK_MONOTONIC) when the forward pass began
+    double start_ms; // av_now_ms() when the forward pass began
 } progress_line;
-
-static double seconds_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void format_duration(char *out, size_t size, double seconds) {
     if (seconds < 60) snprintf(out, size, "%.1f s", seconds);
@@ -184,16 +177,16 @@ static void format_duration(char *out, size_t size, double seconds) {
 
 static void show_progress(void *user, int layers_done, int n_layers) {
     progress_line *p = user;
-    if (layers_done == 0) p->start = seconds_now();
+    if (layers_done == 0) p->start_ms = av_now_ms();
     if (layers_done == 0 && !p->terminal) return;
-    double spent = seconds_now() - p->start;
+    double spent = (av_now_ms() - p->start_ms) / 1e3;
     char status[160], took[32], left[32];
     format_duration(took, sizeof took, spent);
-    format_duration(left, sizeof left, layers_done ? spent / layers_done * (n_layers - layers_done) : 0);
     if (layers_done == 0) snprintf(status, sizeof status, "layer 0/%d", n_layers);
-    else if (layers_done < n_layers)
+    else if (layers_done < n_layers) {
+        format_duration(left, sizeof left, spent / layers_done * (n_layers - layers_done));
         snprintf(status, sizeof status, "layer %d/%d done, %s, about %s left", layers_done, n_layers, took, left);
-    else snprintf(status, sizeof status, "layer %d/%d done, %s", layers_done, n_layers, took);
+    } else snprintf(status, sizeof status, "layer %d/%d done, %s", layers_done, n_layers, took);
     // \033[K clears what a longer earlier status left on the line.
     if (p->terminal) fprintf(stderr, "\rattnviz: %s\033[K%s", status, layers_done == n_layers ? "\n" : "");
     else fprintf(stderr, "attnviz: %s\n", status);

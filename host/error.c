@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static _Thread_local char last_error[1024];
 
@@ -92,6 +93,12 @@ char *av_path_join(const char *dir, const char *name) {
     if (slash) p[a] = '/';
     memcpy(p + a + slash, name, b + 1);
     return p;
+}
+
+double av_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 bool av_mul_size(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }

@@ -35,6 +35,9 @@ bool av_file_exists(const char *path);
 // Joins dir and name with one '/' into a malloc'ed string (NULL only on allocation failure).
 char *av_path_join(const char *dir, const char *name);
 
+// Milliseconds of CLOCK_MONOTONIC, for durations.
+double av_now_ms(void);
+
 // Overflow-checked size arithmetic: false when the product or sum would not fit.
 bool av_mul_size(size_t a, size_t b, size_t *out);
 bool av_add_size(size_t a, size_t b, size_t *out);

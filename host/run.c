@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void av_run_options_default(av_run_options *o) {
     *o = (av_run_options){.device = "auto",
@@ -24,12 +23,6 @@ void av_run_options_default(av_run_options *o) {
                           .top_k = 5,
                           .attention = "auto",
                           .viewer_bytes = (size_t)64 << 20};
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static av_status parse_choice(const char *value, const char *option, const char *const *names, int *out) {
@@ -309,9 +302,9 @@ static av_status run_forward(run_state *s) {
 
 static av_status run_steps(run_state *s, const char *prompt, size_t len, const char *out_dir) {
     AV_TRY(parse_backend_options(s->options, &s->backend, &s->png));
-    double t0 = now_ms();
+    double t0 = av_now_ms();
     AV_TRY(tokenize_prompt(s->model, prompt, len, &s->tokens));
-    s->ms_tokenize = now_ms() - t0;
+    s->ms_tokenize = av_now_ms() - t0;
     AV_TRY(capture_plan_parse(&s->plan, &s->model->cfg, s->options->layers, s->options->heads));
     AV_TRY(capture_kinds_parse(&s->kinds, s->options->capture, s->options->packed_causal, &s->model->cfg,
                                &s->plan));
@@ -330,9 +323,9 @@ static av_status run_steps(run_state *s, const char *prompt, size_t len, const c
     }
     AV_TRY(layer_writer_init(&s->writer, s->model, &s->tokens, &s->plan, &s->kinds, s->png,
                              s->viewer_on ? &s->viewer : NULL, s->tmp));
-    t0 = now_ms();
+    t0 = av_now_ms();
     AV_TRY(run_forward(s));
-    s->ms_forward = now_ms() - t0;
+    s->ms_forward = av_now_ms() - t0;
     if (s->viewer_on) {
         AV_TRY(viewer_end(&s->viewer, s->writer.files));
         cJSON_AddItemToArray(s->writer.files, cJSON_CreateString("viewer.html"));
